@@ -1,0 +1,9 @@
+//! API Gateway (HTTP API, payload v2) → the shared router. Clients are built once per execution environment.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = notify::config::Config::from_env()?;
+    let state = notify::AppState::from_config(config, "notify-api").await?;
+    lambda_http::run(notify::api::router(state)).await
+}

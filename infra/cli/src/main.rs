@@ -1,0 +1,506 @@
+//! `notify`: the local stack and the operator's one-off tasks (Notify's `flask command …`).
+
+mod fixtures;
+mod local_db;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use notify::AppState;
+use notify::admin::{self, CreateService, CreateTemplate};
+use notify::config::{self, Config};
+use notify::db::{Db, SenderKind};
+use notify::model::{CallbackType, KeyType, NotificationType, Postage};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "notify", version, about = "GOV.UK Notify, rebuilt: run the local stack and operate the service")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API (and workers) on 127.0.0.1, with a database found or started for you.
+    Dev(DevArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Services: create, list, update.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Users: create, add to a service.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Templates: create.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// API keys: create, revoke, list.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Add an SMS sender to a service.
+    Sender(SenderArgs),
+    /// Add an email reply-to address to a service.
+    ReplyTo(ReplyToArgs),
+    /// Set a service's callback API.
+    Callback(CallbackArgs),
+    /// Inbound texts: assign a number, record a received text.
+    #[command(subcommand)]
+    Inbound(InboundCommand),
+    /// Test fixtures.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+    /// Remove test data.
+    #[command(subcommand)]
+    Purge(PurgeCommand),
+}
+
+#[derive(Args)]
+struct DevArgs {
+    #[arg(long, default_value_t = 6011)]
+    port: u16,
+    /// Do not create the demo service on first start.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Create a service (in trial mode unless --live).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        email_from: Option<String>,
+        #[arg(long)]
+        user_id: Option<Uuid>,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        mobile: Option<String>,
+    },
+    /// Make a user a member of a service's team.
+    AddToService {
+        #[arg(long)]
+        user_id: Uuid,
+        #[arg(long)]
+        service_id: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    Create {
+        #[arg(long)]
+        service_id: Uuid,
+        #[arg(long)]
+        name: String,
+        /// sms, email or letter
+        #[arg(long = "type")]
+        template_type: String,
+        #[arg(long)]
+        content: String,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        postage: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; its secret is shown this once.
+    Create {
+        #[arg(long)]
+        service_id: Uuid,
+        #[arg(long)]
+        name: String,
+        /// normal (live), team or test
+        #[arg(long = "type", default_value = "normal")]
+        key_type: String,
+    },
+    Revoke {
+        #[arg(long)]
+        service_id: Uuid,
+        #[arg(long)]
+        key_id: Uuid,
+    },
+    List {
+        #[arg(long)]
+        service_id: Uuid,
+    },
+}
+
+#[derive(Args)]
+struct SenderArgs {
+    #[arg(long)]
+    service_id: Uuid,
+    #[arg(long)]
+    sender: String,
+    #[arg(long)]
+    default: bool,
+}
+
+#[derive(Args)]
+struct ReplyToArgs {
+    #[arg(long)]
+    service_id: Uuid,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    default: bool,
+}
+
+#[derive(Args)]
+struct CallbackArgs {
+    #[arg(long)]
+    service_id: Uuid,
+    /// delivery_status, inbound_sms or complaint
+    #[arg(long = "type", default_value = "delivery_status")]
+    callback_type: String,
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    bearer_token: String,
+}
+
+#[derive(Subcommand)]
+enum InboundCommand {
+    /// Give a service an inbound number (it becomes its default sender).
+    AssignNumber {
+        #[arg(long)]
+        service_id: Uuid,
+        #[arg(long)]
+        number: String,
+    },
+    /// Record a text as received on the service's inbound number.
+    Receive {
+        #[arg(long)]
+        service_id: Uuid,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        content: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Create the functional-test service, keys and templates and write them as `export` lines.
+    FunctionalTests {
+        #[arg(long)]
+        env_file: PathBuf,
+        /// The API base URL the clients should use.
+        #[arg(long, default_value = "http://127.0.0.1:6011")]
+        api_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PurgeCommand {
+    /// Delete the functional-test service and everything it sent.
+    FunctionalTestData,
+}
+
+fn project_dir() -> PathBuf {
+    std::env::var_os("NOTIFY_PROJECT_DIR").map(PathBuf::from).unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+}
+
+/// Config from the environment where given; development values for what the local stack may default.
+async fn local_config(may_start_db: bool) -> anyhow::Result<Config> {
+    let database_url = local_db::resolve(&project_dir(), may_start_db).await?;
+    let mut config = Config::for_development(database_url);
+    if let Ok(env) = Config::from_env() {
+        config = env;
+    } else {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("SECRET_KEY") {
+            config.secret_key = v;
+        }
+        if let Some(v) = var("ADMIN_CLIENT_SECRET") {
+            config.admin_client_secrets = vec![v];
+        }
+        if let Some(v) = var("ADMIN_CLIENT_ID") {
+            config.admin_client_id = v;
+        }
+        if let Some(v) = var("API_HOST_NAME") {
+            config.api_host_name = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = var("REDIS_URL") {
+            config.redis_url = Some(v);
+        }
+        if let Some(v) = var("SQS_ENDPOINT_URL") {
+            config.sqs_endpoint_url = Some(v);
+        }
+        if let Some(v) = var("DATABASE_POOL_SIZE") {
+            config.database_pool_size = v.parse().context("DATABASE_POOL_SIZE must be a number")?;
+        }
+    }
+    Ok(config)
+}
+
+async fn state(may_start_db: bool) -> anyhow::Result<AppState> {
+    let config = local_config(may_start_db).await?;
+    let state = AppState::from_config(config, "notify-cli").await?;
+    state.db.migrate().await?;
+    Ok(state)
+}
+
+fn print(json_output: bool, value: Value, text: impl FnOnce(&Value) -> String) {
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    } else {
+        println!("{}", text(&value));
+    }
+}
+
+async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
+    if state.db.find_service_by_name("Demo service").await?.is_some() {
+        return Ok(None);
+    }
+    let user = match state.db.find_user_by_email("demo@example.gov.uk").await? {
+        Some(u) => u,
+        None => state.db.create_user(Uuid::new_v4(), "Demo User", "demo@example.gov.uk", Some("07700900900"), false).await?,
+    };
+    let service = admin::create_service(
+        state,
+        CreateService {
+            name: "Demo service".into(),
+            created_by: Some(user.id),
+            restricted: false,
+            email_from: Some("demo.service".into()),
+            permissions: None,
+            rate_limit: None,
+            message_limit: None,
+        },
+    )
+    .await?;
+    let template = |name: &str, t: NotificationType, content: &str, subject: Option<&str>| CreateTemplate {
+        service_id: service.id,
+        name: name.into(),
+        template_type: t,
+        content: content.into(),
+        subject: subject.map(str::to_string),
+        postage: None,
+        created_by: Some(user.id),
+        letter_contact_id: None,
+        has_unsubscribe_link: false,
+    };
+    let sms = admin::create_template(state, template("Demo text", NotificationType::Sms, "Hello ((name)), this is a demo text.", None)).await?;
+    let email = admin::create_template(state, template("Demo email", NotificationType::Email, "Hello ((name)),\n\nThis is a demo email.", Some("Demo email"))).await?;
+    let letter = admin::create_template(state, template("Demo letter", NotificationType::Letter, "Dear ((address_line_1)),\n\nThis is a demo letter.", Some("Demo letter"))).await?;
+    let (_, key) = admin::create_api_key(state, service.id, "demo_live_key", KeyType::Normal, Some(user.id)).await?;
+    Ok(Some(json!({
+        "service_id": service.id,
+        "api_key": key,
+        "sms_template_id": sms.id,
+        "email_template_id": email.id,
+        "letter_template_id": letter.id,
+        "try": format!(
+            "python3 -c \"from notifications_python_client import NotificationsAPIClient as C; \
+             print(C('{key}', base_url='http://127.0.0.1:{port}').send_sms_notification('07700900123', '{}', {{'name': 'Amala'}}))\"",
+            sms.id
+        ),
+    })))
+}
+
+async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
+    let mut state = state(true).await?;
+    let config = Arc::make_mut(&mut state.config);
+    if std::env::var("API_HOST_NAME").is_err() {
+        config.api_host_name = format!("http://127.0.0.1:{}", args.port);
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("port {} is taken", args.port))?;
+    let demo = if args.no_demo { None } else { demo(&state, args.port).await? };
+    let info = json!({
+        "api": format!("http://127.0.0.1:{}", args.port),
+        "database": redact_password(&state.config.database_url),
+        "admin_client_id": state.config.admin_client_id,
+        "admin_client_secret": state.config.admin_client_secrets.first(),
+        "demo": demo,
+    });
+    print(json_output, info, |v| {
+        let mut out = format!(
+            "Notify is running on {}\n  database: {}\n  admin client id: {}  secret: {}\n",
+            v["api"], v["database"], v["admin_client_id"], v["admin_client_secret"]
+        );
+        if !v["demo"].is_null() {
+            out.push_str(&format!(
+                "Demo service created (first start):\n  API key: {}\n  SMS template: {}\n  email template: {}\n  letter template: {}\n  try: {}\n",
+                v["demo"]["api_key"], v["demo"]["sms_template_id"], v["demo"]["email_template_id"],
+                v["demo"]["letter_template_id"], v["demo"]["try"].as_str().unwrap_or_default()
+            ));
+        }
+        out
+    });
+    if state.config.secret_key == config::DEV_SECRET_KEY {
+        tracing::warn!("using development secrets: never point this at real data");
+    }
+    axum::serve(listener, notify::api::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let j = cli.json;
+    match cli.command {
+        Command::Dev(args) => dev(args, j).await?,
+        Command::Migrate => {
+            let config = local_config(false).await?;
+            let db = Db::connect(&config.database_url, 1, "notify-migrate")?;
+            let applied = db.migrate().await?;
+            print(j, json!({"applied": applied}), |v| format!("applied {} migration(s)", v["applied"]));
+        }
+        Command::Service(ServiceCommand::Create { name, live, email_from, user_id }) => {
+            let state = state(false).await?;
+            let service = admin::create_service(
+                &state,
+                CreateService { name, created_by: user_id, restricted: !live, email_from, permissions: None, rate_limit: None, message_limit: None },
+            )
+            .await?;
+            print(j, admin::service_json(&service, &[]), |v| format!("created service {} ({})", v["id"], v["name"]));
+        }
+        Command::Service(ServiceCommand::List) => {
+            let state = state(false).await?;
+            let services: Vec<Value> = state.db.list_services().await?.iter().map(|s| admin::service_json(s, &[])).collect();
+            print(j, json!(services), |v| {
+                v.as_array().into_iter().flatten().map(|s| format!("{}  {}\n", s["id"], s["name"])).collect()
+            });
+        }
+        Command::User(UserCommand::Create { name, email, mobile }) => {
+            let state = state(false).await?;
+            let user = state.db.create_user(Uuid::new_v4(), &name, &email, mobile.as_deref(), false).await?;
+            print(j, admin::user_json(&user), |v| format!("created user {}", v["id"]));
+        }
+        Command::User(UserCommand::AddToService { user_id, service_id }) => {
+            let state = state(false).await?;
+            state.db.add_user_to_service(user_id, service_id, &[]).await?;
+            print(j, json!({"user_id": user_id, "service_id": service_id}), |_| "added".into());
+        }
+        Command::Template(TemplateCommand::Create { service_id, name, template_type, content, subject, postage }) => {
+            let state = state(false).await?;
+            let Some(template_type) = NotificationType::parse(&template_type) else { bail!("--type must be sms, email or letter") };
+            let template = admin::create_template(
+                &state,
+                CreateTemplate {
+                    service_id,
+                    name,
+                    template_type,
+                    content,
+                    subject,
+                    postage: postage.as_deref().and_then(Postage::parse),
+                    created_by: None,
+                    letter_contact_id: None,
+                    has_unsubscribe_link: false,
+                },
+            )
+            .await?;
+            print(j, admin::template_admin_json(&template), |v| format!("created template {}", v["id"]));
+        }
+        Command::Key(KeyCommand::Create { service_id, name, key_type }) => {
+            let state = state(false).await?;
+            let Some(key_type) = KeyType::parse(&key_type) else { bail!("--type must be normal, team or test") };
+            let (record, key) = admin::create_api_key(&state, service_id, &name, key_type, None).await?;
+            print(j, json!({"id": record.id, "key": key}), |v| format!("API key (shown once): {}", v["key"].as_str().unwrap_or_default()));
+        }
+        Command::Key(KeyCommand::Revoke { service_id, key_id }) => {
+            let state = state(false).await?;
+            let revoked = state.db.revoke_api_key(service_id, key_id).await?;
+            print(j, json!({"revoked": revoked}), |v| format!("revoked: {}", v["revoked"]));
+        }
+        Command::Key(KeyCommand::List { service_id }) => {
+            let state = state(false).await?;
+            let keys: Vec<Value> = state.db.list_api_keys(service_id).await?.iter().map(|k| admin::api_key_json(k, service_id)).collect();
+            print(j, json!(keys), |v| {
+                v.as_array().into_iter().flatten().map(|k| format!("{}  {}  {}  revoked: {}\n", k["id"], k["name"], k["key_type"], k["expiry_date"])).collect()
+            });
+        }
+        Command::Sender(SenderArgs { service_id, sender, default }) => {
+            let state = state(false).await?;
+            let s = state.db.add_sender(SenderKind::Sms, service_id, &sender, default, None).await?;
+            print(j, admin::sender_json(SenderKind::Sms, &s), |v| format!("created SMS sender {}", v["id"]));
+        }
+        Command::ReplyTo(ReplyToArgs { service_id, email, default }) => {
+            let state = state(false).await?;
+            notify::recipients::EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            let s = state.db.add_sender(SenderKind::ReplyTo, service_id, &email, default, None).await?;
+            print(j, admin::sender_json(SenderKind::ReplyTo, &s), |v| format!("created reply-to {}", v["id"]));
+        }
+        Command::Callback(CallbackArgs { service_id, callback_type, url, bearer_token }) => {
+            let state = state(false).await?;
+            let Some(callback_type) = CallbackType::parse(&callback_type) else {
+                bail!("--type must be delivery_status, inbound_sms or complaint")
+            };
+            let c = admin::set_callback_api(&state, service_id, callback_type, &url, &bearer_token, None).await?;
+            print(j, admin::callback_json(&c), |v| format!("callback API {} set", v["id"]));
+        }
+        Command::Inbound(InboundCommand::AssignNumber { service_id, number }) => {
+            let state = state(false).await?;
+            let n = state.db.assign_inbound_number(service_id, &number, "mmg").await?;
+            print(j, json!({"id": n.id, "number": n.number}), |v| format!("inbound number {} assigned", v["number"]));
+        }
+        Command::Inbound(InboundCommand::Receive { service_id, from, content }) => {
+            let state = state(false).await?;
+            let id = admin::receive_inbound_sms(&state, service_id, &from, &content).await?;
+            print(j, json!({"id": id}), |v| format!("received text {}", v["id"]));
+        }
+        Command::Fixtures(FixturesCommand::FunctionalTests { env_file, api_url }) => {
+            let state = state(false).await?;
+            let f = fixtures::functional_tests(&state, &api_url).await?;
+            fixtures::write_env_file(&env_file, &f.lines)?;
+            print(j, json!({"service_id": f.service_id, "env_file": env_file}), |v| {
+                format!("functional test fixtures for service {} written to {}", v["service_id"], v["env_file"])
+            });
+        }
+        Command::Purge(PurgeCommand::FunctionalTestData) => {
+            let state = state(false).await?;
+            let purged = fixtures::purge(&state).await?;
+            print(j, json!({"purged": purged}), |v| format!("purged: {}", v["purged"]));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

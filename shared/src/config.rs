@@ -1,0 +1,99 @@
+//! Typed configuration from the environment. In AWS the secret values come from Secrets Manager ARNs instead.
+
+use std::env;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    /// The local pool's cap; on Lambda each execution environment needs one connection.
+    pub database_pool_size: usize,
+    pub redis_url: Option<String>,
+    /// Encryption at rest for API key secrets, callback tokens, personalisation and inbound SMS text.
+    pub secret_key: String,
+    pub admin_client_id: String,
+    /// Several secrets may be valid at once so that they can be rotated.
+    pub admin_client_secrets: Vec<String>,
+    /// Base of every `uri` field, e.g. `https://api.notifications.service.gov.uk`, without a trailing slash.
+    pub api_host_name: String,
+    pub notify_email_domain: String,
+    pub sqs_endpoint_url: Option<String>,
+    pub queues: QueueNames,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueNames {
+    pub deliver_sms: String,
+    pub deliver_email: String,
+    pub deliver_letter: String,
+}
+
+impl Default for QueueNames {
+    fn default() -> Self {
+        QueueNames {
+            deliver_sms: "deliver-sms".into(),
+            deliver_email: "deliver-email".into(),
+            deliver_letter: "deliver-letter".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Development values: `notify dev` uses them and prints them, nothing else should.
+pub const DEV_SECRET_KEY: &str = "dev-only-secret-key-do-not-use-in-production";
+pub const DEV_ADMIN_CLIENT_SECRET: &str = "dev-notify-secret-key";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
+        let required = |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
+        let database_pool_size = match var("DATABASE_POOL_SIZE") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError(format!("DATABASE_POOL_SIZE must be a number, not {v:?}")))?,
+            None => 10,
+        };
+        let defaults = QueueNames::default();
+        Ok(Config {
+            database_url: required("DATABASE_URL")?,
+            database_pool_size,
+            redis_url: var("REDIS_URL"),
+            secret_key: required("SECRET_KEY")?,
+            admin_client_id: var("ADMIN_CLIENT_ID").unwrap_or_else(|| "notify-admin".into()),
+            admin_client_secrets: required("ADMIN_CLIENT_SECRET")?
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            api_host_name: var("API_HOST_NAME")
+                .unwrap_or_else(|| "http://127.0.0.1:6011".into())
+                .trim_end_matches('/')
+                .to_string(),
+            notify_email_domain: var("NOTIFY_EMAIL_DOMAIN").unwrap_or_else(|| "notifications.service.gov.uk".into()),
+            sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
+            queues: QueueNames {
+                deliver_sms: var("DELIVER_SMS_QUEUE").unwrap_or(defaults.deliver_sms),
+                deliver_email: var("DELIVER_EMAIL_QUEUE").unwrap_or(defaults.deliver_email),
+                deliver_letter: var("DELIVER_LETTER_QUEUE").unwrap_or(defaults.deliver_letter),
+            },
+        })
+    }
+
+    /// A configuration for tests and the local stack: development secrets, in-process queue.
+    pub fn for_development(database_url: impl Into<String>) -> Self {
+        Config {
+            database_url: database_url.into(),
+            database_pool_size: 10,
+            redis_url: None,
+            secret_key: DEV_SECRET_KEY.into(),
+            admin_client_id: "notify-admin".into(),
+            admin_client_secrets: vec![DEV_ADMIN_CLIENT_SECRET.into()],
+            api_host_name: "http://127.0.0.1:6011".into(),
+            notify_email_domain: "notifications.service.gov.uk".into(),
+            sqs_endpoint_url: None,
+            queues: QueueNames::default(),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! GOV.UK Notify, rebuilt: every piece of domain logic and I/O, shared by the Lambda functions and the CLI.
+//!
+//! Data flows one way: entry points → this crate → Postgres / queues. Only [`db`] touches tokio-postgres.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod limits;
+pub mod model;
+pub mod notifications;
+pub mod queue;
+pub mod recipients;
+pub mod state;
+pub mod templates;
+pub mod time;
+
+pub use state::AppState;
