@@ -160,8 +160,18 @@ fn possibility(number: &phonenumber::PhoneNumber) -> Result<(), PhoneError> {
         return Err(PhoneError::UnsupportedCountryCode);
     };
     let length = number.national().to_string().len() as u16;
-    let possible = meta.descriptors().general().possible_length();
-    let local = meta.descriptors().general().possible_local_length();
+    // The general descriptor's lengths are often left empty in the metadata: take every type's.
+    let d = meta.descriptors();
+    let typed = [d.fixed_line(), d.mobile(), d.toll_free(), d.premium_rate(), d.shared_cost(), d.personal_number(),
+        d.voip(), d.pager(), d.uan(), d.voicemail()];
+    let mut possible: Vec<u16> = d.general().possible_length().to_vec();
+    let mut local: Vec<u16> = d.general().possible_local_length().to_vec();
+    for desc in typed.into_iter().flatten() {
+        possible.extend_from_slice(desc.possible_length());
+        local.extend_from_slice(desc.possible_local_length());
+    }
+    possible.sort_unstable();
+    possible.dedup();
     match (possible.first(), possible.last()) {
         _ if local.contains(&length) && !possible.contains(&length) => Err(PhoneError::TooShort),
         (Some(&min), _) if length < min => Err(PhoneError::TooShort),

@@ -1,0 +1,159 @@
+"""The official notifications-python-client against the local stack: every public method the API serves.
+
+Reads the functional-test fixtures' environment (`notify fixtures functional-tests`) and checks every response
+field by field. Exits non-zero on the first mismatch; prints 'N passed, 0 failed' at the end.
+"""
+import io
+import os
+import re
+import sys
+import uuid
+
+from notifications_python_client import NotificationsAPIClient
+from notifications_python_client.errors import HTTPError
+
+env = os.environ
+base_url = env["NOTIFY_API_URL"]
+team = NotificationsAPIClient(env["API_KEY"], base_url=base_url)
+live = NotificationsAPIClient(env["API_SENDING_KEY"], base_url=base_url)
+inbound = NotificationsAPIClient(env["INBOUND_SMS_QUERY_KEY"], base_url=base_url)
+checks = 0
+
+DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        print(f"FAILED: {what}", file=sys.stderr)
+        print(f"0 passed, 1 failed")
+        sys.exit(1)
+    checks += 1
+
+
+def is_uuid(value):
+    try:
+        uuid.UUID(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def check_post_response(response, template_id, reference, content_keys):
+    check(is_uuid(response["id"]), "id is a uuid")
+    check(response["reference"] == reference, "reference echoed")
+    check(set(response["content"]) == content_keys, f"content keys {sorted(response['content'])}")
+    check(response["uri"] == f"{base_url}/v2/notifications/{response['id']}", "uri")
+    check(response["template"]["id"] == template_id, "template id")
+    check(isinstance(response["template"]["version"], int), "template version")
+    check(response["template"]["uri"].endswith(f"/templates/{template_id}"), "template uri")
+    check(response["scheduled_for"] is None, "scheduled_for null")
+
+
+NOTIFICATION_KEYS = {
+    "id", "reference", "email_address", "phone_number", "line_1", "line_2", "line_3", "line_4", "line_5", "line_6",
+    "postcode", "type", "status", "template", "body", "subject", "created_at", "created_by_name", "sent_at",
+    "completed_at", "scheduled_for", "postage", "one_click_unsubscribe_url", "is_cost_data_ready", "cost_in_pounds",
+    "cost_details",
+}
+
+
+def check_notification(n, kind):
+    expected = NOTIFICATION_KEYS | ({"estimated_delivery"} if kind == "letter" else set())
+    check(set(n) == expected, f"notification keys differ: {sorted(set(n) ^ expected)}")
+    check(n["type"] == kind, "type")
+    check(DATETIME.match(n["created_at"]), "created_at format")
+    check(n["template"]["uri"] == f"{base_url}/v2/template/{n['template']['id']}/version/{n['template']['version']}", "template uri")
+
+
+# SMS
+ref = "python-sms-ref"
+sms = team.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "Python"}, ref)
+check_post_response(sms, env["SMS_TEMPLATE_ID"], ref, {"body", "from_number"})
+check(sms["content"]["body"] == "Hello Python\n\nFunctional Tests make our world a better place", "sms body")
+check(sms["content"]["from_number"] == "GOVUK", "default sender")
+sms2 = team.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "x"}, sms_sender_id=env["SMS_SENDER_ID"])
+check(sms2["content"]["from_number"] == "func tests", "chosen sender")
+got = team.get_notification_by_id(sms["id"])
+check_notification(got, "sms")
+check(got["phone_number"] == env["FUNCTIONAL_TEST_NUMBER"], "phone number as submitted")
+check(got["body"] == sms["content"]["body"], "body read back")
+check(got["reference"] == ref and got["status"] in ("created", "sending", "delivered"), "status")
+
+# Email
+email = team.send_email_notification(
+    env["FUNCTIONAL_TEST_EMAIL"], env["EMAIL_TEMPLATE_ID"], {"name": "Python"}, "python-email-ref",
+    email_reply_to_id=env["EMAIL_REPLY_TO_ID"], one_click_unsubscribe_url="https://example.gov.uk/unsubscribe?x=1",
+)
+check_post_response(email, env["EMAIL_TEMPLATE_ID"], "python-email-ref", {"from_email", "body", "subject", "one_click_unsubscribe_url"})
+check(email["content"]["subject"] == "Functional Tests are good", "subject")
+check(email["content"]["body"] == "Hello Python\n\nFunctional test help make our world a better place", "email body")
+check(email["content"]["from_email"] == "functional.tests@notifications.service.gov.uk", "from_email")
+check(email["content"]["one_click_unsubscribe_url"] == "https://example.gov.uk/unsubscribe?x=1", "unsubscribe echoed")
+check(email["sanitised_content"] == {}, "sanitised_content present")
+got = team.get_notification_by_id(email["id"])
+check_notification(got, "email")
+check(got["email_address"] == env["FUNCTIONAL_TEST_EMAIL"] and got["cost_in_pounds"] == 0.0, "email read back")
+
+# Letters
+address = {"address_line_1": "Python Client", "address_line_2": "1 Test Street", "postcode": "SW1A 1AA"}
+letter = live.send_letter_notification(env["LETTER_TEMPLATE_ID"], address, "python-letter-ref")
+check_post_response(letter, env["LETTER_TEMPLATE_ID"], "python-letter-ref", {"body", "subject"})
+check(letter["content"]["body"] == "Hello Python Client" and letter["content"]["subject"] == "Main heading", "letter content")
+got = live.get_notification_by_id(letter["id"])
+check_notification(got, "letter")
+check(got["line_1"] == "Python Client" and got["postcode"] == "SW1A 1AA" and got["status"] == "accepted", "letter read back")
+try:
+    live.get_pdf_for_letter(letter["id"])
+    check(False, "templated letter PDF should not be ready")
+except HTTPError as e:
+    check(e.status_code == 400 and e.message[0]["error"] == "PDFNotReadyError", "PDFNotReadyError")
+
+pdf = b"%PDF-1.4\n% python client test\n" + bytes(range(256)) + b"\n%%EOF\n"
+pre = live.send_precompiled_letter_notification("python-precompiled", io.BytesIO(pdf), postage="first")
+check(set(pre) == {"id", "reference", "postage"} and pre["postage"] == "first" and pre["reference"] == "python-precompiled", "precompiled response")
+got = live.get_notification_by_id(pre["id"])
+check(got["status"] == "pending-virus-check" and got["line_1"] == "Provided as PDF", "precompiled read back")
+check(live.get_pdf_for_letter(pre["id"]).read() == pdf, "PDF served back byte-for-byte")
+
+# Errors come back in the v2 envelope
+try:
+    team.send_sms_notification("07700900501", str(uuid.uuid4()))
+    check(False, "unknown template should fail")
+except HTTPError as e:
+    check(e.status_code == 400 and e.message == [{"error": "BadRequestError", "message": "Template not found"}], "error envelope")
+
+# Listing: key type scoping, filters, paging links
+listing = team.get_all_notifications(template_type="sms", reference=ref)
+check([n["id"] for n in listing["notifications"]] == [sms["id"]], "filtered list")
+check("older_than=" + sms["id"] in listing["links"]["next"], "links.next has older_than")
+listing = team.get_all_notifications(status="accepted", include_jobs=True)
+check(len(listing["notifications"]) >= 3, "accepted alias lists created/sending")
+all_team = list(team.get_all_notifications_iterator())
+check({sms["id"], sms2["id"], email["id"]} <= {n["id"] for n in all_team}, "iterator pages through")
+check(letter["id"] not in {n["id"] for n in all_team}, "live-key letter not listed to the team key")
+
+# Templates
+tpl = team.get_template(env["SMS_TEMPLATE_ID"])
+check(set(tpl) == {"id", "type", "created_at", "updated_at", "created_by", "version", "body", "subject", "name",
+                   "personalisation", "postage", "letter_contact_block"}, "template keys")
+check(tpl["name"] == "Client Functional test sms template" and tpl["personalisation"] == {"name": {"required": True}}, "template")
+v1 = team.get_template_version(env["SMS_TEMPLATE_ID"], 1)
+check(v1["name"] == "Example text message template" and v1["version"] == 1, "template version 1")
+letter_tpl = team.get_template(env["LETTER_TEMPLATE_ID"])
+check(letter_tpl["letter_contact_block"].startswith("Government Digital Service"), "letter contact block")
+templates = team.get_all_templates()["templates"]
+check({t["id"] for t in templates} >= {env["SMS_TEMPLATE_ID"], env["EMAIL_TEMPLATE_ID"], env["LETTER_TEMPLATE_ID"]}, "all templates")
+check([t["type"] for t in team.get_all_templates("email")["templates"]] == ["email"], "templates by type")
+preview = team.post_template_preview(env["EMAIL_TEMPLATE_ID"], {"name": "Preview"})
+check(set(preview) == {"id", "type", "version", "body", "subject", "html", "postage"}, "preview keys")
+check("Hello Preview" in preview["html"] and preview["subject"] == "Functional Tests are good", "preview rendered")
+
+# Received texts
+texts = inbound.get_received_texts()
+check(len(texts["received_text_messages"]) >= 1, "received texts")
+text = texts["received_text_messages"][0]
+check(set(text) == {"id", "created_at", "service_id", "notify_number", "user_number", "content"}, "received text keys")
+check(len(list(inbound.get_received_texts_iterator())) == len(texts["received_text_messages"]), "received texts iterator")
+
+print(f"{checks} passed, 0 failed")
