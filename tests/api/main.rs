@@ -1,1 +1,20 @@
+//! Black-box tests of the public v2 API and the admin API: the real router, a fresh database per test.
 
+mod admin;
+mod auth;
+mod letters;
+mod limits;
+mod reading;
+mod send;
+mod templates;
+
+use serde_json::Value;
+
+/// The v2 envelope's messages, for compact assertions.
+pub fn messages(body: &Value) -> Vec<String> {
+    body["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_string()).collect()
+}
+
+pub fn error_types(body: &Value) -> Vec<String> {
+    body["errors"].as_array().unwrap().iter().map(|e| e["error"].as_str().unwrap().to_string()).collect()
+}

@@ -1,1 +1,251 @@
+//! Test harness: the real router over a fresh database per test, cloned from a migrated template database.
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use notify::admin::{self, CreateService, CreateTemplate};
+use notify::config::Config;
+use notify::db::Db;
+use notify::model::{KeyType, NotificationType, Postage, Service, ServicePermission};
+use notify::queue::InProcessQueue;
+use notify::{AppState, api};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&format!("{}/postgres", server_url()), tokio_postgres::NoTls)
+        .await
+        .expect("Postgres must answer for the tests (the test command starts it)");
+    tokio::spawn(connection);
+    client
+}
+
+/// The migrations' fingerprint names the template, so a schema change gets a fresh one.
+fn template_name() -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).expect("migrations dir").flatten().map(|e| e.path()).collect();
+    files.sort();
+    for file in files {
+        for byte in std::fs::read(file).expect("migration readable") {
+            hash = (hash ^ byte as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("notify_tpl_{hash:016x}")
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// Migrates a template once; the atomic rename makes concurrent test processes safe.
+async fn template_db() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = template_name();
+            let client = admin_client().await;
+            let exists = !client.query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.unwrap().is_empty();
+            if !exists {
+                let building = format!("{name}_{}", Uuid::new_v4().simple());
+                client.batch_execute(&format!("CREATE DATABASE {building}")).await.unwrap();
+                let db = Db::connect(&format!("{}/{building}", server_url()), 1, "notify-test-migrate").unwrap();
+                db.migrate().await.expect("migrations apply");
+                drop(db);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if client.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).await.is_err() {
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).await;
+                }
+            }
+            name
+        })
+        .await
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub queue: Arc<InProcessQueue>,
+    pub database_url: String,
+    router: Router,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+}
+
+/// A service with one key of each type and a template per channel.
+pub struct TestService {
+    pub service: Service,
+    pub live_key: String,
+    pub team_key: String,
+    pub test_key: String,
+    pub sms_template: Uuid,
+    pub email_template: Uuid,
+    pub letter_template: Uuid,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        TestApp::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(change: impl FnOnce(&mut Config)) -> Self {
+        let template = template_db().await;
+        let name = format!("notify_test_{}", Uuid::new_v4().simple());
+        admin_client().await.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.unwrap();
+        let database_url = format!("{}/{name}", server_url());
+        let mut config = Config::for_development(&database_url);
+        config.api_host_name = "https://api.test.notify".into();
+        change(&mut config);
+        let db = Db::connect(&database_url, 4, "notify-test").unwrap();
+        let queue = Arc::new(InProcessQueue::default());
+        let state = AppState::new(config, db, queue.clone());
+        TestApp { router: api::router(state.clone()), state, queue, database_url }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, authorization: Option<&str>, body: Option<&[u8]>) -> Response {
+        let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(auth) = authorization {
+            builder = builder.header("authorization", auth);
+        }
+        let request = builder.body(body.map(|b| Body::from(b.to_vec())).unwrap_or_else(Body::empty)).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Response { status, headers, bytes }
+    }
+
+    /// A v2 call authenticated as the official clients do: a fresh token from the combined key.
+    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
+        let auth = format!("Bearer {}", token(key));
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.request(method, path, Some(&auth), body.as_deref()).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let jwt = notify::auth::create_token("notify-admin", notify::config::DEV_ADMIN_CLIENT_SECRET, chrono::Utc::now().timestamp());
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.request(method, path, Some(&format!("Bearer {jwt}")), body.as_deref()).await
+    }
+
+    pub async fn service(&self, restricted: bool) -> TestService {
+        self.service_with(restricted, None).await
+    }
+
+    pub async fn service_with(&self, restricted: bool, permissions: Option<Vec<ServicePermission>>) -> TestService {
+        let state = &self.state;
+        let service = admin::create_service(
+            state,
+            CreateService {
+                name: format!("Test service {}", Uuid::new_v4()),
+                created_by: None,
+                restricted,
+                email_from: Some("test.service".into()),
+                permissions,
+                rate_limit: None,
+                message_limit: Some(1000),
+            },
+        )
+        .await
+        .unwrap();
+        let key = |name: &'static str, key_type| async move {
+            admin::create_api_key(state, service.id, name, key_type, None).await.unwrap().1
+        };
+        let live_key = key("live", KeyType::Normal).await;
+        let team_key = key("team", KeyType::Team).await;
+        let test_key = key("test", KeyType::Test).await;
+        let template = |name: &str, t, content: &str, subject: Option<&str>| CreateTemplate {
+            service_id: service.id,
+            name: name.into(),
+            template_type: t,
+            content: content.into(),
+            subject: subject.map(str::to_string),
+            postage: Some(Postage::Second),
+            created_by: None,
+            letter_contact_id: None,
+            has_unsubscribe_link: false,
+        };
+        let sms = admin::create_template(state, template("sms", NotificationType::Sms, "Hello ((name))", None)).await.unwrap();
+        let email = admin::create_template(
+            state,
+            template("email", NotificationType::Email, "Dear ((name)),\n\n((items))", Some("Hi ((name))")),
+        )
+        .await
+        .unwrap();
+        let letter = admin::create_template(
+            state,
+            template("letter", NotificationType::Letter, "Dear ((address_line_1))", Some("Your ((thing))")),
+        )
+        .await
+        .unwrap();
+        TestService {
+            service,
+            live_key,
+            team_key,
+            test_key,
+            sms_template: sms.id,
+            email_template: email.id,
+            letter_template: letter.id,
+        }
+    }
+}
+
+pub fn token(combined_key: &str) -> String {
+    token_at(combined_key, chrono::Utc::now().timestamp())
+}
+
+pub fn token_at(combined_key: &str, iat: i64) -> String {
+    let (service_id, secret) = notify::auth::split_api_key(combined_key).expect("combined key");
+    notify::auth::create_token(&service_id.to_string(), secret, iat)
+}
+
+/// Replaces ids and times so snapshots hold only what is stable.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::String(s) => {
+            let replaced = replace_uuids(s);
+            if is_datetime(&replaced) { Value::String("[datetime]".into()) } else { Value::String(replaced) }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn replace_uuids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if i + 36 <= s.len() && s.is_char_boundary(i) && s.is_char_boundary(i + 36) && Uuid::parse_str(&s[i..i + 36]).is_ok()
+            && s[i..i + 36].contains('-')
+        {
+            out.push_str("[uuid]");
+            i += 36;
+        } else {
+            let c = s[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_datetime(s: &str) -> bool {
+    s.len() == 27 && s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}

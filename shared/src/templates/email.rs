@@ -123,7 +123,12 @@ pub fn html_body(markdown: &str) -> String {
 
 /// The text part of an email: the markdown source itself, which reads well as plain text.
 pub fn plain_text_body(markdown: &str) -> String {
-    markdown.replace("\r\n", "\n").trim().to_string()
+    let mut text = markdown.replace("\r\n", "\n");
+    // A list value brings its own blank line; the template usually has one too.
+    while text.contains("\n\n\n") {
+        text = text.replace("\n\n\n", "\n\n");
+    }
+    text.trim().to_string()
 }
 
 #[cfg(test)]
