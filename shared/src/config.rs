@@ -1,6 +1,18 @@
 //! Typed configuration from the environment. In AWS the secret values come from Secrets Manager ARNs instead.
 
+use std::collections::HashMap;
 use std::env;
+
+async fn fetch_json(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<serde_json::Value, ConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError(format!("{arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))))?;
+    let text = out.secret_string().ok_or_else(|| ConfigError(format!("{arn} has no secret string")))?;
+    serde_json::from_str(text).map_err(|e| ConfigError(format!("{arn} is not JSON: {e}")))
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -47,7 +59,43 @@ pub const DEV_ADMIN_CLIENT_SECRET: &str = "dev-notify-secret-key";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
+        Config::from_lookup(&|name| env::var(name).ok())
+    }
+
+    /// In AWS: `APP_SECRET_ARN` (JSON with `secret_key` and `admin_client_secret`) and `DB_SECRET_ARN` (the RDS
+    /// secret's `username`/`password`, joined with `DB_HOST`, `DB_PORT` and `DB_NAME`) replace the plain values.
+    pub async fn load() -> Result<Self, ConfigError> {
+        let mut overlay: HashMap<String, String> = HashMap::new();
+        let app_arn = env::var("APP_SECRET_ARN").ok().filter(|v| !v.is_empty());
+        let db_arn = env::var("DB_SECRET_ARN").ok().filter(|v| !v.is_empty());
+        if app_arn.is_some() || db_arn.is_some() {
+            let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(None).await);
+            if let Some(arn) = app_arn {
+                let secret = fetch_json(&client, &arn).await?;
+                for (key, var) in [("secret_key", "SECRET_KEY"), ("admin_client_secret", "ADMIN_CLIENT_SECRET")] {
+                    if let Some(v) = secret.get(key).and_then(|v| v.as_str()) {
+                        overlay.insert(var.into(), v.into());
+                    }
+                }
+            }
+            if let Some(arn) = db_arn {
+                let secret = fetch_json(&client, &arn).await?;
+                let field = |k: &str| secret.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                let host = env::var("DB_HOST").ok().or_else(|| field("host")).ok_or_else(|| ConfigError("DB_HOST must be set".into()))?;
+                let mut url = url::Url::parse(&format!("postgres://{host}")).map_err(|e| ConfigError(format!("DB_HOST: {e}")))?;
+                let _ = url.set_username(&field("username").unwrap_or_default());
+                let _ = url.set_password(field("password").as_deref());
+                let _ = url.set_port(env::var("DB_PORT").ok().and_then(|p| p.parse().ok()).or(Some(5432)));
+                url.set_path(&env::var("DB_NAME").unwrap_or_else(|_| "notify".into()));
+                url.set_query(Some("sslmode=require"));
+                overlay.insert("DATABASE_URL".into(), url.to_string());
+            }
+        }
+        Config::from_lookup(&|name| overlay.get(name).cloned().or_else(|| env::var(name).ok()))
+    }
+
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let required = |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
         let database_pool_size = match var("DATABASE_POOL_SIZE") {
             Some(v) => v

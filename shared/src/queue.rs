@@ -73,18 +73,9 @@ impl SqsQueue {
         SqsQueue { client, urls: Default::default() }
     }
 
-    /// An SQS client on ring-based rustls, pointed at `endpoint` (moto locally) when given.
+    /// An SQS client pointed at `endpoint` (moto locally) when given.
     pub async fn from_env(endpoint: Option<&str>) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-        if let Some(endpoint) = endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        SqsQueue::new(aws_sdk_sqs::Client::new(&loader.load().await))
+        SqsQueue::new(aws_sdk_sqs::Client::new(&crate::aws::sdk_config(endpoint).await))
     }
 
     /// A queue is named in config and resolved to its URL once; a full URL is used as it is.

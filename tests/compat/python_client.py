@@ -67,7 +67,7 @@ def check_notification(n, kind):
 
 
 # SMS
-ref = "python-sms-ref"
+ref = f"python sms ref {uuid.uuid4()}"
 sms = team.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "Python"}, ref)
 check_post_response(sms, env["SMS_TEMPLATE_ID"], ref, {"body", "from_number"})
 check(sms["content"]["body"] == "Hello Python\n\nFunctional Tests make our world a better place", "sms body")

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = notify::config::Config::from_env()?;
+    let config = notify::config::Config::load().await?;
     let state = notify::AppState::from_config(config, "notify-api").await?;
     lambda_http::run(notify::api::router(state)).await
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
 
 mod embedded {
@@ -57,6 +58,18 @@ pub struct Db {
     pool: Pool,
 }
 
+/// TLS verified against the webpki roots (RDS Proxy serves ACM certificates), used when the URL says
+/// `sslmode=require`. Otherwise plain TCP: a local server's self-signed certificate would not verify.
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
 pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Db {
@@ -65,7 +78,11 @@ impl Db {
             database_url.parse().map_err(|e: tokio_postgres::Error| DbError::Pool(e.to_string()))?;
         pg.application_name(application_name);
         pg.connect_timeout(Duration::from_secs(5));
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match pg.get_ssl_mode() {
+            SslMode::Require => Manager::from_config(pg, tls(), recycling),
+            _ => Manager::from_config(pg, NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
