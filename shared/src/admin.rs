@@ -5,10 +5,12 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::db::{
-    ApiKeyRecord, CallbackApiRecord, DbError, MessageLimits, NewService, NewTemplate, SenderKind, SenderRecord,
-    UserRecord,
+    ApiKeyRecord, CallbackApiRecord, DbError, MessageLimits, NewService, NewTemplate, SenderKind,
+    SenderRecord, UserRecord,
 };
-use crate::model::{CallbackType, KeyType, NotificationType, Postage, Service, ServicePermission, Template};
+use crate::model::{
+    CallbackType, KeyType, NotificationType, Postage, Service, ServicePermission, Template,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminOpError {
@@ -44,12 +46,21 @@ pub struct CreateService {
 /// A new service with Notify's defaults: trial mode, the standard permissions, `GOVUK` as its text sender.
 pub async fn create_service(state: &AppState, request: CreateService) -> AdminResult<Service> {
     if request.name.trim().is_empty() {
-        return Err(AdminOpError::Invalid("name: Missing data for required field.".into()));
+        return Err(AdminOpError::Invalid(
+            "name: Missing data for required field.".into(),
+        ));
     }
-    let limit = request.message_limit.unwrap_or(if request.restricted { 50 } else { 250_000 });
-    let email_from = request
-        .email_from
-        .unwrap_or_else(|| request.name.to_lowercase().split_whitespace().collect::<Vec<_>>().join("."));
+    let limit = request
+        .message_limit
+        .unwrap_or(if request.restricted { 50 } else { 250_000 });
+    let email_from = request.email_from.unwrap_or_else(|| {
+        request
+            .name
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(".")
+    });
     let service = state
         .db
         .create_service(&NewService {
@@ -68,10 +79,15 @@ pub async fn create_service(state: &AppState, request: CreateService) -> AdminRe
                 letter: if request.restricted { 50 } else { 20_000 },
                 international_sms: if request.restricted { 100 } else { 100 },
             },
-            permissions: request.permissions.unwrap_or_else(|| DEFAULT_PERMISSIONS.to_vec()),
+            permissions: request
+                .permissions
+                .unwrap_or_else(|| DEFAULT_PERMISSIONS.to_vec()),
         })
         .await?;
-    state.db.add_sender(SenderKind::Sms, service.id, "GOVUK", true, None).await?;
+    state
+        .db
+        .add_sender(SenderKind::Sms, service.id, "GOVUK", true, None)
+        .await?;
     Ok(service)
 }
 
@@ -89,7 +105,14 @@ pub async fn create_api_key(
     let secret = Uuid::new_v4().to_string();
     let record = state
         .db
-        .create_api_key(Uuid::new_v4(), service_id, name, key_type, &state.encryptor.encrypt(&secret), created_by)
+        .create_api_key(
+            Uuid::new_v4(),
+            service_id,
+            name,
+            key_type,
+            &state.encryptor.encrypt(&secret),
+            created_by,
+        )
         .await
         .map_err(|e| match e.unique_violation() {
             Some(_) => AdminOpError::Invalid(format!("Duplicate key name: {name}")),
@@ -112,8 +135,12 @@ pub struct CreateTemplate {
 }
 
 pub async fn create_template(state: &AppState, request: CreateTemplate) -> AdminResult<Template> {
-    if request.template_type != NotificationType::Sms && request.subject.as_deref().is_none_or(str::is_empty) {
-        return Err(AdminOpError::Invalid("subject: Missing data for required field.".into()));
+    if request.template_type != NotificationType::Sms
+        && request.subject.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(AdminOpError::Invalid(
+            "subject: Missing data for required field.".into(),
+        ));
     }
     if request.content.trim().is_empty() {
         return Err(AdminOpError::Invalid("content: Can’t be empty".into()));
@@ -130,7 +157,11 @@ pub async fn create_template(state: &AppState, request: CreateTemplate) -> Admin
             name: request.name,
             template_type: request.template_type,
             content: request.content,
-            subject: if request.template_type == NotificationType::Sms { None } else { request.subject },
+            subject: if request.template_type == NotificationType::Sms {
+                None
+            } else {
+                request.subject
+            },
             postage,
             hidden: false,
             created_by_id: request.created_by,
@@ -161,7 +192,13 @@ pub async fn set_callback_api(
     }
     Ok(state
         .db
-        .upsert_callback_api(service_id, callback_type, url, &state.encryptor.encrypt(bearer_token), updated_by)
+        .upsert_callback_api(
+            service_id,
+            callback_type,
+            url,
+            &state.encryptor.encrypt(bearer_token),
+            updated_by,
+        )
         .await?)
 }
 
@@ -259,10 +296,19 @@ pub fn callback_json(callback: &CallbackApiRecord) -> Value {
 }
 
 /// Records a text received on the service's inbound number, as a provider's webhook would.
-pub async fn receive_inbound_sms(state: &AppState, service_id: Uuid, from: &str, content: &str) -> AdminResult<Uuid> {
-    let number = state.db.inbound_number_for_service(service_id).await?.ok_or_else(|| {
-        AdminOpError::Invalid("service has no inbound number: assign one first".into())
-    })?;
+pub async fn receive_inbound_sms(
+    state: &AppState,
+    service_id: Uuid,
+    from: &str,
+    content: &str,
+) -> AdminResult<Uuid> {
+    let number = state
+        .db
+        .inbound_number_for_service(service_id)
+        .await?
+        .ok_or_else(|| {
+            AdminOpError::Invalid("service has no inbound number: assign one first".into())
+        })?;
     let user_number = crate::recipients::PhoneNumber::parse(from)
         .map(|p| p.normalised().to_string())
         .unwrap_or_else(|_| from.to_string());

@@ -27,11 +27,17 @@ pub enum AuthError {
 }
 
 fn unauthorized(message: &str) -> AuthError {
-    AuthError::Rejected { status: 401, message: message.to_string() }
+    AuthError::Rejected {
+        status: 401,
+        message: message.to_string(),
+    }
 }
 
 fn forbidden(message: &str) -> AuthError {
-    AuthError::Rejected { status: 403, message: message.to_string() }
+    AuthError::Rejected {
+        status: 403,
+        message: message.to_string(),
+    }
 }
 
 /// Who is calling: attached to every v2 request once the token checks out.
@@ -44,10 +50,14 @@ pub struct AuthenticatedKey {
 
 /// The token from an `Authorization` header: `Bearer` in any case, exactly one space, nothing trimmed.
 pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
-    let header = header.filter(|h| !h.is_empty()).ok_or_else(|| unauthorized("Unauthorized: authentication token must be provided"))?;
+    let header = header
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| unauthorized("Unauthorized: authentication token must be provided"))?;
     match header.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => Ok(&header[7..]),
-        _ => Err(unauthorized("Unauthorized: authentication bearer scheme must be used")),
+        _ => Err(unauthorized(
+            "Unauthorized: authentication bearer scheme must be used",
+        )),
     }
 }
 
@@ -60,7 +70,9 @@ fn read_unverified(token: &str) -> Option<(Value, Value)> {
     }
     let decode = |part: &str| -> Option<Value> {
         let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-        serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object)
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
     };
     Some((decode(header)?, decode(claims)?))
 }
@@ -78,7 +90,11 @@ fn check_with_secret(token: &str, secret: &str, now: DateTime<Utc>) -> KeyCheck 
     validation.leeway = IAT_WINDOW_SECONDS as u64;
     validation.required_spec_claims.clear();
     validation.validate_aud = false;
-    let claims = match jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation) {
+    let claims = match jsonwebtoken::decode::<Value>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    ) {
         Ok(data) => data.claims,
         Err(e) => {
             return match e.kind() {
@@ -91,7 +107,10 @@ fn check_with_secret(token: &str, secret: &str, now: DateTime<Utc>) -> KeyCheck 
         return KeyCheck::NoMatch;
     };
     match iat.as_i64() {
-        Some(iat) if (now.timestamp() - IAT_WINDOW_SECONDS..=now.timestamp() + IAT_WINDOW_SECONDS).contains(&iat) => {
+        Some(iat)
+            if (now.timestamp() - IAT_WINDOW_SECONDS..=now.timestamp() + IAT_WINDOW_SECONDS)
+                .contains(&iat) =>
+        {
             KeyCheck::Accepted
         }
         _ => KeyCheck::Rejected(forbidden(CLOCK_MESSAGE)),
@@ -106,14 +125,20 @@ pub async fn authenticate_service(
     now: DateTime<Utc>,
 ) -> Result<AuthenticatedKey, AuthError> {
     let token = bearer_token(authorization)?;
-    let (header, claims) = read_unverified(token).ok_or_else(|| forbidden(GENERAL_TOKEN_ERROR_MESSAGE))?;
-    let iss = claims.get("iss").filter(|v| !v.is_null()).ok_or_else(|| forbidden("Invalid token: iss field not provided"))?;
+    let (header, claims) =
+        read_unverified(token).ok_or_else(|| forbidden(GENERAL_TOKEN_ERROR_MESSAGE))?;
+    let iss = claims
+        .get("iss")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| forbidden("Invalid token: iss field not provided"))?;
     let service_id = iss
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| forbidden("Invalid token: service id is not the right data type"))?;
-    let (service, keys) =
-        db.service_with_keys(service_id).await?.ok_or_else(|| forbidden("Invalid token: service not found"))?;
+    let (service, keys) = db
+        .service_with_keys(service_id)
+        .await?
+        .ok_or_else(|| forbidden("Invalid token: service not found"))?;
     if keys.is_empty() {
         return Err(forbidden("Invalid token: service has no API keys"));
     }
@@ -124,15 +149,32 @@ pub async fn authenticate_service(
         return Err(forbidden("Invalid token: algorithm used is not HS256"));
     }
     let recently_revoked = now - Duration::days(7);
-    let candidates = keys.into_iter().filter(|k| k.expiry_date.is_none_or(|expiry| expiry > recently_revoked));
+    let candidates = keys
+        .into_iter()
+        .filter(|k| k.expiry_date.is_none_or(|expiry| expiry > recently_revoked));
     for key in candidates {
-        let StoredApiKey { id, encrypted_secret, key_type, expiry_date } = key;
-        let secret = encryptor.decrypt(&encrypted_secret).map_err(|e| DbError::Data(e.to_string()))?;
+        let StoredApiKey {
+            id,
+            encrypted_secret,
+            key_type,
+            expiry_date,
+        } = key;
+        let secret = encryptor
+            .decrypt(&encrypted_secret)
+            .map_err(|e| DbError::Data(e.to_string()))?;
         match check_with_secret(token, &secret, now) {
             KeyCheck::NoMatch => continue,
             KeyCheck::Rejected(e) => return Err(e),
-            KeyCheck::Accepted if expiry_date.is_some() => return Err(forbidden("Invalid token: API key revoked")),
-            KeyCheck::Accepted => return Ok(AuthenticatedKey { service, api_key_id: id, key_type }),
+            KeyCheck::Accepted if expiry_date.is_some() => {
+                return Err(forbidden("Invalid token: API key revoked"));
+            }
+            KeyCheck::Accepted => {
+                return Ok(AuthenticatedKey {
+                    service,
+                    api_key_id: id,
+                    key_type,
+                });
+            }
         }
     }
     Err(forbidden("Invalid token: API key not found"))
@@ -146,10 +188,16 @@ pub fn authenticate_admin(
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let token = bearer_token(authorization)?;
-    let (header, claims) = read_unverified(token).ok_or_else(|| forbidden(GENERAL_TOKEN_ERROR_MESSAGE))?;
-    let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| forbidden("Invalid token: iss field not provided"))?;
+    let (header, claims) =
+        read_unverified(token).ok_or_else(|| forbidden(GENERAL_TOKEN_ERROR_MESSAGE))?;
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(|| forbidden("Invalid token: iss field not provided"))?;
     if iss != client_id {
-        return Err(unauthorized("Unauthorized: not allowed to perform this action"));
+        return Err(unauthorized(
+            "Unauthorized: not allowed to perform this action",
+        ));
     }
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
         return Err(forbidden("Invalid token: algorithm used is not HS256"));
@@ -161,7 +209,9 @@ pub fn authenticate_admin(
             KeyCheck::Accepted => return Ok(()),
         }
     }
-    Err(forbidden("Invalid token: signature, api token is not valid"))
+    Err(forbidden(
+        "Invalid token: signature, api token is not valid",
+    ))
 }
 
 /// A token as the official clients make them; used by the CLI, tests and benchmarks.
@@ -192,8 +242,14 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive_but_exact() {
         assert_eq!(bearer_token(Some("bEaReR abc")).unwrap(), "abc");
-        assert!(matches!(bearer_token(Some("Token abc")), Err(AuthError::Rejected { status: 401, .. })));
-        assert!(matches!(bearer_token(None), Err(AuthError::Rejected { status: 401, .. })));
+        assert!(matches!(
+            bearer_token(Some("Token abc")),
+            Err(AuthError::Rejected { status: 401, .. })
+        ));
+        assert!(matches!(
+            bearer_token(None),
+            Err(AuthError::Rejected { status: 401, .. })
+        ));
     }
 
     #[test]
@@ -204,12 +260,16 @@ mod tests {
         assert!(matches!(check(now.timestamp() + 30), KeyCheck::Accepted));
         assert!(matches!(check(now.timestamp() - 31), KeyCheck::Rejected(_)));
         assert!(matches!(check(now.timestamp() + 31), KeyCheck::Rejected(_)));
-        assert!(matches!(check_with_secret(&create_token("x", "s", now.timestamp()), "other", now), KeyCheck::NoMatch));
+        assert!(matches!(
+            check_with_secret(&create_token("x", "s", now.timestamp()), "other", now),
+            KeyCheck::NoMatch
+        ));
     }
 
     #[test]
     fn key_strings_split_from_the_end() {
-        let key = "my-test-key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0";
+        let key =
+            "my-test-key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0";
         let (service, secret) = split_api_key(key).unwrap();
         assert_eq!(service.to_string(), "26785a09-ab16-4eb0-8407-a37497a57506");
         assert_eq!(secret, "3d844edf-8d35-48ac-975b-e847b4f122b0");

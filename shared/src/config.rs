@@ -3,14 +3,24 @@
 use std::collections::HashMap;
 use std::env;
 
-async fn fetch_json(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<serde_json::Value, ConfigError> {
+async fn fetch_json(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<serde_json::Value, ConfigError> {
     let out = client
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| ConfigError(format!("{arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))))?;
-    let text = out.secret_string().ok_or_else(|| ConfigError(format!("{arn} has no secret string")))?;
+        .map_err(|e| {
+            ConfigError(format!(
+                "{arn}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            ))
+        })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| ConfigError(format!("{arn} has no secret string")))?;
     serde_json::from_str(text).map_err(|e| ConfigError(format!("{arn} is not JSON: {e}")))
 }
 
@@ -72,7 +82,10 @@ impl Config {
             let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(None).await);
             if let Some(arn) = app_arn {
                 let secret = fetch_json(&client, &arn).await?;
-                for (key, var) in [("secret_key", "SECRET_KEY"), ("admin_client_secret", "ADMIN_CLIENT_SECRET")] {
+                for (key, var) in [
+                    ("secret_key", "SECRET_KEY"),
+                    ("admin_client_secret", "ADMIN_CLIENT_SECRET"),
+                ] {
                     if let Some(v) = secret.get(key).and_then(|v| v.as_str()) {
                         overlay.insert(var.into(), v.into());
                     }
@@ -81,11 +94,20 @@ impl Config {
             if let Some(arn) = db_arn {
                 let secret = fetch_json(&client, &arn).await?;
                 let field = |k: &str| secret.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                let host = env::var("DB_HOST").ok().or_else(|| field("host")).ok_or_else(|| ConfigError("DB_HOST must be set".into()))?;
-                let mut url = url::Url::parse(&format!("postgres://{host}")).map_err(|e| ConfigError(format!("DB_HOST: {e}")))?;
+                let host = env::var("DB_HOST")
+                    .ok()
+                    .or_else(|| field("host"))
+                    .ok_or_else(|| ConfigError("DB_HOST must be set".into()))?;
+                let mut url = url::Url::parse(&format!("postgres://{host}"))
+                    .map_err(|e| ConfigError(format!("DB_HOST: {e}")))?;
                 let _ = url.set_username(&field("username").unwrap_or_default());
                 let _ = url.set_password(field("password").as_deref());
-                let _ = url.set_port(env::var("DB_PORT").ok().and_then(|p| p.parse().ok()).or(Some(5432)));
+                let _ = url.set_port(
+                    env::var("DB_PORT")
+                        .ok()
+                        .and_then(|p| p.parse().ok())
+                        .or(Some(5432)),
+                );
                 url.set_path(&env::var("DB_NAME").unwrap_or_else(|_| "notify".into()));
                 url.set_query(Some("sslmode=require"));
                 overlay.insert("DATABASE_URL".into(), url.to_string());
@@ -96,11 +118,12 @@ impl Config {
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let required = |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
+        let required =
+            |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
         let database_pool_size = match var("DATABASE_POOL_SIZE") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError(format!("DATABASE_POOL_SIZE must be a number, not {v:?}")))?,
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError(format!("DATABASE_POOL_SIZE must be a number, not {v:?}"))
+            })?,
             None => 10,
         };
         let defaults = QueueNames::default();
@@ -119,7 +142,8 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:6011".into())
                 .trim_end_matches('/')
                 .to_string(),
-            notify_email_domain: var("NOTIFY_EMAIL_DOMAIN").unwrap_or_else(|| "notifications.service.gov.uk".into()),
+            notify_email_domain: var("NOTIFY_EMAIL_DOMAIN")
+                .unwrap_or_else(|| "notifications.service.gov.uk".into()),
             sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
             queues: QueueNames {
                 deliver_sms: var("DELIVER_SMS_QUEUE").unwrap_or(defaults.deliver_sms),

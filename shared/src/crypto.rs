@@ -22,7 +22,9 @@ impl Encryptor {
     /// Any length of secret works: the AES key is its SHA-256.
     pub fn new(secret_key: &str) -> Self {
         let digest = Sha256::digest(secret_key.as_bytes());
-        Encryptor { cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(<[u8; 32]>::from(digest))) }
+        Encryptor {
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(<[u8; 32]>::from(digest))),
+        }
     }
 
     pub fn encrypt(&self, plain: &str) -> String {
@@ -42,7 +44,13 @@ impl Encryptor {
             return Err(DecryptError);
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let plain = self.cipher.decrypt(&Nonce::from(<[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| DecryptError)?), sealed).map_err(|_| DecryptError)?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &Nonce::from(<[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| DecryptError)?),
+                sealed,
+            )
+            .map_err(|_| DecryptError)?;
         String::from_utf8(plain).map_err(|_| DecryptError)
     }
 }
@@ -62,8 +70,15 @@ mod tests {
         let e = Encryptor::new("k");
         let sealed = e.encrypt("3d844edf-8d35-48ac-975b-e847b4f122b0");
         assert!(!sealed.contains("3d844edf"));
-        assert_eq!(e.decrypt(&sealed).unwrap(), "3d844edf-8d35-48ac-975b-e847b4f122b0");
-        assert_ne!(sealed, e.encrypt("3d844edf-8d35-48ac-975b-e847b4f122b0"), "nonces differ");
+        assert_eq!(
+            e.decrypt(&sealed).unwrap(),
+            "3d844edf-8d35-48ac-975b-e847b4f122b0"
+        );
+        assert_ne!(
+            sealed,
+            e.encrypt("3d844edf-8d35-48ac-975b-e847b4f122b0"),
+            "nonces differ"
+        );
     }
 
     #[test]

@@ -15,9 +15,15 @@ use crate::model::KeyType;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     #[error("Exceeded rate limit for key type {key_type} of {rate_limit} requests per 60 seconds")]
-    RateLimit { key_type: &'static str, rate_limit: i32 },
+    RateLimit {
+        key_type: &'static str,
+        rate_limit: i32,
+    },
     #[error("Exceeded send limits ({limit_name}: {limit}) for today")]
-    DailyLimit { limit_name: &'static str, limit: i64 },
+    DailyLimit {
+        limit_name: &'static str,
+        limit: i64,
+    },
 }
 
 /// Take one token; `true` if the request may go ahead. Refill `rate_limit / 60` per second up to the capacity;
@@ -42,8 +48,14 @@ fn bucket_capacity(rate_limit: i32) -> f64 {
 }
 
 pub enum Limiter {
-    InProcess { buckets: Mutex<HashMap<String, (f64, f64)>>, counters: Mutex<HashMap<String, i64>> },
-    Redis { client: redis::Client, connection: OnceCell<MultiplexedConnection> },
+    InProcess {
+        buckets: Mutex<HashMap<String, (f64, f64)>>,
+        counters: Mutex<HashMap<String, i64>>,
+    },
+    Redis {
+        client: redis::Client,
+        connection: OnceCell<MultiplexedConnection>,
+    },
 }
 
 fn daily_key(service_id: Uuid, limit_name: &str, key_type: KeyType, now: DateTime<Utc>) -> String {
@@ -57,15 +69,27 @@ fn daily_key(service_id: Uuid, limit_name: &str, key_type: KeyType, now: DateTim
 
 impl Limiter {
     pub fn in_process() -> Self {
-        Limiter::InProcess { buckets: Mutex::default(), counters: Mutex::default() }
+        Limiter::InProcess {
+            buckets: Mutex::default(),
+            counters: Mutex::default(),
+        }
     }
 
     pub fn redis(url: &str) -> Result<Self, redis::RedisError> {
-        Ok(Limiter::Redis { client: redis::Client::open(url)?, connection: OnceCell::new() })
+        Ok(Limiter::Redis {
+            client: redis::Client::open(url)?,
+            connection: OnceCell::new(),
+        })
     }
 
-    async fn redis_connection(client: &redis::Client, cell: &OnceCell<MultiplexedConnection>) -> Option<MultiplexedConnection> {
-        match cell.get_or_try_init(|| client.get_multiplexed_async_connection()).await {
+    async fn redis_connection(
+        client: &redis::Client,
+        cell: &OnceCell<MultiplexedConnection>,
+    ) -> Option<MultiplexedConnection> {
+        match cell
+            .get_or_try_init(|| client.get_multiplexed_async_connection())
+            .await
+        {
             Ok(c) => Some(c.clone()),
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable: limits not applied");
@@ -95,7 +119,9 @@ impl Limiter {
                 *tokens >= 1.0
             }
             Limiter::Redis { client, connection } => {
-                let Some(mut conn) = Self::redis_connection(client, connection).await else { return Ok(()) };
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return Ok(());
+                };
                 let result: Result<i64, _> = redis::Script::new(TOKEN_BUCKET)
                     .key(key)
                     .arg(rate)
@@ -115,7 +141,10 @@ impl Limiter {
         if allowed {
             Ok(())
         } else {
-            Err(LimitError::RateLimit { key_type: key_type.rate_limit_label(), rate_limit })
+            Err(LimitError::RateLimit {
+                key_type: key_type.rate_limit_label(),
+                rate_limit,
+            })
         }
     }
 
@@ -130,18 +159,30 @@ impl Limiter {
     ) -> Result<(), LimitError> {
         let key = daily_key(service_id, limit_name, key_type, now);
         let count = match self {
-            Limiter::InProcess { counters, .. } => *counters.lock().expect("limiter lock").get(&key).unwrap_or(&0),
+            Limiter::InProcess { counters, .. } => *counters
+                .lock()
+                .expect("limiter lock")
+                .get(&key)
+                .unwrap_or(&0),
             Limiter::Redis { client, connection } => {
-                let Some(mut conn) = Self::redis_connection(client, connection).await else { return Ok(()) };
-                let count: Result<Option<i64>, _> = redis::cmd("GET").arg(&key).query_async(&mut conn).await;
-                count.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "daily limit check failed open");
-                    None
-                })
-                .unwrap_or(0)
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return Ok(());
+                };
+                let count: Result<Option<i64>, _> =
+                    redis::cmd("GET").arg(&key).query_async(&mut conn).await;
+                count
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "daily limit check failed open");
+                        None
+                    })
+                    .unwrap_or(0)
             }
         };
-        if count + 1 > limit { Err(LimitError::DailyLimit { limit_name, limit }) } else { Ok(()) }
+        if count + 1 > limit {
+            Err(LimitError::DailyLimit { limit_name, limit })
+        } else {
+            Ok(())
+        }
     }
 
     /// After a notification is stored (never for test keys or simulated recipients).
@@ -149,10 +190,16 @@ impl Limiter {
         let key = daily_key(service_id, limit_name, KeyType::Normal, now);
         match self {
             Limiter::InProcess { counters, .. } => {
-                *counters.lock().expect("limiter lock").entry(key).or_insert(0) += 1;
+                *counters
+                    .lock()
+                    .expect("limiter lock")
+                    .entry(key)
+                    .or_insert(0) += 1;
             }
             Limiter::Redis { client, connection } => {
-                let Some(mut conn) = Self::redis_connection(client, connection).await else { return };
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return;
+                };
                 let result: Result<(), _> = redis::pipe()
                     .cmd("INCR")
                     .arg(&key)
@@ -182,13 +229,34 @@ mod tests {
         let service = Uuid::new_v4();
         let now = Utc::now();
         // rate_limit 3: capacity 2, so exactly one request passes (the last token is never spent).
-        assert!(limiter.check_rate_limit(service, KeyType::Normal, 3, now).await.is_ok());
-        let err = limiter.check_rate_limit(service, KeyType::Normal, 3, now).await.unwrap_err();
-        assert_eq!(err.to_string(), "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds");
+        assert!(
+            limiter
+                .check_rate_limit(service, KeyType::Normal, 3, now)
+                .await
+                .is_ok()
+        );
+        let err = limiter
+            .check_rate_limit(service, KeyType::Normal, 3, now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds"
+        );
         // Other key types have their own bucket.
-        assert!(limiter.check_rate_limit(service, KeyType::Test, 3, now).await.is_ok());
+        assert!(
+            limiter
+                .check_rate_limit(service, KeyType::Test, 3, now)
+                .await
+                .is_ok()
+        );
         let later = now + chrono::Duration::seconds(60);
-        assert!(limiter.check_rate_limit(service, KeyType::Normal, 3, later).await.is_ok());
+        assert!(
+            limiter
+                .check_rate_limit(service, KeyType::Normal, 3, later)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -196,10 +264,23 @@ mod tests {
         let limiter = Limiter::in_process();
         let service = Uuid::new_v4();
         let now = Utc::now();
-        assert!(limiter.check_daily_limit(service, "sms", 1, KeyType::Normal, now).await.is_ok());
+        assert!(
+            limiter
+                .check_daily_limit(service, "sms", 1, KeyType::Normal, now)
+                .await
+                .is_ok()
+        );
         limiter.count_sent(service, "sms", now).await;
-        let err = limiter.check_daily_limit(service, "sms", 1, KeyType::Normal, now).await.unwrap_err();
+        let err = limiter
+            .check_daily_limit(service, "sms", 1, KeyType::Normal, now)
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "Exceeded send limits (sms: 1) for today");
-        assert!(limiter.check_daily_limit(service, "email", 1, KeyType::Normal, now).await.is_ok());
+        assert!(
+            limiter
+                .check_daily_limit(service, "email", 1, KeyType::Normal, now)
+                .await
+                .is_ok()
+        );
     }
 }

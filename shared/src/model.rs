@@ -103,7 +103,13 @@ impl NotificationStatus {
         use NotificationStatus::*;
         matches!(
             self,
-            Sent | Delivered | Failed | TechnicalFailure | TemporaryFailure | PermanentFailure | ReturnedLetter | Cancelled
+            Sent | Delivered
+                | Failed
+                | TechnicalFailure
+                | TemporaryFailure
+                | PermanentFailure
+                | ReturnedLetter
+                | Cancelled
                 | ValidationFailed
         )
     }

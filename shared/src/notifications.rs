@@ -10,7 +10,9 @@ use crate::api::errors::V2Error;
 use crate::api::schema::{self, Rule, field};
 use crate::auth::AuthenticatedKey;
 use crate::db::{NewNotification, NotificationRecord, SenderKind};
-use crate::model::{KeyType, NotificationStatus, NotificationType, Postage, Service, ServicePermission, Template};
+use crate::model::{
+    KeyType, NotificationStatus, NotificationType, Postage, Service, ServicePermission, Template,
+};
 use crate::queue::Message;
 use crate::recipients::{EmailAddress, PhoneError, PhoneNumber, PostalAddress};
 use crate::templates::{self, EMAIL_MAX_BYTES, Rendered, Values, placeholders::python_str, sms};
@@ -22,12 +24,20 @@ const SIMULATED_EMAIL: [&str; 3] = [
     "simulate-delivered-3@notifications.service.gov.uk",
 ];
 /// Test keys on trial services are limited as a live service would be.
-const LIVE_DEFAULT_LIMITS: [(&str, i64); 4] =
-    [("sms", 250_000), ("email", 250_000), ("letter", 20_000), ("international_sms", 100)];
+const LIVE_DEFAULT_LIMITS: [(&str, i64); 4] = [
+    ("sms", 250_000),
+    ("email", 250_000),
+    ("letter", 20_000),
+    ("international_sms", 100),
+];
 
 fn limit_for(service: &Service, key_type: KeyType, limit_name: &'static str) -> i64 {
     if key_type == KeyType::Test && service.restricted {
-        return LIVE_DEFAULT_LIMITS.iter().find(|(n, _)| *n == limit_name).map(|(_, l)| *l).unwrap_or(i64::MAX);
+        return LIVE_DEFAULT_LIMITS
+            .iter()
+            .find(|(n, _)| *n == limit_name)
+            .map(|(_, l)| *l)
+            .unwrap_or(i64::MAX);
     }
     match limit_name {
         "sms" => service.sms_message_limit,
@@ -50,15 +60,23 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, V2Error> {
 
 fn check_phone_format(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => PhoneNumber::parse(s).err().map(|e| e.legacy_message().to_string()),
-        other => Some(format!("{} is not of type string", templates::placeholders::python_repr(other).replace('\'', ""))),
+        Value::String(s) => PhoneNumber::parse(s)
+            .err()
+            .map(|e| e.legacy_message().to_string()),
+        other => Some(format!(
+            "{} is not of type string",
+            templates::placeholders::python_repr(other).replace('\'', "")
+        )),
     }
 }
 
 fn check_email_format(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => EmailAddress::parse(s).err().map(|e| e.to_string()),
-        other => Some(format!("{} is not of type string", templates::placeholders::python_repr(other).replace('\'', ""))),
+        other => Some(format!(
+            "{} is not of type string",
+            templates::placeholders::python_repr(other).replace('\'', "")
+        )),
     }
 }
 
@@ -67,13 +85,20 @@ fn check_scheduled_for(value: &Value) -> Option<String> {
         Value::Null => return None,
         Value::String(s) => s,
         other => {
-            return Some(format!("{} is not of type string, null", templates::placeholders::python_repr(other).replace('\'', "")));
+            return Some(format!(
+                "{} is not of type string, null",
+                templates::placeholders::python_repr(other).replace('\'', "")
+            ));
         }
     };
     let parsed = DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").map(|d| d.and_utc()))
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc()));
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").map(|d| d.and_utc())
+        })
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc())
+        });
     let Ok(at) = parsed else {
         return Some(
             "datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"
@@ -94,7 +119,13 @@ const SMS_FIELDS: &[schema::Field] = &[
     field("phone_number", true, Rule::Custom(check_phone_format)),
     field("template_id", true, Rule::Uuid),
     field("personalisation", false, Rule::Object),
-    field("reference", false, Rule::String { max_length: Some(1000) }),
+    field(
+        "reference",
+        false,
+        Rule::String {
+            max_length: Some(1000),
+        },
+    ),
     field("sms_sender_id", false, Rule::Uuid),
     field("scheduled_for", false, Rule::Custom(check_scheduled_for)),
 ];
@@ -103,7 +134,13 @@ const EMAIL_FIELDS: &[schema::Field] = &[
     field("email_address", true, Rule::Custom(check_email_format)),
     field("template_id", true, Rule::Uuid),
     field("personalisation", false, Rule::Object),
-    field("reference", false, Rule::String { max_length: Some(1000) }),
+    field(
+        "reference",
+        false,
+        Rule::String {
+            max_length: Some(1000),
+        },
+    ),
     field("email_reply_to_id", false, Rule::Uuid),
     field("one_click_unsubscribe_url", false, Rule::HttpsUrl),
     field("scheduled_for", false, Rule::Custom(check_scheduled_for)),
@@ -113,17 +150,32 @@ const EMAIL_FIELDS: &[schema::Field] = &[
 const LETTER_FIELDS: &[schema::Field] = &[
     field("template_id", true, Rule::Uuid),
     field("personalisation", true, Rule::Object),
-    field("reference", false, Rule::String { max_length: Some(1000) }),
+    field(
+        "reference",
+        false,
+        Rule::String {
+            max_length: Some(1000),
+        },
+    ),
 ];
 
 const PRECOMPILED_FIELDS: &[schema::Field] = &[
     field("reference", true, Rule::String { max_length: None }),
     field("content", true, Rule::String { max_length: None }),
-    field("postage", false, Rule::OneOf(&["first", "second", "economy"], "invalid. It must be either first, second or economy.")),
+    field(
+        "postage",
+        false,
+        Rule::OneOf(
+            &["first", "second", "economy"],
+            "invalid. It must be either first, second or economy.",
+        ),
+    ),
 ];
 
 fn uuid_field(body: &Map<String, Value>, name: &str) -> Option<Uuid> {
-    body.get(name).and_then(Value::as_str).and_then(schema::parse_uuid)
+    body.get(name)
+        .and_then(Value::as_str)
+        .and_then(schema::parse_uuid)
 }
 
 fn string_field(body: &Map<String, Value>, name: &str) -> Option<String> {
@@ -131,18 +183,29 @@ fn string_field(body: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 fn personalisation_of(body: &Map<String, Value>) -> Map<String, Value> {
-    body.get("personalisation").and_then(Value::as_object).cloned().unwrap_or_default()
+    body.get("personalisation")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn has_file(personalisation: &Map<String, Value>) -> bool {
-    personalisation.values().any(|v| v.as_object().is_some_and(|o| o.contains_key("file")))
+    personalisation
+        .values()
+        .any(|v| v.as_object().is_some_and(|o| o.contains_key("file")))
 }
 
-async fn check_permission(service: &Service, notification_type: NotificationType) -> Result<(), V2Error> {
+async fn check_permission(
+    service: &Service,
+    notification_type: NotificationType,
+) -> Result<(), V2Error> {
     if service.has_permission(notification_type.permission()) {
         Ok(())
     } else {
-        Err(V2Error::bad_request(format!("Service is not allowed to send {}", notification_type.plural_noun())))
+        Err(V2Error::bad_request(format!(
+            "Service is not allowed to send {}",
+            notification_type.plural_noun()
+        )))
     }
 }
 
@@ -188,17 +251,26 @@ async fn check_recipient_allowed(
     if !restricted_key {
         return Ok(());
     }
-    let allowed = state.db.team_and_guest_list(auth.service.id).await?.into_iter().any(|(k, recipient)| {
-        k == kind
-            && match kind {
-                "mobile" => PhoneNumber::parse(&recipient).is_ok_and(|p| p.normalised() == normalised),
-                _ => recipient.trim().to_lowercase() == normalised,
-            }
-    });
+    let allowed = state
+        .db
+        .team_and_guest_list(auth.service.id)
+        .await?
+        .into_iter()
+        .any(|(k, recipient)| {
+            k == kind
+                && match kind {
+                    "mobile" => {
+                        PhoneNumber::parse(&recipient).is_ok_and(|p| p.normalised() == normalised)
+                    }
+                    _ => recipient.trim().to_lowercase() == normalised,
+                }
+        });
     if allowed {
         Ok(())
     } else if auth.key_type == KeyType::Team {
-        Err(V2Error::bad_request("Can’t send to this recipient using a team-only API key"))
+        Err(V2Error::bad_request(
+            "Can’t send to this recipient using a team-only API key",
+        ))
     } else {
         Err(V2Error::bad_request(
             "Can’t send to this recipient when service is in trial mode – see https://www.notifications.service.gov.uk/trial-mode",
@@ -207,7 +279,11 @@ async fn check_recipient_allowed(
 }
 
 /// Until document download exists, a file is refused clearly and nothing is stored.
-fn refuse_files(service: &Service, personalisation: &Map<String, Value>, notification_type: NotificationType) -> Result<(), V2Error> {
+fn refuse_files(
+    service: &Service,
+    personalisation: &Map<String, Value>,
+    notification_type: NotificationType,
+) -> Result<(), V2Error> {
     if !has_file(personalisation) {
         return Ok(());
     }
@@ -221,11 +297,17 @@ fn refuse_files(service: &Service, personalisation: &Map<String, Value>, notific
             service.id
         )));
     }
-    Err(V2Error::bad_request("Sending files by email is not available on this platform yet"))
+    Err(V2Error::bad_request(
+        "Sending files by email is not available on this platform yet",
+    ))
 }
 
 fn uri(state: &AppState, path: &str) -> String {
-    format!("{}/{}", state.config.api_host_name, path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        state.config.api_host_name,
+        path.trim_start_matches('/')
+    )
 }
 
 /// The sender as the response shows it: numeric senders as digits-only E.164, names unchanged.
@@ -233,7 +315,9 @@ fn format_sender(sender: &str) -> String {
     if sender.chars().any(|c| c.is_ascii_alphabetic()) {
         return sender.to_string();
     }
-    PhoneNumber::parse(sender).map(|p| p.normalised().to_string()).unwrap_or_else(|_| sender.to_string())
+    PhoneNumber::parse(sender)
+        .map(|p| p.normalised().to_string())
+        .unwrap_or_else(|_| sender.to_string())
 }
 
 struct Accepted {
@@ -252,10 +336,16 @@ async fn persist_and_queue(state: &AppState, accepted: Accepted) -> Result<(), V
         return Ok(());
     }
     let new = &accepted.new;
-    state.db.insert_notification(new, accepted.letter_pdf.as_deref()).await?;
+    state
+        .db
+        .insert_notification(new, accepted.letter_pdf.as_deref())
+        .await?;
     if new.key_type != KeyType::Test {
         for counter in &accepted.counters {
-            state.limiter.count_sent(new.service_id, counter, new.created_at).await;
+            state
+                .limiter
+                .count_sent(new.service_id, counter, new.created_at)
+                .await;
         }
     }
     if new.status == NotificationStatus::Created {
@@ -264,7 +354,15 @@ async fn persist_and_queue(state: &AppState, accepted: Accepted) -> Result<(), V
             NotificationType::Email => &state.config.queues.deliver_email,
             NotificationType::Letter => &state.config.queues.deliver_letter,
         };
-        if let Err(e) = state.queue.send(queue, &new.service_id.to_string(), &Message::deliver(new.id)).await {
+        if let Err(e) = state
+            .queue
+            .send(
+                queue,
+                &new.service_id.to_string(),
+                &Message::deliver(new.id),
+            )
+            .await
+        {
             tracing::error!(
                 notification_id = %new.id,
                 error = %e,
@@ -300,8 +398,11 @@ fn new_notification(
         created_at: now,
         status: NotificationStatus::Created,
         client_reference,
-        encrypted_personalisation: (!personalisation.is_empty())
-            .then(|| state.encryptor.encrypt(&Value::Object(personalisation.clone()).to_string())),
+        encrypted_personalisation: (!personalisation.is_empty()).then(|| {
+            state
+                .encryptor
+                .encrypt(&Value::Object(personalisation.clone()).to_string())
+        }),
         international: false,
         phone_prefix: None,
         rate_multiplier: None,
@@ -315,15 +416,30 @@ fn new_notification(
     }
 }
 
-async fn check_limits(state: &AppState, auth: &AuthenticatedKey, limit_name: &'static str, now: DateTime<Utc>) -> Result<(), V2Error> {
+async fn check_limits(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    limit_name: &'static str,
+    now: DateTime<Utc>,
+) -> Result<(), V2Error> {
     let service = &auth.service;
-    state.limiter.check_rate_limit(service.id, auth.key_type, service.rate_limit, now).await?;
+    state
+        .limiter
+        .check_rate_limit(service.id, auth.key_type, service.rate_limit, now)
+        .await?;
     let limit = limit_for(service, auth.key_type, limit_name);
-    state.limiter.check_daily_limit(service.id, limit_name, limit, auth.key_type, now).await?;
+    state
+        .limiter
+        .check_daily_limit(service.id, limit_name, limit, auth.key_type, now)
+        .await?;
     Ok(())
 }
 
-pub async fn send_sms(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) -> Result<Value, V2Error> {
+pub async fn send_sms(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
     let now = state.now();
     check_limits(state, auth, "sms", now).await?;
     let body = parse_body(body)?;
@@ -342,7 +458,10 @@ pub async fn send_sms(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) ->
     }
     refuse_files(service, &personalisation, NotificationType::Sms)?;
     let sender_id = uuid_field(&body, "sms_sender_id");
-    let sender = state.db.get_sender(SenderKind::Sms, service.id, sender_id).await?;
+    let sender = state
+        .db
+        .get_sender(SenderKind::Sms, service.id, sender_id)
+        .await?;
     if let (Some(id), None) = (sender_id, &sender) {
         return Err(V2Error::bad_request(format!(
             "sms_sender_id {id} does not exist in database for service id {}",
@@ -350,22 +469,28 @@ pub async fn send_sms(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) ->
         )));
     }
     let sender = sender.map(|s| s.value).unwrap_or_else(|| "GOVUK".into());
-    let phone = PhoneNumber::parse(body["phone_number"].as_str().expect("validated")).expect("validated");
+    let phone =
+        PhoneNumber::parse(body["phone_number"].as_str().expect("validated")).expect("validated");
     check_recipient_allowed(state, auth, "mobile", phone.normalised()).await?;
     if let Err(e) = phone.check_allowed(
         service.has_permission(ServicePermission::InternationalSms),
         service.has_permission(ServicePermission::SmsToUkLandlines),
     ) {
-        return Err(if e == PhoneError::NotAUkMobile && !phone.is_uk_for_permissions() {
-            V2Error::bad_request("Cannot send to international mobile numbers")
-        } else {
-            V2Error::new(400, "InvalidPhoneError", e.legacy_message())
-        });
+        return Err(
+            if e == PhoneError::NotAUkMobile && !phone.is_uk_for_permissions() {
+                V2Error::bad_request("Cannot send to international mobile numbers")
+            } else {
+                V2Error::new(400, "InvalidPhoneError", e.legacy_message())
+            },
+        );
     }
     let mut counters = vec!["sms"];
     if phone.is_international() && !phone.is_uk_for_permissions() {
         let limit = limit_for(service, auth.key_type, "international_sms");
-        state.limiter.check_daily_limit(service.id, "international_sms", limit, auth.key_type, now).await?;
+        state
+            .limiter
+            .check_daily_limit(service.id, "international_sms", limit, auth.key_type, now)
+            .await?;
         counters.push("international_sms");
     }
     let simulated = SIMULATED_SMS.contains(&phone.normalised());
@@ -392,7 +517,16 @@ pub async fn send_sms(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) ->
     new.reply_to_text = Some(sender.clone());
     let id = new.id;
     let reference = new.client_reference.clone();
-    persist_and_queue(state, Accepted { new, letter_pdf: None, simulated, counters }).await?;
+    persist_and_queue(
+        state,
+        Accepted {
+            new,
+            letter_pdf: None,
+            simulated,
+            counters,
+        },
+    )
+    .await?;
     Ok(json!({
         "id": id,
         "reference": reference,
@@ -407,7 +541,11 @@ pub async fn send_sms(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) ->
     }))
 }
 
-pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) -> Result<Value, V2Error> {
+pub async fn send_email(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
     let now = state.now();
     check_limits(state, auth, "email", now).await?;
     let body = parse_body(body)?;
@@ -422,7 +560,12 @@ pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) 
     let sanitise_keys: Vec<String> = body
         .get("sanitise_content_for")
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(Value::as_str).map(templates::placeholders::normalise_key).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(templates::placeholders::normalise_key)
+                .collect()
+        })
         .unwrap_or_default();
     for (key, value) in personalisation.iter_mut() {
         if !sanitise_keys.contains(&templates::placeholders::normalise_key(key)) {
@@ -431,7 +574,10 @@ pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) 
         if let Value::String(original) = value {
             let clean = templates::sanitise_value(original);
             if &clean != original {
-                sanitised.insert(key.clone(), json!({"unsanitised": original.clone(), "sanitised": clean.clone()}));
+                sanitised.insert(
+                    key.clone(),
+                    json!({"unsanitised": original.clone(), "sanitised": clean.clone()}),
+                );
                 *value = Value::String(clean);
             }
         }
@@ -444,14 +590,18 @@ pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) 
     }
     refuse_files(service, &personalisation, NotificationType::Email)?;
     let reply_to_id = uuid_field(&body, "email_reply_to_id");
-    let reply_to = state.db.get_sender(SenderKind::ReplyTo, service.id, reply_to_id).await?;
+    let reply_to = state
+        .db
+        .get_sender(SenderKind::ReplyTo, service.id, reply_to_id)
+        .await?;
     if let (Some(id), None) = (reply_to_id, &reply_to) {
         return Err(V2Error::bad_request(format!(
             "email_reply_to_id {id} does not exist in database for service id {}",
             service.id
         )));
     }
-    let email = EmailAddress::parse(body["email_address"].as_str().expect("validated")).expect("validated");
+    let email =
+        EmailAddress::parse(body["email_address"].as_str().expect("validated")).expect("validated");
     check_recipient_allowed(state, auth, "email", &email.normalised()).await?;
     let simulated = SIMULATED_EMAIL.contains(&email.as_submitted());
     let size = rendered.body.len();
@@ -475,7 +625,16 @@ pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) 
     new.unsubscribe_link = unsubscribe_url.clone();
     let id = new.id;
     let reference = new.client_reference.clone();
-    persist_and_queue(state, Accepted { new, letter_pdf: None, simulated, counters: vec!["email"] }).await?;
+    persist_and_queue(
+        state,
+        Accepted {
+            new,
+            letter_pdf: None,
+            simulated,
+            counters: vec!["email"],
+        },
+    )
+    .await?;
     Ok(json!({
         "id": id,
         "reference": reference,
@@ -498,10 +657,18 @@ pub async fn send_email(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) 
 
 fn check_letter_key(auth: &AuthenticatedKey) -> Result<(), V2Error> {
     if auth.key_type == KeyType::Team {
-        return Err(V2Error::new(403, "BadRequestError", "Cannot send letters with a team api key"));
+        return Err(V2Error::new(
+            403,
+            "BadRequestError",
+            "Cannot send letters with a team api key",
+        ));
     }
     if auth.service.restricted && auth.key_type != KeyType::Test {
-        return Err(V2Error::new(403, "BadRequestError", "Cannot send letters when service is in trial mode"));
+        return Err(V2Error::new(
+            403,
+            "BadRequestError",
+            "Cannot send letters when service is in trial mode",
+        ));
     }
     Ok(())
 }
@@ -512,13 +679,20 @@ fn address_lines(personalisation: &Map<String, Value>) -> Vec<String> {
     let mut lines: Vec<String> = (1..=6)
         .filter_map(|n| values.get(&format!("address_line_{n}")).map(python_str))
         .collect();
-    if let Some(last) = values.get("address_line_7").or_else(|| values.get("postcode")) {
+    if let Some(last) = values
+        .get("address_line_7")
+        .or_else(|| values.get("postcode"))
+    {
         lines.push(python_str(last));
     }
     lines
 }
 
-pub async fn send_letter(state: &AppState, auth: &AuthenticatedKey, body: &[u8]) -> Result<Value, V2Error> {
+pub async fn send_letter(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
     let now = state.now();
     check_limits(state, auth, "letter", now).await?;
     let body = parse_body(body)?;
@@ -526,7 +700,10 @@ pub async fn send_letter(state: &AppState, auth: &AuthenticatedKey, body: &[u8])
         return send_precompiled_letter(state, auth, body, now).await;
     }
     // Upstream takes a second token for templated letters; kept so limits behave the same.
-    state.limiter.check_rate_limit(auth.service.id, auth.key_type, auth.service.rate_limit, now).await?;
+    state
+        .limiter
+        .check_rate_limit(auth.service.id, auth.key_type, auth.service.rate_limit, now)
+        .await?;
     let errors = schema::validate(&body, LETTER_FIELDS, false);
     if !errors.is_empty() {
         return Err(V2Error::validation(errors));
@@ -535,12 +712,16 @@ pub async fn send_letter(state: &AppState, auth: &AuthenticatedKey, body: &[u8])
     check_permission(service, NotificationType::Letter).await?;
     check_letter_key(auth)?;
     let template_id = uuid_field(&body, "template_id").expect("validated");
-    let template = usable_template(state, service.id, template_id, NotificationType::Letter).await?;
+    let template =
+        usable_template(state, service.id, template_id, NotificationType::Letter).await?;
     let personalisation = personalisation_of(&body);
     let rendered = render(&template, &personalisation)?;
     refuse_files(service, &personalisation, NotificationType::Letter)?;
-    let address = PostalAddress::parse(&address_lines(&personalisation), service.has_permission(ServicePermission::InternationalLetters))
-        .map_err(|e| V2Error::validation(vec![e.to_string()]))?;
+    let address = PostalAddress::parse(
+        &address_lines(&personalisation),
+        service.has_permission(ServicePermission::InternationalLetters),
+    )
+    .map_err(|e| V2Error::validation(vec![e.to_string()]))?;
     let mut new = new_notification(
         auth,
         &template,
@@ -556,7 +737,16 @@ pub async fn send_letter(state: &AppState, auth: &AuthenticatedKey, body: &[u8])
     new.reply_to_text = template.letter_contact_block.clone();
     let id = new.id;
     let reference = new.client_reference.clone();
-    persist_and_queue(state, Accepted { new, letter_pdf: None, simulated: false, counters: vec!["letter"] }).await?;
+    persist_and_queue(
+        state,
+        Accepted {
+            new,
+            letter_pdf: None,
+            simulated: false,
+            counters: vec!["letter"],
+        },
+    )
+    .await?;
     Ok(json!({
         "id": id,
         "reference": reference,
@@ -587,14 +777,22 @@ async fn send_precompiled_letter(
     let content = body["content"].as_str().expect("validated");
     let pdf = base64::engine::general_purpose::STANDARD
         .decode(content.trim())
-        .map_err(|_| V2Error::bad_request("Cannot decode letter content (invalid base64 encoding)"))?;
+        .map_err(|_| {
+            V2Error::bad_request("Cannot decode letter content (invalid base64 encoding)")
+        })?;
     if !pdf.starts_with(b"%PDF-") {
         return Err(V2Error::bad_request("Letter content is not a PDF"));
     }
     let template = state.db.precompiled_letter_template(service.id).await?;
-    let postage = body.get("postage").and_then(Value::as_str).and_then(Postage::parse).unwrap_or(Postage::Second);
+    let postage = body
+        .get("postage")
+        .and_then(Value::as_str)
+        .and_then(Postage::parse)
+        .unwrap_or(Postage::Second);
     let personalisation: Map<String, Value> =
-        [("address_line_1".to_string(), json!("Provided as PDF"))].into_iter().collect();
+        [("address_line_1".to_string(), json!("Provided as PDF"))]
+            .into_iter()
+            .collect();
     let mut new = new_notification(
         auth,
         &template,
@@ -609,7 +807,16 @@ async fn send_precompiled_letter(
     new.postage = Some(postage);
     let id = new.id;
     let reference = new.client_reference.clone();
-    persist_and_queue(state, Accepted { new, letter_pdf: Some(pdf), simulated: false, counters: vec!["letter"] }).await?;
+    persist_and_queue(
+        state,
+        Accepted {
+            new,
+            letter_pdf: Some(pdf),
+            simulated: false,
+            counters: vec!["letter"],
+        },
+    )
+    .await?;
     Ok(json!({"id": id, "reference": reference, "postage": postage}))
 }
 
@@ -662,7 +869,13 @@ pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Resul
     };
     let rendered = templates::render_unchecked(&template, &values);
     let is_letter = record.notification_type == NotificationType::Letter;
-    let line = |name: &str| if is_letter { values.get(name).map(python_str) } else { None };
+    let line = |name: &str| {
+        if is_letter {
+            values.get(name).map(python_str)
+        } else {
+            None
+        }
+    };
     let (is_cost_data_ready, cost_in_pounds, cost_details) = cost(record);
     let mut out = json!({
         "id": record.id,
@@ -697,7 +910,10 @@ pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Resul
         "cost_details": cost_details,
     });
     if is_letter {
-        out["estimated_delivery"] = json!(crate::time::format(estimated_delivery(record.created_at, record.postage)));
+        out["estimated_delivery"] = json!(crate::time::format(estimated_delivery(
+            record.created_at,
+            record.postage
+        )));
     }
     Ok(out)
 }
@@ -718,7 +934,9 @@ fn cost(record: &NotificationRecord) -> (bool, Value, Value) {
             let rate = record.sms_rate.unwrap_or(0.0);
             (
                 true,
-                json!(round_pounds(record.billable_units as f64 * multiplier * rate)),
+                json!(round_pounds(
+                    record.billable_units as f64 * multiplier * rate
+                )),
                 json!({
                     "billable_sms_fragments": record.billable_units,
                     "international_rate_multiplier": multiplier,
@@ -727,11 +945,20 @@ fn cost(record: &NotificationRecord) -> (bool, Value, Value) {
             )
         }
         NotificationType::Letter => {
-            if record.status == PendingVirusCheck || (record.status == Created && record.billable_units == 0) {
+            if record.status == PendingVirusCheck
+                || (record.status == Created && record.billable_units == 0)
+            {
                 return (false, Value::Null, json!({}));
             }
-            if matches!(record.status, Cancelled | TechnicalFailure | ValidationFailed | VirusScanFailed) {
-                return (true, json!(0.0), json!({"billable_sheets_of_paper": 0, "postage": record.postage}));
+            if matches!(
+                record.status,
+                Cancelled | TechnicalFailure | ValidationFailed | VirusScanFailed
+            ) {
+                return (
+                    true,
+                    json!(0.0),
+                    json!({"billable_sheets_of_paper": 0, "postage": record.postage}),
+                );
             }
             (
                 true,
@@ -742,23 +969,37 @@ fn cost(record: &NotificationRecord) -> (bool, Value, Value) {
     }
 }
 
-pub async fn get_letter_pdf(state: &AppState, auth: &AuthenticatedKey, id: Uuid) -> Result<Vec<u8>, V2Error> {
-    let record = state.db.get_notification(auth.service.id, id).await?.ok_or_else(V2Error::not_found)?;
+pub async fn get_letter_pdf(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    id: Uuid,
+) -> Result<Vec<u8>, V2Error> {
+    let record = state
+        .db
+        .get_notification(auth.service.id, id)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
     if record.notification_type != NotificationType::Letter {
         return Err(V2Error::bad_request("Notification is not a letter"));
     }
     match record.status {
-        NotificationStatus::VirusScanFailed => return Err(V2Error::bad_request("File did not pass the virus scan")),
+        NotificationStatus::VirusScanFailed => {
+            return Err(V2Error::bad_request("File did not pass the virus scan"));
+        }
         NotificationStatus::TechnicalFailure => {
-            return Err(V2Error::bad_request("PDF not available for letters in status technical-failure"));
+            return Err(V2Error::bad_request(
+                "PDF not available for letters in status technical-failure",
+            ));
         }
         _ => {}
     }
-    state
-        .db
-        .letter_pdf(id)
-        .await?
-        .ok_or_else(|| V2Error::new(400, "PDFNotReadyError", "PDF not available yet, try again later"))
+    state.db.letter_pdf(id).await?.ok_or_else(|| {
+        V2Error::new(
+            400,
+            "PDFNotReadyError",
+            "PDF not available yet, try again later",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -769,8 +1010,18 @@ mod tests {
     #[test]
     fn letters_arrive_in_working_days() {
         let friday = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-        assert_eq!(estimated_delivery(friday, Some(Postage::First)).date_naive().to_string(), "2026-12-01");
-        assert_eq!(estimated_delivery(friday, Some(Postage::Second)).date_naive().to_string(), "2026-12-02");
+        assert_eq!(
+            estimated_delivery(friday, Some(Postage::First))
+                .date_naive()
+                .to_string(),
+            "2026-12-01"
+        );
+        assert_eq!(
+            estimated_delivery(friday, Some(Postage::Second))
+                .date_naive()
+                .to_string(),
+            "2026-12-02"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub enum Message {
 
 impl Message {
     pub fn deliver(notification_id: Uuid) -> Self {
-        Message::Deliver { v: 1, notification_id }
+        Message::Deliver {
+            v: 1,
+            notification_id,
+        }
     }
 }
 
@@ -44,7 +47,12 @@ pub struct InProcessQueue {
 
 impl InProcessQueue {
     pub fn take_all(&self, queue: &str) -> Vec<Message> {
-        self.queues.lock().expect("queue lock").get_mut(queue).map(|q| q.drain(..).collect()).unwrap_or_default()
+        self.queues
+            .lock()
+            .expect("queue lock")
+            .get_mut(queue)
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -56,9 +64,17 @@ impl InProcessQueue {
 impl Queue for InProcessQueue {
     async fn send(&self, queue: &str, _group: &str, message: &Message) -> Result<(), QueueError> {
         if *self.unavailable.lock().expect("queue lock") {
-            return Err(QueueError { queue: queue.into(), reason: "unavailable".into() });
+            return Err(QueueError {
+                queue: queue.into(),
+                reason: "unavailable".into(),
+            });
         }
-        self.queues.lock().expect("queue lock").entry(queue.to_string()).or_default().push_back(message.clone());
+        self.queues
+            .lock()
+            .expect("queue lock")
+            .entry(queue.to_string())
+            .or_default()
+            .push_back(message.clone());
         Ok(())
     }
 }
@@ -70,12 +86,17 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client) -> Self {
-        SqsQueue { client, urls: Default::default() }
+        SqsQueue {
+            client,
+            urls: Default::default(),
+        }
     }
 
     /// An SQS client pointed at `endpoint` (moto locally) when given.
     pub async fn from_env(endpoint: Option<&str>) -> Self {
-        SqsQueue::new(aws_sdk_sqs::Client::new(&crate::aws::sdk_config(endpoint).await))
+        SqsQueue::new(aws_sdk_sqs::Client::new(
+            &crate::aws::sdk_config(endpoint).await,
+        ))
     }
 
     /// A queue is named in config and resolved to its URL once; a full URL is used as it is.
@@ -92,10 +113,19 @@ impl SqsQueue {
             .queue_name(queue)
             .send()
             .await
-            .map_err(|e| QueueError { queue: queue.into(), reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() })?
+            .map_err(|e| QueueError {
+                queue: queue.into(),
+                reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })?
             .queue_url
-            .ok_or_else(|| QueueError { queue: queue.into(), reason: "no queue url".into() })?;
-        self.urls.lock().await.insert(queue.to_string(), url.clone());
+            .ok_or_else(|| QueueError {
+                queue: queue.into(),
+                reason: "no queue url".into(),
+            })?;
+        self.urls
+            .lock()
+            .await
+            .insert(queue.to_string(), url.clone());
         Ok(url)
     }
 }
@@ -111,7 +141,10 @@ impl Queue for SqsQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError { queue: queue.into(), reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() })?;
+            .map_err(|e| QueueError {
+                queue: queue.into(),
+                reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })?;
         Ok(())
     }
 }

@@ -13,45 +13,110 @@ async fn a_service_from_scratch_can_send() {
     assert_eq!(service.status, 201, "{:?}", service.json());
     let service = service.json()["data"].clone();
     let sid = service["id"].as_str().unwrap().to_string();
-    assert_eq!(service["permissions"], json!(["email", "international_letters", "international_sms", "letter", "sms"]));
-    let users = app.admin("GET", &format!("/service/{sid}/users"), None).await.json();
+    assert_eq!(
+        service["permissions"],
+        json!([
+            "email",
+            "international_letters",
+            "international_sms",
+            "letter",
+            "sms"
+        ])
+    );
+    let users = app
+        .admin("GET", &format!("/service/{sid}/users"), None)
+        .await
+        .json();
     assert_eq!(users["data"][0]["email_address"], "ada@example.gov.uk");
 
-    let key = app.admin("POST", &format!("/service/{sid}/api-key"), Some(json!({"name": "k", "key_type": "normal", "created_by": user_id}))).await;
+    let key = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/api-key"),
+            Some(json!({"name": "k", "key_type": "normal", "created_by": user_id})),
+        )
+        .await;
     assert_eq!(key.status, 201);
     let key = key.json()["data"].clone();
     let combined = key["combined_key"].as_str().unwrap().to_string();
     assert!(combined.ends_with(key["key"].as_str().unwrap()));
-    let keys = app.admin("GET", &format!("/service/{sid}/api-keys"), None).await.json();
+    let keys = app
+        .admin("GET", &format!("/service/{sid}/api-keys"), None)
+        .await
+        .json();
     assert_eq!(keys["apiKeys"][0]["name"], "k");
-    assert!(keys["apiKeys"][0].get("secret").is_none(), "secrets are shown once only");
+    assert!(
+        keys["apiKeys"][0].get("secret").is_none(),
+        "secrets are shown once only"
+    );
 
     let t = app.admin("POST", &format!("/service/{sid}/template"), Some(json!({"name": "t", "template_type": "sms", "content": "Hi ((name))", "created_by": user_id}))).await;
     assert_eq!(t.status, 201);
     let tid = t.json()["data"]["id"].as_str().unwrap().to_string();
-    let sender = app.admin("POST", &format!("/service/{sid}/sms-sender"), Some(json!({"sms_sender": "07700900222", "is_default": true}))).await;
+    let sender = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/sms-sender"),
+            Some(json!({"sms_sender": "07700900222", "is_default": true})),
+        )
+        .await;
     assert_eq!(sender.status, 201);
     let sent = app.call("POST", "/v2/notifications/sms", &combined, Some(json!({"phone_number": "07700900333", "template_id": tid, "personalisation": {"name": "x"}}))).await;
     assert_eq!(sent.status, 201);
     assert_eq!(sent.json()["content"]["from_number"], "447700900222");
-    let versions = app.admin("GET", &format!("/service/{sid}/template/{tid}/versions"), None).await.json();
+    let versions = app
+        .admin(
+            "GET",
+            &format!("/service/{sid}/template/{tid}/versions"),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(versions["data"].as_array().unwrap().len(), 1);
 
     let cb = app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": "http://insecure.example", "bearer_token": "short", "callback_type": "delivery_status"}))).await;
     assert_eq!(cb.status, 400);
-    assert_eq!(cb.json()["message"], "url http://insecure.example is not a valid https url, bearer_token short is too short");
+    assert_eq!(
+        cb.json()["message"],
+        "url http://insecure.example is not a valid https url, bearer_token short is too short"
+    );
     let cb = app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": "https://callbacks.example.gov.uk/x", "bearer_token": "a-long-enough-token", "callback_type": "inbound_sms"}))).await;
     assert_eq!(cb.status, 201);
-    let got = app.admin("GET", &format!("/service/{sid}"), None).await.json();
-    assert_eq!(got["data"]["service_callback_api"], json!([cb.json()["data"]["id"]]));
-    let retention = app.admin("POST", &format!("/service/{sid}/data-retention"), Some(json!({"notification_type": "sms", "days_of_retention": 30}))).await;
+    let got = app
+        .admin("GET", &format!("/service/{sid}"), None)
+        .await
+        .json();
+    assert_eq!(
+        got["data"]["service_callback_api"],
+        json!([cb.json()["data"]["id"]])
+    );
+    let retention = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/data-retention"),
+            Some(json!({"notification_type": "sms", "days_of_retention": 30})),
+        )
+        .await;
     assert_eq!(retention.status, 201);
-    let bad = app.admin("POST", &format!("/service/{sid}/data-retention"), Some(json!({"notification_type": "sms", "days_of_retention": 1000}))).await;
+    let bad = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/data-retention"),
+            Some(json!({"notification_type": "sms", "days_of_retention": 1000})),
+        )
+        .await;
     assert_eq!(bad.status, 400);
 
-    let dup = app.admin("POST", "/service", Some(json!({"name": "Admin made"}))).await;
+    let dup = app
+        .admin("POST", "/service", Some(json!({"name": "Admin made"})))
+        .await;
     assert_eq!(dup.status, 400);
     assert_eq!(dup.json()["result"], "error");
-    assert_eq!(app.admin("GET", "/service/8e3f5a0e-0000-0000-0000-000000000000", None).await.status, 404);
+    assert_eq!(
+        app.admin("GET", "/service/8e3f5a0e-0000-0000-0000-000000000000", None)
+            .await
+            .status,
+        404
+    );
     let _ = token(&combined);
 }

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod letters;
 mod limits;
+mod queue;
 mod reading;
 mod send;
 mod templates;
@@ -12,9 +13,19 @@ use serde_json::Value;
 
 /// The v2 envelope's messages, for compact assertions.
 pub fn messages(body: &Value) -> Vec<String> {
-    body["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_string()).collect()
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn error_types(body: &Value) -> Vec<String> {
-    body["errors"].as_array().unwrap().iter().map(|e| e["error"].as_str().unwrap().to_string()).collect()
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["error"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -9,12 +9,16 @@ use uuid::Uuid;
 use crate::{error_types, messages};
 
 async fn sms(app: &TestApp, key: impl AsRef<str>, body: Value) -> (u16, Value) {
-    let r = app.call("POST", "/v2/notifications/sms", key.as_ref(), Some(body)).await;
+    let r = app
+        .call("POST", "/v2/notifications/sms", key.as_ref(), Some(body))
+        .await;
     (r.status.as_u16(), r.json())
 }
 
 async fn email(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
-    let r = app.call("POST", "/v2/notifications/email", key, Some(body)).await;
+    let r = app
+        .call("POST", "/v2/notifications/email", key, Some(body))
+        .await;
     (r.status.as_u16(), r.json())
 }
 
@@ -32,11 +36,20 @@ async fn sms_is_stored_queued_and_answered_like_notify() {
     insta::assert_json_snapshot!("sms_201", redact(&body));
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(app.queue.take_all("deliver-sms"), [Message::deliver(id)]);
-    let stored = app.state.db.get_notification(s.service.id, id).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.normalised_to.as_deref(), Some("447700900123"));
     assert_eq!(stored.to, "07700 900123");
     let sealed = stored.encrypted_personalisation.unwrap();
-    assert!(!sealed.contains("Amala"), "personalisation is encrypted at rest");
+    assert!(
+        !sealed.contains("Amala"),
+        "personalisation is encrypted at rest"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +57,11 @@ async fn email_with_reply_to_unsubscribe_and_sanitising() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let reply = app
-        .admin("POST", &format!("/service/{}/email-reply-to", s.service.id), Some(json!({"email_address": "reply@example.gov.uk"})))
+        .admin(
+            "POST",
+            &format!("/service/{}/email-reply-to", s.service.id),
+            Some(json!({"email_address": "reply@example.gov.uk"})),
+        )
         .await
         .json();
     let (status, body) = email(
@@ -62,7 +79,10 @@ async fn email_with_reply_to_unsubscribe_and_sanitising() {
     .await;
     assert_eq!(status, 201, "{body}");
     insta::assert_json_snapshot!("email_201", redact(&body));
-    assert_eq!(body["sanitised_content"]["name"]["unsanitised"], "see evil.com *now*");
+    assert_eq!(
+        body["sanitised_content"]["name"]["unsanitised"],
+        "see evil.com *now*"
+    );
     assert_eq!(app.queue.take_all("deliver-email").len(), 1);
 }
 
@@ -70,7 +90,12 @@ async fn email_with_reply_to_unsubscribe_and_sanitising() {
 async fn validation_errors_are_collected_in_order() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let (status, body) = sms(&app, &s.live_key, json!({"phone_number": 7700900001_i64, "reference": "x".repeat(1001), "template": 1})).await;
+    let (status, body) = sms(
+        &app,
+        &s.live_key,
+        json!({"phone_number": 7700900001_i64, "reference": "x".repeat(1001), "template": 1}),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(error_types(&body), ["ValidationError"; 4]);
     assert_eq!(
@@ -82,35 +107,76 @@ async fn validation_errors_are_collected_in_order() {
             "Additional properties are not allowed (template was unexpected)".to_string(),
         ]
     );
-    let (_, body) = sms(&app, &s.live_key, json!({"phone_number": null, "template_id": "nope", "personalisation": "not_a_dict"})).await;
+    let (_, body) = sms(
+        &app,
+        &s.live_key,
+        json!({"phone_number": null, "template_id": "nope", "personalisation": "not_a_dict"}),
+    )
+    .await;
     assert_eq!(
         messages(&body),
-        ["phone_number None is not of type string", "template_id is not a valid UUID", "personalisation not_a_dict is not of type object"]
+        [
+            "phone_number None is not of type string",
+            "template_id is not a valid UUID",
+            "personalisation not_a_dict is not of type object"
+        ]
     );
     let (_, body) = email(&app, &s.live_key, json!({"email_address": "not-an-email", "template_id": s.email_template, "one_click_unsubscribe_url": "http://x.com"})).await;
-    assert_eq!(messages(&body), ["email_address Not a valid email address", "one_click_unsubscribe_url is not a valid https url"]);
+    assert_eq!(
+        messages(&body),
+        [
+            "email_address Not a valid email address",
+            "one_click_unsubscribe_url is not a valid https url"
+        ]
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": "tomorrow"})).await;
-    assert_eq!(messages(&body), ["scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"]);
+    assert_eq!(
+        messages(&body),
+        [
+            "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"
+        ]
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": "2001-01-01T10:00:00Z"})).await;
-    assert_eq!(messages(&body), ["scheduled_for datetime can not be in the past"]);
+    assert_eq!(
+        messages(&body),
+        ["scheduled_for datetime can not be in the past"]
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": (chrono::Utc::now() + chrono::Duration::hours(25)).to_rfc3339()})).await;
-    assert_eq!(messages(&body), ["scheduled_for datetime can only be 24 hours in the future"]);
+    assert_eq!(
+        messages(&body),
+        ["scheduled_for datetime can only be 24 hours in the future"]
+    );
 }
 
 #[tokio::test]
 async fn phone_number_messages() {
     let app = TestApp::new().await;
-    let s = app.service_with(false, Some(vec![ServicePermission::Sms])).await;
+    let s = app
+        .service_with(false, Some(vec![ServicePermission::Sms]))
+        .await;
     for (number, message) in [
-        ("0770090012a", "phone_number Must not contain letters or symbols"),
+        (
+            "0770090012a",
+            "phone_number Must not contain letters or symbols",
+        ),
         ("0770090", "phone_number Not enough digits"),
         ("077009001234567890", "phone_number Too many digits"),
     ] {
         let (status, body) = sms(&app, &s.live_key, json!({"phone_number": number, "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
-        assert_eq!((status, messages(&body)), (400, vec![message.to_string()]), "{number}");
+        assert_eq!(
+            (status, messages(&body)),
+            (400, vec![message.to_string()]),
+            "{number}"
+        );
     }
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "+12025550104", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
-    assert_eq!((status, messages(&body)), (400, vec!["Cannot send to international mobile numbers".to_string()]));
+    assert_eq!(
+        (status, messages(&body)),
+        (
+            400,
+            vec!["Cannot send to international mobile numbers".to_string()]
+        )
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "020 7946 0000", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(error_types(&body), ["InvalidPhoneError"]);
     assert_eq!(messages(&body), ["Not a UK mobile number"]);
@@ -124,21 +190,51 @@ async fn template_and_content_errors() {
     let (_, body) = sms(&app, &s.live_key, base(json!(Uuid::new_v4()))).await;
     assert_eq!(messages(&body), ["Template not found"]);
     let (_, body) = sms(&app, &s.live_key, base(json!(s.email_template))).await;
-    assert_eq!(messages(&body), ["email template is not suitable for sms notification"]);
-    let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template})).await;
+    assert_eq!(
+        messages(&body),
+        ["email template is not suitable for sms notification"]
+    );
+    let (_, body) = sms(
+        &app,
+        &s.live_key,
+        json!({"phone_number": "07700900123", "template_id": s.sms_template}),
+    )
+    .await;
     assert_eq!(messages(&body), ["Missing personalisation: name"]);
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x".repeat(1000)}})).await;
-    assert_eq!(messages(&body), ["Your message is too long. Text messages cannot be longer than 918 characters. Your message is 1006 characters long."]);
+    assert_eq!(
+        messages(&body),
+        [
+            "Your message is too long. Text messages cannot be longer than 918 characters. Your message is 1006 characters long."
+        ]
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": {"file": "abc"}}})).await;
     assert_eq!(messages(&body), ["Can only send a file by email"]);
     let (_, body) = email(&app, &s.live_key, json!({"email_address": "a@example.com", "template_id": s.email_template, "personalisation": {"name": {"file": "abc", "filename": null, "confirm_email_before_download": null, "retention_period": null}, "items": "x"}})).await;
-    assert!(messages(&body)[0].starts_with("Send files by email has not been set up - add contact details for your service at "), "{body}");
-    app.admin("POST", &format!("/service/{}/template/{}", s.service.id, s.sms_template), Some(json!({"archived": true}))).await;
+    assert!(
+        messages(&body)[0].starts_with(
+            "Send files by email has not been set up - add contact details for your service at "
+        ),
+        "{body}"
+    );
+    app.admin(
+        "POST",
+        &format!("/service/{}/template/{}", s.service.id, s.sms_template),
+        Some(json!({"archived": true})),
+    )
+    .await;
     let (_, body) = sms(&app, &s.live_key, base(json!(s.sms_template))).await;
     assert_eq!(messages(&body), ["Template has been deleted"]);
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "sms_sender_id": Uuid::nil()})).await;
-    assert_eq!(messages(&body), ["Template has been deleted"], "template checks come before the sender lookup");
-    assert!(app.queue.take_all("deliver-sms").is_empty(), "nothing half-sent");
+    assert_eq!(
+        messages(&body),
+        ["Template has been deleted"],
+        "template checks come before the sender lookup"
+    );
+    assert!(
+        app.queue.take_all("deliver-sms").is_empty(),
+        "nothing half-sent"
+    );
 }
 
 #[tokio::test]
@@ -147,43 +243,105 @@ async fn unknown_senders_and_bad_json() {
     let s = app.service(false).await;
     let id = Uuid::new_v4();
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}, "sms_sender_id": id})).await;
-    assert_eq!(messages(&body), [format!("sms_sender_id {id} does not exist in database for service id {}", s.service.id)]);
+    assert_eq!(
+        messages(&body),
+        [format!(
+            "sms_sender_id {id} does not exist in database for service id {}",
+            s.service.id
+        )]
+    );
     let (_, body) = email(&app, &s.live_key, json!({"email_address": "a@example.com", "template_id": s.email_template, "personalisation": {"name": "x", "items": "y"}, "email_reply_to_id": id})).await;
-    assert_eq!(messages(&body), [format!("email_reply_to_id {id} does not exist in database for service id {}", s.service.id)]);
+    assert_eq!(
+        messages(&body),
+        [format!(
+            "email_reply_to_id {id} does not exist in database for service id {}",
+            s.service.id
+        )]
+    );
     let auth = format!("Bearer {}", notify_tests::token(&s.live_key));
     for raw in [&b"{not json"[..], b""] {
-        let r = app.request("POST", "/v2/notifications/sms", Some(&auth), Some(raw)).await;
+        let r = app
+            .request("POST", "/v2/notifications/sms", Some(&auth), Some(raw))
+            .await;
         assert_eq!(r.status, 400);
-        assert_eq!(r.json(), json!({"status_code": 400, "errors": [{"error": "BadRequestError", "message": "Invalid JSON supplied in POST data"}]}));
+        assert_eq!(
+            r.json(),
+            json!({"status_code": 400, "errors": [{"error": "BadRequestError", "message": "Invalid JSON supplied in POST data"}]})
+        );
     }
 }
 
 #[tokio::test]
 async fn permissions_team_keys_and_trial_mode() {
     let app = TestApp::new().await;
-    let no_sms = app.service_with(false, Some(vec![ServicePermission::Email])).await;
-    let (_, body) = sms(&app, &no_sms.live_key, json!({"phone_number": "07700900123", "template_id": no_sms.sms_template})).await;
-    assert_eq!(messages(&body), ["Service is not allowed to send text messages"]);
-    let (_, body) = app.call("POST", "/v2/notifications/letter", &no_sms.live_key, Some(json!({"template_id": no_sms.letter_template, "personalisation": {}}))).await.json().pipe_messages();
+    let no_sms = app
+        .service_with(false, Some(vec![ServicePermission::Email]))
+        .await;
+    let (_, body) = sms(
+        &app,
+        &no_sms.live_key,
+        json!({"phone_number": "07700900123", "template_id": no_sms.sms_template}),
+    )
+    .await;
+    assert_eq!(
+        messages(&body),
+        ["Service is not allowed to send text messages"]
+    );
+    let (_, body) = app
+        .call(
+            "POST",
+            "/v2/notifications/letter",
+            &no_sms.live_key,
+            Some(json!({"template_id": no_sms.letter_template, "personalisation": {}})),
+        )
+        .await
+        .json()
+        .pipe_messages();
     assert_eq!(body, ["Service is not allowed to send letters"]);
 
     let trial = app.service(true).await;
     let body = json!({"phone_number": "07700900456", "template_id": trial.sms_template, "personalisation": {"name": "x"}});
     let send = |key: String| sms(&app, key, body.clone());
     let (status, body) = send(trial.team_key.clone()).await;
-    assert_eq!((status, messages(&body)), (400, vec!["Can’t send to this recipient using a team-only API key".to_string()]));
+    assert_eq!(
+        (status, messages(&body)),
+        (
+            400,
+            vec!["Can’t send to this recipient using a team-only API key".to_string()]
+        )
+    );
     let (_, body) = send(trial.live_key.clone()).await;
-    assert_eq!(messages(&body), ["Can’t send to this recipient when service is in trial mode – see https://www.notifications.service.gov.uk/trial-mode"]);
+    assert_eq!(
+        messages(&body),
+        [
+            "Can’t send to this recipient when service is in trial mode – see https://www.notifications.service.gov.uk/trial-mode"
+        ]
+    );
     let (status, _) = send(trial.test_key.clone()).await;
     assert_eq!(status, 201, "test keys send to anyone");
     // The guest list opens the gate.
-    let r = app.admin("PUT", &format!("/service/{}/guest-list", trial.service.id), Some(json!({"phone_numbers": ["+44 7700 900456"], "email_addresses": []}))).await;
+    let r = app
+        .admin(
+            "PUT",
+            &format!("/service/{}/guest-list", trial.service.id),
+            Some(json!({"phone_numbers": ["+44 7700 900456"], "email_addresses": []})),
+        )
+        .await;
     assert_eq!(r.status, 204);
     let (status, _) = send(trial.team_key.clone()).await;
     assert_eq!(status, 201);
     // So does being on the team.
     let user = app.admin("POST", "/user", Some(json!({"name": "Team", "email_address": "team@example.gov.uk", "mobile_number": "07700900789"}))).await.json();
-    app.admin("POST", &format!("/service/{}/users/{}", trial.service.id, user["data"]["id"].as_str().unwrap()), None).await;
+    app.admin(
+        "POST",
+        &format!(
+            "/service/{}/users/{}",
+            trial.service.id,
+            user["data"]["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
     let (status, _) = email(&app, &trial.live_key, json!({"email_address": "TEAM@example.gov.uk", "template_id": trial.email_template, "personalisation": {"name": "x", "items": []}})).await;
     assert_eq!(status, 201);
 }
@@ -194,7 +352,10 @@ trait PipeMessages {
 
 impl PipeMessages for Value {
     fn pipe_messages(self) -> (u16, Vec<String>) {
-        (self["status_code"].as_u64().unwrap_or_default() as u16, messages(&self))
+        (
+            self["status_code"].as_u64().unwrap_or_default() as u16,
+            messages(&self),
+        )
     }
 }
 
@@ -204,11 +365,21 @@ async fn simulated_recipients_are_answered_and_not_stored() {
     let s = app.service(false).await;
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900000", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(status, 201);
-    let get = app.call("GET", &format!("/v2/notifications/{}", body["id"].as_str().unwrap()), &s.live_key, None).await;
+    let get = app
+        .call(
+            "GET",
+            &format!("/v2/notifications/{}", body["id"].as_str().unwrap()),
+            &s.live_key,
+            None,
+        )
+        .await;
     assert_eq!(get.status, 404);
     let (status, _) = email(&app, &s.live_key, json!({"email_address": "simulate-delivered-2@notifications.service.gov.uk", "template_id": s.email_template, "personalisation": {"name": "x", "items": "y"}})).await;
     assert_eq!(status, 201);
-    assert!(app.queue.take_all("deliver-sms").is_empty() && app.queue.take_all("deliver-email").is_empty());
+    assert!(
+        app.queue.take_all("deliver-sms").is_empty()
+            && app.queue.take_all("deliver-email").is_empty()
+    );
 }
 
 #[tokio::test]
@@ -217,7 +388,13 @@ async fn test_keys_are_stored_as_test() {
     let s = app.service(false).await;
     let (_, body) = sms(&app, &s.test_key, json!({"phone_number": "07700900003", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app.state.db.get_notification(s.service.id, id).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.key_type, notify::model::KeyType::Test);
 }
 
@@ -229,20 +406,40 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(status, 201, "the row is durable, so the send is accepted");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app.state.db.get_notification(s.service.id, id).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, notify::model::NotificationStatus::Created);
-    let replayable = app.state.db.created_notifications_older_than(chrono::Utc::now() + chrono::Duration::seconds(1), 10).await.unwrap();
-    assert!(replayable.iter().any(|(n, _)| *n == id), "the replay job will find it");
+    let replayable = app
+        .state
+        .db
+        .created_notifications_older_than(chrono::Utc::now() + chrono::Duration::seconds(1), 10)
+        .await
+        .unwrap();
+    assert!(
+        replayable.iter().any(|(n, _)| *n == id),
+        "the replay job will find it"
+    );
 }
 
 #[tokio::test]
 async fn a_database_outage_answers_500_in_the_envelope() {
-    let app = TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into()).await;
+    let app =
+        TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
+            .await;
     let dead = notify::db::Db::connect("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
     let state = notify::AppState::new((*app.state.config).clone(), dead, app.queue.clone());
     let router = notify::api::router(state);
     use tower::ServiceExt;
-    let token = notify::auth::create_token(&Uuid::new_v4().to_string(), "x", chrono::Utc::now().timestamp());
+    let token = notify::auth::create_token(
+        &Uuid::new_v4().to_string(),
+        "x",
+        chrono::Utc::now().timestamp(),
+    );
     let request = http::Request::builder()
         .method("GET")
         .uri("/v2/notifications")
@@ -251,7 +448,10 @@ async fn a_database_outage_answers_500_in_the_envelope() {
         .unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 500);
-    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(messages(&body), ["Internal server error"]);
 }

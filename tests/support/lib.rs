@@ -18,13 +18,15 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn admin_client() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&format!("{}/postgres", server_url()), tokio_postgres::NoTls)
-        .await
-        .expect("Postgres must answer for the tests (the test command starts it)");
+    let (client, connection) =
+        tokio_postgres::connect(&format!("{}/postgres", server_url()), tokio_postgres::NoTls)
+            .await
+            .expect("Postgres must answer for the tests (the test command starts it)");
     tokio::spawn(connection);
     client
 }
@@ -33,7 +35,11 @@ async fn admin_client() -> tokio_postgres::Client {
 fn template_name() -> String {
     let mut hash: u64 = 0xcbf29ce484222325;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/migrations");
-    let mut files: Vec<_> = std::fs::read_dir(dir).expect("migrations dir").flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     for file in files {
         for byte in std::fs::read(file).expect("migration readable") {
@@ -51,16 +57,34 @@ async fn template_db() -> &'static str {
         .get_or_init(|| async {
             let name = template_name();
             let client = admin_client().await;
-            let exists = !client.query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.unwrap().is_empty();
+            let exists = !client
+                .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .unwrap()
+                .is_empty();
             if !exists {
                 let building = format!("{name}_{}", Uuid::new_v4().simple());
-                client.batch_execute(&format!("CREATE DATABASE {building}")).await.unwrap();
-                let db = Db::connect(&format!("{}/{building}", server_url()), 1, "notify-test-migrate").unwrap();
+                client
+                    .batch_execute(&format!("CREATE DATABASE {building}"))
+                    .await
+                    .unwrap();
+                let db = Db::connect(
+                    &format!("{}/{building}", server_url()),
+                    1,
+                    "notify-test-migrate",
+                )
+                .unwrap();
                 db.migrate().await.expect("migrations apply");
                 drop(db);
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                if client.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).await.is_err() {
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).await;
+                if client
+                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .await
+                    .is_err()
+                {
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                        .await;
                 }
             }
             name
@@ -84,7 +108,8 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
     }
 }
 
@@ -107,7 +132,11 @@ impl TestApp {
     pub async fn with_config(change: impl FnOnce(&mut Config)) -> Self {
         let template = template_db().await;
         let name = format!("notify_test_{}", Uuid::new_v4().simple());
-        admin_client().await.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.unwrap();
+        admin_client()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await
+            .unwrap();
         let database_url = format!("{}/{name}", server_url());
         let mut config = Config::for_development(&database_url);
         config.api_host_name = "https://api.test.notify".into();
@@ -115,40 +144,84 @@ impl TestApp {
         let db = Db::connect(&database_url, 4, "notify-test").unwrap();
         let queue = Arc::new(InProcessQueue::default());
         let state = AppState::new(config, db, queue.clone());
-        TestApp { router: api::router(state.clone()), state, queue, database_url }
+        TestApp {
+            router: api::router(state.clone()),
+            state,
+            queue,
+            database_url,
+        }
     }
 
-    pub async fn request(&self, method: &str, path: &str, authorization: Option<&str>, body: Option<&[u8]>) -> Response {
-        let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Response {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
         if let Some(auth) = authorization {
             builder = builder.header("authorization", auth);
         }
-        let request = builder.body(body.map(|b| Body::from(b.to_vec())).unwrap_or_else(Body::empty)).unwrap();
+        let request = builder
+            .body(
+                body.map(|b| Body::from(b.to_vec()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Response { status, headers, bytes }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            bytes,
+        }
     }
 
     /// A v2 call authenticated as the official clients do: a fresh token from the combined key.
     pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
         let auth = format!("Bearer {}", token(key));
         let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-        self.request(method, path, Some(&auth), body.as_deref()).await
+        self.request(method, path, Some(&auth), body.as_deref())
+            .await
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let jwt = notify::auth::create_token("notify-admin", notify::config::DEV_ADMIN_CLIENT_SECRET, chrono::Utc::now().timestamp());
+        let jwt = notify::auth::create_token(
+            "notify-admin",
+            notify::config::DEV_ADMIN_CLIENT_SECRET,
+            chrono::Utc::now().timestamp(),
+        );
         let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-        self.request(method, path, Some(&format!("Bearer {jwt}")), body.as_deref()).await
+        self.request(
+            method,
+            path,
+            Some(&format!("Bearer {jwt}")),
+            body.as_deref(),
+        )
+        .await
     }
 
     pub async fn service(&self, restricted: bool) -> TestService {
         self.service_with(restricted, None).await
     }
 
-    pub async fn service_with(&self, restricted: bool, permissions: Option<Vec<ServicePermission>>) -> TestService {
+    pub async fn service_with(
+        &self,
+        restricted: bool,
+        permissions: Option<Vec<ServicePermission>>,
+    ) -> TestService {
         let state = &self.state;
         let service = admin::create_service(
             state,
@@ -165,7 +238,10 @@ impl TestApp {
         .await
         .unwrap();
         let key = |name: &'static str, key_type| async move {
-            admin::create_api_key(state, service.id, name, key_type, None).await.unwrap().1
+            admin::create_api_key(state, service.id, name, key_type, None)
+                .await
+                .unwrap()
+                .1
         };
         let live_key = key("live", KeyType::Normal).await;
         let team_key = key("team", KeyType::Team).await;
@@ -181,16 +257,31 @@ impl TestApp {
             letter_contact_id: None,
             has_unsubscribe_link: false,
         };
-        let sms = admin::create_template(state, template("sms", NotificationType::Sms, "Hello ((name))", None)).await.unwrap();
+        let sms = admin::create_template(
+            state,
+            template("sms", NotificationType::Sms, "Hello ((name))", None),
+        )
+        .await
+        .unwrap();
         let email = admin::create_template(
             state,
-            template("email", NotificationType::Email, "Dear ((name)),\n\n((items))", Some("Hi ((name))")),
+            template(
+                "email",
+                NotificationType::Email,
+                "Dear ((name)),\n\n((items))",
+                Some("Hi ((name))"),
+            ),
         )
         .await
         .unwrap();
         let letter = admin::create_template(
             state,
-            template("letter", NotificationType::Letter, "Dear ((address_line_1))", Some("Your ((thing))")),
+            template(
+                "letter",
+                NotificationType::Letter,
+                "Dear ((address_line_1))",
+                Some("Your ((thing))"),
+            ),
         )
         .await
         .unwrap();
@@ -220,10 +311,16 @@ pub fn redact(value: &Value) -> Value {
     match value {
         Value::String(s) => {
             let replaced = replace_uuids(s);
-            if is_datetime(&replaced) { Value::String("[datetime]".into()) } else { Value::String(replaced) }
+            if is_datetime(&replaced) {
+                Value::String("[datetime]".into())
+            } else {
+                Value::String(replaced)
+            }
         }
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -232,7 +329,10 @@ fn replace_uuids(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if i + 36 <= s.len() && s.is_char_boundary(i) && s.is_char_boundary(i + 36) && Uuid::parse_str(&s[i..i + 36]).is_ok()
+        if i + 36 <= s.len()
+            && s.is_char_boundary(i)
+            && s.is_char_boundary(i + 36)
+            && Uuid::parse_str(&s[i..i + 36]).is_ok()
             && s[i..i + 36].contains('-')
         {
             out.push_str("[uuid]");

@@ -17,15 +17,19 @@ const INBOUND_NUMBER: &str = "07700900502";
 
 const SMS_BODY: &str = "Hello ((name))\n\nFunctional Tests make our world a better place";
 const EMAIL_BODY: &str = "Hello ((name))\r\n\r\nFunctional test help make our world a better place";
-const CONTACT_BLOCK: &str =
-    "Government Digital Service\nThe White Chapel Building\n10 Whitechapel High Street\nLondon\nE1 8QS\nUnited Kingdom";
+const CONTACT_BLOCK: &str = "Government Digital Service\nThe White Chapel Building\n10 Whitechapel High Street\nLondon\nE1 8QS\nUnited Kingdom";
 
 pub struct Fixtures {
     pub service_id: Uuid,
     pub lines: Vec<(String, String)>,
 }
 
-async fn template_named(state: &AppState, service_id: Uuid, name: &str, t: NotificationType) -> anyhow::Result<Option<Uuid>> {
+async fn template_named(
+    state: &AppState,
+    service_id: Uuid,
+    name: &str,
+    t: NotificationType,
+) -> anyhow::Result<Option<Uuid>> {
     Ok(state
         .db
         .list_templates(service_id, Some(t))
@@ -38,7 +42,18 @@ async fn template_named(state: &AppState, service_id: Uuid, name: &str, t: Notif
 pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result<Fixtures> {
     let user = match state.db.find_user_by_email(USER_EMAIL).await? {
         Some(user) => user,
-        None => state.db.create_user(Uuid::new_v4(), "Functional Tests User", USER_EMAIL, Some(USER_MOBILE), false).await?,
+        None => {
+            state
+                .db
+                .create_user(
+                    Uuid::new_v4(),
+                    "Functional Tests User",
+                    USER_EMAIL,
+                    Some(USER_MOBILE),
+                    false,
+                )
+                .await?
+        }
     };
     let service = match state.db.find_service_by_name(SERVICE_NAME).await? {
         Some(service) => service,
@@ -64,9 +79,19 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
         .await
         .context("creating the functional tests service")?,
     };
-    let permissions: Vec<String> =
-        ["send_texts", "send_emails", "send_letters", "manage_api_keys", "view_activity"].map(String::from).to_vec();
-    state.db.add_user_to_service(user.id, service.id, &permissions).await?;
+    let permissions: Vec<String> = [
+        "send_texts",
+        "send_emails",
+        "send_letters",
+        "manage_api_keys",
+        "view_activity",
+    ]
+    .map(String::from)
+    .to_vec();
+    state
+        .db
+        .add_user_to_service(user.id, service.id, &permissions)
+        .await?;
 
     // Keys: a fresh set each run, since secrets can only be read once; the old ones are revoked.
     for key in state.db.list_api_keys(service.id).await? {
@@ -75,87 +100,213 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
         }
     }
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%f");
-    let (_, api_key) = admin::create_api_key(state, service.id, &format!("functional_team_{stamp}"), KeyType::Team, Some(user.id)).await?;
-    let (_, sending_key) = admin::create_api_key(state, service.id, &format!("functional_live_{stamp}"), KeyType::Normal, Some(user.id)).await?;
-    let (_, inbound_key) = admin::create_api_key(state, service.id, &format!("functional_inbound_{stamp}"), KeyType::Normal, Some(user.id)).await?;
+    let (_, api_key) = admin::create_api_key(
+        state,
+        service.id,
+        &format!("functional_team_{stamp}"),
+        KeyType::Team,
+        Some(user.id),
+    )
+    .await?;
+    let (_, sending_key) = admin::create_api_key(
+        state,
+        service.id,
+        &format!("functional_live_{stamp}"),
+        KeyType::Normal,
+        Some(user.id),
+    )
+    .await?;
+    let (_, inbound_key) = admin::create_api_key(
+        state,
+        service.id,
+        &format!("functional_inbound_{stamp}"),
+        KeyType::Normal,
+        Some(user.id),
+    )
+    .await?;
 
-    let sms_sender = match state.db.list_senders(SenderKind::Sms, service.id).await?.into_iter().find(|s| s.value == "func tests") {
+    let sms_sender = match state
+        .db
+        .list_senders(SenderKind::Sms, service.id)
+        .await?
+        .into_iter()
+        .find(|s| s.value == "func tests")
+    {
         Some(s) => s,
-        None => state.db.add_sender(SenderKind::Sms, service.id, "func tests", false, None).await?,
+        None => {
+            state
+                .db
+                .add_sender(SenderKind::Sms, service.id, "func tests", false, None)
+                .await?
+        }
     };
-    let reply_to = match state.db.get_sender(SenderKind::ReplyTo, service.id, None).await? {
+    let reply_to = match state
+        .db
+        .get_sender(SenderKind::ReplyTo, service.id, None)
+        .await?
+    {
         Some(r) => r,
-        None => state.db.add_sender(SenderKind::ReplyTo, service.id, USER_EMAIL, true, None).await?,
+        None => {
+            state
+                .db
+                .add_sender(SenderKind::ReplyTo, service.id, USER_EMAIL, true, None)
+                .await?
+        }
     };
-    let contact = match state.db.get_sender(SenderKind::LetterContact, service.id, None).await? {
+    let contact = match state
+        .db
+        .get_sender(SenderKind::LetterContact, service.id, None)
+        .await?
+    {
         Some(c) => c,
-        None => state.db.add_sender(SenderKind::LetterContact, service.id, CONTACT_BLOCK, true, None).await?,
+        None => {
+            state
+                .db
+                .add_sender(
+                    SenderKind::LetterContact,
+                    service.id,
+                    CONTACT_BLOCK,
+                    true,
+                    None,
+                )
+                .await?
+        }
     };
-    if state.db.inbound_number_for_service(service.id).await?.is_none() {
-        state.db.assign_inbound_number(service.id, INBOUND_NUMBER, "mmg").await?;
+    if state
+        .db
+        .inbound_number_for_service(service.id)
+        .await?
+        .is_none()
+    {
+        state
+            .db
+            .assign_inbound_number(service.id, INBOUND_NUMBER, "mmg")
+            .await?;
         // The inbound number became the default sender; functional tests expect GOVUK by default.
-        let govuk = state.db.list_senders(SenderKind::Sms, service.id).await?.into_iter().find(|s| s.value == "GOVUK");
+        let govuk = state
+            .db
+            .list_senders(SenderKind::Sms, service.id)
+            .await?
+            .into_iter()
+            .find(|s| s.value == "GOVUK");
         if let Some(govuk) = govuk {
-            state.db.add_sender(SenderKind::Sms, service.id, &govuk.value, true, None).await?;
+            state
+                .db
+                .add_sender(SenderKind::Sms, service.id, &govuk.value, true, None)
+                .await?;
         }
     }
-    if state.db.list_inbound_sms(service.id, None, 1).await?.is_empty() {
-        admin::receive_inbound_sms(state, service.id, "07700900123", "Hello Notify, this is a functional test text").await?;
+    if state
+        .db
+        .list_inbound_sms(service.id, None, 1)
+        .await?
+        .is_empty()
+    {
+        admin::receive_inbound_sms(
+            state,
+            service.id,
+            "07700900123",
+            "Hello Notify, this is a functional test text",
+        )
+        .await?;
     }
 
-    let sms_id = match template_named(state, service.id, "Client Functional test sms template", NotificationType::Sms).await? {
+    let sms_id = match template_named(
+        state,
+        service.id,
+        "Client Functional test sms template",
+        NotificationType::Sms,
+    )
+    .await?
+    {
         Some(id) => id,
         None => {
-            let t = admin::create_template(state, CreateTemplate {
-                service_id: service.id,
-                name: "Example text message template".into(),
-                template_type: NotificationType::Sms,
-                content: SMS_BODY.into(),
-                subject: None,
-                postage: None,
-                created_by: Some(user.id),
-                letter_contact_id: None,
-                has_unsubscribe_link: false,
-            })
+            let t = admin::create_template(
+                state,
+                CreateTemplate {
+                    service_id: service.id,
+                    name: "Example text message template".into(),
+                    template_type: NotificationType::Sms,
+                    content: SMS_BODY.into(),
+                    subject: None,
+                    postage: None,
+                    created_by: Some(user.id),
+                    letter_contact_id: None,
+                    has_unsubscribe_link: false,
+                },
+            )
             .await?;
-            let update = TemplateUpdate { name: Some("Client Functional test sms template".into()), ..Default::default() };
+            let update = TemplateUpdate {
+                name: Some("Client Functional test sms template".into()),
+                ..Default::default()
+            };
             state.db.update_template(service.id, t.id, &update).await?;
             t.id
         }
     };
-    let email_id = match template_named(state, service.id, "Client Functional test email template", NotificationType::Email).await? {
+    let email_id = match template_named(
+        state,
+        service.id,
+        "Client Functional test email template",
+        NotificationType::Email,
+    )
+    .await?
+    {
         Some(id) => id,
         None => {
-            let t = admin::create_template(state, CreateTemplate {
-                service_id: service.id,
-                name: "Client Functional test email template".into(),
-                template_type: NotificationType::Email,
-                content: EMAIL_BODY.into(),
-                subject: Some("Functional Tests are good".into()),
-                postage: None,
-                created_by: Some(user.id),
-                letter_contact_id: None,
-                has_unsubscribe_link: false,
-            })
+            let t = admin::create_template(
+                state,
+                CreateTemplate {
+                    service_id: service.id,
+                    name: "Client Functional test email template".into(),
+                    template_type: NotificationType::Email,
+                    content: EMAIL_BODY.into(),
+                    subject: Some("Functional Tests are good".into()),
+                    postage: None,
+                    created_by: Some(user.id),
+                    letter_contact_id: None,
+                    has_unsubscribe_link: false,
+                },
+            )
             .await?;
-            state.db.update_template(service.id, t.id, &TemplateUpdate { content: Some(EMAIL_BODY.into()), ..Default::default() }).await?;
+            state
+                .db
+                .update_template(
+                    service.id,
+                    t.id,
+                    &TemplateUpdate {
+                        content: Some(EMAIL_BODY.into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             t.id
         }
     };
-    let letter_id = match template_named(state, service.id, "Client functional letter template", NotificationType::Letter).await? {
+    let letter_id = match template_named(
+        state,
+        service.id,
+        "Client functional letter template",
+        NotificationType::Letter,
+    )
+    .await?
+    {
         Some(id) => id,
         None => {
-            let t = admin::create_template(state, CreateTemplate {
-                service_id: service.id,
-                name: "Untitled".into(),
-                template_type: NotificationType::Letter,
-                content: "Hello ((address_line_1))".into(),
-                subject: Some("Main heading".into()),
-                postage: None,
-                created_by: Some(user.id),
-                letter_contact_id: None,
-                has_unsubscribe_link: false,
-            })
+            let t = admin::create_template(
+                state,
+                CreateTemplate {
+                    service_id: service.id,
+                    name: "Untitled".into(),
+                    template_type: NotificationType::Letter,
+                    content: "Hello ((address_line_1))".into(),
+                    subject: Some("Main heading".into()),
+                    postage: None,
+                    created_by: Some(user.id),
+                    letter_contact_id: None,
+                    has_unsubscribe_link: false,
+                },
+            )
             .await?;
             let update = TemplateUpdate {
                 name: Some("Client functional letter template".into()),
@@ -182,11 +333,17 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    Ok(Fixtures { service_id: service.id, lines })
+    Ok(Fixtures {
+        service_id: service.id,
+        lines,
+    })
 }
 
 pub fn write_env_file(path: &Path, lines: &[(String, String)]) -> anyhow::Result<()> {
-    let text: String = lines.iter().map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''"))).collect();
+    let text: String = lines
+        .iter()
+        .map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''")))
+        .collect();
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 

@@ -22,7 +22,9 @@ fn pg_bin(name: &str) -> anyhow::Result<PathBuf> {
         .filter(|p| p.exists())
         .collect();
     candidates.sort();
-    candidates.pop().with_context(|| format!("{name} not found on PATH or under /usr/lib/postgresql/*/bin"))
+    candidates
+        .pop()
+        .with_context(|| format!("{name} not found on PATH or under /usr/lib/postgresql/*/bin"))
 }
 
 fn which(name: &str) -> anyhow::Result<PathBuf> {
@@ -34,7 +36,11 @@ fn which(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
 }
 
 /// Postgres refuses to run as root: run its tools as the `postgres` user then.
@@ -56,7 +62,10 @@ async fn start_private(project_dir: &Path) -> anyhow::Result<String> {
     }
     std::fs::create_dir_all(&data)?;
     if is_root() {
-        Command::new("chown").args(["-R", "postgres:postgres"]).arg(&data).status()?;
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&data)
+            .status()?;
     }
     if !data.join("PG_VERSION").exists() {
         let ok = pg_command(&pg_bin("initdb")?)
@@ -73,11 +82,19 @@ async fn start_private(project_dir: &Path) -> anyhow::Result<String> {
         .arg(&data)
         .args(["-l"])
         .arg(data.join("server.log"))
-        .args(["-o", &format!("-p {PRIVATE_PORT} -k /tmp -c listen_addresses=127.0.0.1"), "-w", "start"])
+        .args([
+            "-o",
+            &format!("-p {PRIVATE_PORT} -k /tmp -c listen_addresses=127.0.0.1"),
+            "-w",
+            "start",
+        ])
         .status()?
         .success();
     if !ok {
-        bail!("pg_ctl could not start Postgres in {} (see server.log there)", data.display());
+        bail!(
+            "pg_ctl could not start Postgres in {} (see server.log there)",
+            data.display()
+        );
     }
     Ok(url)
 }
@@ -94,7 +111,9 @@ pub async fn resolve(project_dir: &Path, may_start: bool) -> anyhow::Result<Stri
     } else if may_start {
         start_private(project_dir).await?
     } else {
-        bail!("no DATABASE_URL and no Postgres on 127.0.0.1:5432: run `notify dev` or set DATABASE_URL");
+        bail!(
+            "no DATABASE_URL and no Postgres on 127.0.0.1:5432: run `notify dev` or set DATABASE_URL"
+        );
     };
     notify::db::ensure_database(&format!("{server}/postgres"), DATABASE).await?;
     Ok(format!("{server}/{DATABASE}"))

@@ -17,7 +17,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "notify", version, about = "GOV.UK Notify, rebuilt: run the local stack and operate the service")]
+#[command(
+    name = "notify",
+    version,
+    about = "GOV.UK Notify, rebuilt: run the local stack and operate the service"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -220,7 +224,9 @@ enum PurgeCommand {
 }
 
 fn project_dir() -> PathBuf {
-    std::env::var_os("NOTIFY_PROJECT_DIR").map(PathBuf::from).unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+    std::env::var_os("NOTIFY_PROJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
 }
 
 /// Config from the environment where given; development values for what the local stack may default.
@@ -272,12 +278,28 @@ fn print(json_output: bool, value: Value, text: impl FnOnce(&Value) -> String) {
 }
 
 async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
-    if state.db.find_service_by_name("Demo service").await?.is_some() {
+    if state
+        .db
+        .find_service_by_name("Demo service")
+        .await?
+        .is_some()
+    {
         return Ok(None);
     }
     let user = match state.db.find_user_by_email("demo@example.gov.uk").await? {
         Some(u) => u,
-        None => state.db.create_user(Uuid::new_v4(), "Demo User", "demo@example.gov.uk", Some("07700900900"), false).await?,
+        None => {
+            state
+                .db
+                .create_user(
+                    Uuid::new_v4(),
+                    "Demo User",
+                    "demo@example.gov.uk",
+                    Some("07700900900"),
+                    false,
+                )
+                .await?
+        }
     };
     let service = admin::create_service(
         state,
@@ -292,21 +314,56 @@ async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
         },
     )
     .await?;
-    let template = |name: &str, t: NotificationType, content: &str, subject: Option<&str>| CreateTemplate {
-        service_id: service.id,
-        name: name.into(),
-        template_type: t,
-        content: content.into(),
-        subject: subject.map(str::to_string),
-        postage: None,
-        created_by: Some(user.id),
-        letter_contact_id: None,
-        has_unsubscribe_link: false,
-    };
-    let sms = admin::create_template(state, template("Demo text", NotificationType::Sms, "Hello ((name)), this is a demo text.", None)).await?;
-    let email = admin::create_template(state, template("Demo email", NotificationType::Email, "Hello ((name)),\n\nThis is a demo email.", Some("Demo email"))).await?;
-    let letter = admin::create_template(state, template("Demo letter", NotificationType::Letter, "Dear ((address_line_1)),\n\nThis is a demo letter.", Some("Demo letter"))).await?;
-    let (_, key) = admin::create_api_key(state, service.id, "demo_live_key", KeyType::Normal, Some(user.id)).await?;
+    let template =
+        |name: &str, t: NotificationType, content: &str, subject: Option<&str>| CreateTemplate {
+            service_id: service.id,
+            name: name.into(),
+            template_type: t,
+            content: content.into(),
+            subject: subject.map(str::to_string),
+            postage: None,
+            created_by: Some(user.id),
+            letter_contact_id: None,
+            has_unsubscribe_link: false,
+        };
+    let sms = admin::create_template(
+        state,
+        template(
+            "Demo text",
+            NotificationType::Sms,
+            "Hello ((name)), this is a demo text.",
+            None,
+        ),
+    )
+    .await?;
+    let email = admin::create_template(
+        state,
+        template(
+            "Demo email",
+            NotificationType::Email,
+            "Hello ((name)),\n\nThis is a demo email.",
+            Some("Demo email"),
+        ),
+    )
+    .await?;
+    let letter = admin::create_template(
+        state,
+        template(
+            "Demo letter",
+            NotificationType::Letter,
+            "Dear ((address_line_1)),\n\nThis is a demo letter.",
+            Some("Demo letter"),
+        ),
+    )
+    .await?;
+    let (_, key) = admin::create_api_key(
+        state,
+        service.id,
+        "demo_live_key",
+        KeyType::Normal,
+        Some(user.id),
+    )
+    .await?;
     Ok(Some(json!({
         "service_id": service.id,
         "api_key": key,
@@ -330,7 +387,11 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("port {} is taken", args.port))?;
-    let demo = if args.no_demo { None } else { demo(&state, args.port).await? };
+    let demo = if args.no_demo {
+        None
+    } else {
+        demo(&state, args.port).await?
+    };
     let info = json!({
         "api": format!("http://127.0.0.1:{}", args.port),
         "database": redact_password(&state.config.database_url),
@@ -381,37 +442,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = local_config(false).await?;
             let db = Db::connect(&config.database_url, 1, "notify-migrate")?;
             let applied = db.migrate().await?;
-            print(j, json!({"applied": applied}), |v| format!("applied {} migration(s)", v["applied"]));
+            print(j, json!({"applied": applied}), |v| {
+                format!("applied {} migration(s)", v["applied"])
+            });
         }
-        Command::Service(ServiceCommand::Create { name, live, email_from, user_id }) => {
+        Command::Service(ServiceCommand::Create {
+            name,
+            live,
+            email_from,
+            user_id,
+        }) => {
             let state = state(false).await?;
             let service = admin::create_service(
                 &state,
-                CreateService { name, created_by: user_id, restricted: !live, email_from, permissions: None, rate_limit: None, message_limit: None },
+                CreateService {
+                    name,
+                    created_by: user_id,
+                    restricted: !live,
+                    email_from,
+                    permissions: None,
+                    rate_limit: None,
+                    message_limit: None,
+                },
             )
             .await?;
-            print(j, admin::service_json(&service, &[]), |v| format!("created service {} ({})", v["id"], v["name"]));
+            print(j, admin::service_json(&service, &[]), |v| {
+                format!("created service {} ({})", v["id"], v["name"])
+            });
         }
         Command::Service(ServiceCommand::List) => {
             let state = state(false).await?;
-            let services: Vec<Value> = state.db.list_services().await?.iter().map(|s| admin::service_json(s, &[])).collect();
+            let services: Vec<Value> = state
+                .db
+                .list_services()
+                .await?
+                .iter()
+                .map(|s| admin::service_json(s, &[]))
+                .collect();
             print(j, json!(services), |v| {
-                v.as_array().into_iter().flatten().map(|s| format!("{}  {}\n", s["id"], s["name"])).collect()
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| format!("{}  {}\n", s["id"], s["name"]))
+                    .collect()
             });
         }
-        Command::User(UserCommand::Create { name, email, mobile }) => {
+        Command::User(UserCommand::Create {
+            name,
+            email,
+            mobile,
+        }) => {
             let state = state(false).await?;
-            let user = state.db.create_user(Uuid::new_v4(), &name, &email, mobile.as_deref(), false).await?;
-            print(j, admin::user_json(&user), |v| format!("created user {}", v["id"]));
+            let user = state
+                .db
+                .create_user(Uuid::new_v4(), &name, &email, mobile.as_deref(), false)
+                .await?;
+            print(j, admin::user_json(&user), |v| {
+                format!("created user {}", v["id"])
+            });
         }
-        Command::User(UserCommand::AddToService { user_id, service_id }) => {
+        Command::User(UserCommand::AddToService {
+            user_id,
+            service_id,
+        }) => {
             let state = state(false).await?;
-            state.db.add_user_to_service(user_id, service_id, &[]).await?;
-            print(j, json!({"user_id": user_id, "service_id": service_id}), |_| "added".into());
+            state
+                .db
+                .add_user_to_service(user_id, service_id, &[])
+                .await?;
+            print(
+                j,
+                json!({"user_id": user_id, "service_id": service_id}),
+                |_| "added".into(),
+            );
         }
-        Command::Template(TemplateCommand::Create { service_id, name, template_type, content, subject, postage }) => {
+        Command::Template(TemplateCommand::Create {
+            service_id,
+            name,
+            template_type,
+            content,
+            subject,
+            postage,
+        }) => {
             let state = state(false).await?;
-            let Some(template_type) = NotificationType::parse(&template_type) else { bail!("--type must be sms, email or letter") };
+            let Some(template_type) = NotificationType::parse(&template_type) else {
+                bail!("--type must be sms, email or letter")
+            };
             let template = admin::create_template(
                 &state,
                 CreateTemplate {
@@ -427,67 +543,152 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            print(j, admin::template_admin_json(&template), |v| format!("created template {}", v["id"]));
+            print(j, admin::template_admin_json(&template), |v| {
+                format!("created template {}", v["id"])
+            });
         }
-        Command::Key(KeyCommand::Create { service_id, name, key_type }) => {
+        Command::Key(KeyCommand::Create {
+            service_id,
+            name,
+            key_type,
+        }) => {
             let state = state(false).await?;
-            let Some(key_type) = KeyType::parse(&key_type) else { bail!("--type must be normal, team or test") };
-            let (record, key) = admin::create_api_key(&state, service_id, &name, key_type, None).await?;
-            print(j, json!({"id": record.id, "key": key}), |v| format!("API key (shown once): {}", v["key"].as_str().unwrap_or_default()));
+            let Some(key_type) = KeyType::parse(&key_type) else {
+                bail!("--type must be normal, team or test")
+            };
+            let (record, key) =
+                admin::create_api_key(&state, service_id, &name, key_type, None).await?;
+            print(j, json!({"id": record.id, "key": key}), |v| {
+                format!(
+                    "API key (shown once): {}",
+                    v["key"].as_str().unwrap_or_default()
+                )
+            });
         }
         Command::Key(KeyCommand::Revoke { service_id, key_id }) => {
             let state = state(false).await?;
             let revoked = state.db.revoke_api_key(service_id, key_id).await?;
-            print(j, json!({"revoked": revoked}), |v| format!("revoked: {}", v["revoked"]));
+            print(j, json!({"revoked": revoked}), |v| {
+                format!("revoked: {}", v["revoked"])
+            });
         }
         Command::Key(KeyCommand::List { service_id }) => {
             let state = state(false).await?;
-            let keys: Vec<Value> = state.db.list_api_keys(service_id).await?.iter().map(|k| admin::api_key_json(k, service_id)).collect();
+            let keys: Vec<Value> = state
+                .db
+                .list_api_keys(service_id)
+                .await?
+                .iter()
+                .map(|k| admin::api_key_json(k, service_id))
+                .collect();
             print(j, json!(keys), |v| {
-                v.as_array().into_iter().flatten().map(|k| format!("{}  {}  {}  revoked: {}\n", k["id"], k["name"], k["key_type"], k["expiry_date"])).collect()
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        format!(
+                            "{}  {}  {}  revoked: {}\n",
+                            k["id"], k["name"], k["key_type"], k["expiry_date"]
+                        )
+                    })
+                    .collect()
             });
         }
-        Command::Sender(SenderArgs { service_id, sender, default }) => {
+        Command::Sender(SenderArgs {
+            service_id,
+            sender,
+            default,
+        }) => {
             let state = state(false).await?;
-            let s = state.db.add_sender(SenderKind::Sms, service_id, &sender, default, None).await?;
-            print(j, admin::sender_json(SenderKind::Sms, &s), |v| format!("created SMS sender {}", v["id"]));
+            let s = state
+                .db
+                .add_sender(SenderKind::Sms, service_id, &sender, default, None)
+                .await?;
+            print(j, admin::sender_json(SenderKind::Sms, &s), |v| {
+                format!("created SMS sender {}", v["id"])
+            });
         }
-        Command::ReplyTo(ReplyToArgs { service_id, email, default }) => {
+        Command::ReplyTo(ReplyToArgs {
+            service_id,
+            email,
+            default,
+        }) => {
             let state = state(false).await?;
-            notify::recipients::EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
-            let s = state.db.add_sender(SenderKind::ReplyTo, service_id, &email, default, None).await?;
-            print(j, admin::sender_json(SenderKind::ReplyTo, &s), |v| format!("created reply-to {}", v["id"]));
+            notify::recipients::EmailAddress::parse(&email)
+                .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            let s = state
+                .db
+                .add_sender(SenderKind::ReplyTo, service_id, &email, default, None)
+                .await?;
+            print(j, admin::sender_json(SenderKind::ReplyTo, &s), |v| {
+                format!("created reply-to {}", v["id"])
+            });
         }
-        Command::Callback(CallbackArgs { service_id, callback_type, url, bearer_token }) => {
+        Command::Callback(CallbackArgs {
+            service_id,
+            callback_type,
+            url,
+            bearer_token,
+        }) => {
             let state = state(false).await?;
             let Some(callback_type) = CallbackType::parse(&callback_type) else {
                 bail!("--type must be delivery_status, inbound_sms or complaint")
             };
-            let c = admin::set_callback_api(&state, service_id, callback_type, &url, &bearer_token, None).await?;
-            print(j, admin::callback_json(&c), |v| format!("callback API {} set", v["id"]));
+            let c = admin::set_callback_api(
+                &state,
+                service_id,
+                callback_type,
+                &url,
+                &bearer_token,
+                None,
+            )
+            .await?;
+            print(j, admin::callback_json(&c), |v| {
+                format!("callback API {} set", v["id"])
+            });
         }
         Command::Inbound(InboundCommand::AssignNumber { service_id, number }) => {
             let state = state(false).await?;
-            let n = state.db.assign_inbound_number(service_id, &number, "mmg").await?;
-            print(j, json!({"id": n.id, "number": n.number}), |v| format!("inbound number {} assigned", v["number"]));
+            let n = state
+                .db
+                .assign_inbound_number(service_id, &number, "mmg")
+                .await?;
+            print(j, json!({"id": n.id, "number": n.number}), |v| {
+                format!("inbound number {} assigned", v["number"])
+            });
         }
-        Command::Inbound(InboundCommand::Receive { service_id, from, content }) => {
+        Command::Inbound(InboundCommand::Receive {
+            service_id,
+            from,
+            content,
+        }) => {
             let state = state(false).await?;
             let id = admin::receive_inbound_sms(&state, service_id, &from, &content).await?;
-            print(j, json!({"id": id}), |v| format!("received text {}", v["id"]));
+            print(j, json!({"id": id}), |v| {
+                format!("received text {}", v["id"])
+            });
         }
         Command::Fixtures(FixturesCommand::FunctionalTests { env_file, api_url }) => {
             let state = state(false).await?;
             let f = fixtures::functional_tests(&state, &api_url).await?;
             fixtures::write_env_file(&env_file, &f.lines)?;
-            print(j, json!({"service_id": f.service_id, "env_file": env_file}), |v| {
-                format!("functional test fixtures for service {} written to {}", v["service_id"], v["env_file"])
-            });
+            print(
+                j,
+                json!({"service_id": f.service_id, "env_file": env_file}),
+                |v| {
+                    format!(
+                        "functional test fixtures for service {} written to {}",
+                        v["service_id"], v["env_file"]
+                    )
+                },
+            );
         }
         Command::Purge(PurgeCommand::FunctionalTestData) => {
             let state = state(false).await?;
             let purged = fixtures::purge(&state).await?;
-            print(j, json!({"purged": purged}), |v| format!("purged: {}", v["purged"]));
+            print(j, json!({"purged": purged}), |v| {
+                format!("purged: {}", v["purged"])
+            });
         }
     }
     Ok(())
@@ -496,7 +697,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(Cli::parse()).await {

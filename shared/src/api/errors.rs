@@ -19,7 +19,11 @@ pub struct V2Error {
 
 impl V2Error {
     pub fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
-        V2Error { status, error, messages: vec![message.into()] }
+        V2Error {
+            status,
+            error,
+            messages: vec![message.into()],
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -27,7 +31,11 @@ impl V2Error {
     }
 
     pub fn validation(messages: Vec<String>) -> Self {
-        V2Error { status: 400, error: "ValidationError", messages }
+        V2Error {
+            status: 400,
+            error: "ValidationError",
+            messages,
+        }
     }
 
     pub fn not_found() -> Self {
@@ -40,7 +48,11 @@ impl V2Error {
     }
 
     pub fn body(&self) -> Value {
-        let errors: Vec<Value> = self.messages.iter().map(|m| json!({"error": self.error, "message": m})).collect();
+        let errors: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| json!({"error": self.error, "message": m}))
+            .collect();
         json!({"status_code": self.status, "errors": errors})
     }
 }
@@ -85,7 +97,10 @@ pub struct AdminError {
 
 impl AdminError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        AdminError { status, message: Value::String(message.into()) }
+        AdminError {
+            status,
+            message: Value::String(message.into()),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -96,9 +111,16 @@ impl AdminError {
     pub fn fields(errors: Vec<(&str, String)>) -> Self {
         let mut map = serde_json::Map::new();
         for (field, message) in errors {
-            map.entry(field.to_string()).or_insert_with(|| json!([])).as_array_mut().expect("array").push(json!(message));
+            map.entry(field.to_string())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("array")
+                .push(json!(message));
         }
-        AdminError { status: 400, message: Value::Object(map) }
+        AdminError {
+            status: 400,
+            message: Value::Object(map),
+        }
     }
 
     pub fn not_found() -> Self {
@@ -109,7 +131,11 @@ impl AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({"result": "error", "message": self.message}))).into_response()
+        (
+            status,
+            Json(json!({"result": "error", "message": self.message})),
+        )
+            .into_response()
     }
 }
 
@@ -126,7 +152,10 @@ impl From<DbError> for AdminError {
 impl From<AuthError> for AdminError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Rejected { status, message } => AdminError { status, message: json!({"token": [message]}) },
+            AuthError::Rejected { status, message } => AdminError {
+                status,
+                message: json!({"token": [message]}),
+            },
             AuthError::Db(e) => e.into(),
         }
     }

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use crate::templates::placeholders::python_repr;
 
 pub enum Rule {
-    String { max_length: Option<usize> },
+    String {
+        max_length: Option<usize>,
+    },
     Uuid,
     Object,
     /// `array` or `null`.
@@ -28,15 +30,23 @@ pub struct Field {
 }
 
 pub const fn field(name: &'static str, required: bool, rule: Rule) -> Field {
-    Field { name, required, rule }
+    Field {
+        name,
+        required,
+        rule,
+    }
 }
 
 /// Python's jsonschema type message, with quotes stripped as Notify does.
 fn not_of_type(value: &Value, type_name: &str) -> String {
-    format!("{} is not of type {type_name}", python_repr(value).replace('\'', ""))
+    format!(
+        "{} is not of type {type_name}",
+        python_repr(value).replace('\'', "")
+    )
 }
 
-static HTTPS_URL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^https://[^\s/?#]+[^\s]*$").expect("valid regex"));
+static HTTPS_URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^https://[^\s/?#]+[^\s]*$").expect("valid regex"));
 
 /// Notify's UUID check is Python's `UUID()`: hyphens optional, braces and `urn:uuid:` allowed.
 pub fn parse_uuid(text: &str) -> Option<Uuid> {
@@ -56,10 +66,11 @@ fn check(rule: &Rule, name: &str, value: &Value) -> Option<String> {
             Value::String(s) if parse_uuid(s).is_some() => None,
             _ => Some(format!("{name} is not a valid UUID")),
         },
-        Rule::Object => (!value.is_object()).then(|| format!("{name} {}", not_of_type(value, "object"))),
-        Rule::ArrayOrNull => {
-            (!value.is_array() && !value.is_null()).then(|| format!("{name} {}", not_of_type(value, "array, null")))
+        Rule::Object => {
+            (!value.is_object()).then(|| format!("{name} {}", not_of_type(value, "object")))
         }
+        Rule::ArrayOrNull => (!value.is_array() && !value.is_null())
+            .then(|| format!("{name} {}", not_of_type(value, "array, null"))),
         Rule::HttpsUrl => match value {
             Value::String(s) if HTTPS_URL.is_match(s) && url::Url::parse(s).is_ok() => None,
             _ => Some(format!("{name} is not a valid https url")),
@@ -73,7 +84,11 @@ fn check(rule: &Rule, name: &str, value: &Value) -> Option<String> {
 }
 
 /// Validates a JSON object body against `fields`; `allow_additional` is false for every send request.
-pub fn validate(body: &Map<String, Value>, fields: &[Field], allow_additional: bool) -> Vec<String> {
+pub fn validate(
+    body: &Map<String, Value>,
+    fields: &[Field],
+    allow_additional: bool,
+) -> Vec<String> {
     let mut errors: Vec<String> = Vec::new();
     let mut push = |message: String| {
         if !errors.contains(&message) {
@@ -93,13 +108,22 @@ pub fn validate(body: &Map<String, Value>, fields: &[Field], allow_additional: b
         }
     }
     if !allow_additional {
-        let mut extra: Vec<&str> =
-            body.keys().map(String::as_str).filter(|k| !fields.iter().any(|f| f.name == *k)).collect();
+        let mut extra: Vec<&str> = body
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !fields.iter().any(|f| f.name == *k))
+            .collect();
         extra.sort_unstable();
         match extra.len() {
             0 => {}
-            1 => push(format!("Additional properties are not allowed ({} was unexpected)", extra[0])),
-            _ => push(format!("Additional properties are not allowed ({} were unexpected)", extra.join(", "))),
+            1 => push(format!(
+                "Additional properties are not allowed ({} was unexpected)",
+                extra[0]
+            )),
+            _ => push(format!(
+                "Additional properties are not allowed ({} were unexpected)",
+                extra.join(", ")
+            )),
         }
     }
     errors
@@ -115,7 +139,13 @@ mod tests {
         let fields = [
             field("phone_number", true, Rule::String { max_length: None }),
             field("template_id", true, Rule::Uuid),
-            field("reference", false, Rule::String { max_length: Some(3) }),
+            field(
+                "reference",
+                false,
+                Rule::String {
+                    max_length: Some(3),
+                },
+            ),
         ];
         let body = json!({"phone_number": 7700900001_i64, "reference": "abcd", "b": 1, "a": 2});
         assert_eq!(
@@ -131,11 +161,17 @@ mod tests {
 
     #[test]
     fn python_reprs_in_type_errors() {
-        let fields = [field("personalisation", false, Rule::Object), field("x", false, Rule::String { max_length: None })];
+        let fields = [
+            field("personalisation", false, Rule::Object),
+            field("x", false, Rule::String { max_length: None }),
+        ];
         let body = json!({"personalisation": "not_a_dict", "x": null});
         assert_eq!(
             validate(body.as_object().unwrap(), &fields, true),
-            ["personalisation not_a_dict is not of type object", "x None is not of type string"]
+            [
+                "personalisation not_a_dict is not of type object",
+                "x None is not of type string"
+            ]
         );
     }
 }

@@ -1,12 +1,12 @@
 //! The public v2 API handlers: thin, each one call into the domain.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -28,8 +28,12 @@ impl FromRequestParts<AppState> for V2Auth {
     type Rejection = V2Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V2Error> {
-        let header = parts.headers.get(AUTHORIZATION).map(|h| h.to_str().unwrap_or("\u{0}"));
-        let key = auth::authenticate_service(&state.db, &state.encryptor, header, state.now()).await?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(|h| h.to_str().unwrap_or("\u{0}"));
+        let key =
+            auth::authenticate_service(&state.db, &state.encryptor, header, state.now()).await?;
         Ok(V2Auth(key))
     }
 }
@@ -38,16 +42,34 @@ fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-pub async fn post_sms(State(state): State<AppState>, V2Auth(auth): V2Auth, body: Bytes) -> Result<Response, V2Error> {
-    notifications::send_sms(&state, &auth, &body).await.map(created)
+pub async fn post_sms(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, V2Error> {
+    notifications::send_sms(&state, &auth, &body)
+        .await
+        .map(created)
 }
 
-pub async fn post_email(State(state): State<AppState>, V2Auth(auth): V2Auth, body: Bytes) -> Result<Response, V2Error> {
-    notifications::send_email(&state, &auth, &body).await.map(created)
+pub async fn post_email(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, V2Error> {
+    notifications::send_email(&state, &auth, &body)
+        .await
+        .map(created)
 }
 
-pub async fn post_letter(State(state): State<AppState>, V2Auth(auth): V2Auth, body: Bytes) -> Result<Response, V2Error> {
-    notifications::send_letter(&state, &auth, &body).await.map(created)
+pub async fn post_letter(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, V2Error> {
+    notifications::send_letter(&state, &auth, &body)
+        .await
+        .map(created)
 }
 
 fn path_uuid(raw: &str, name: &str) -> Result<Uuid, V2Error> {
@@ -60,19 +82,33 @@ pub async fn get_notification(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, V2Error> {
     let id = path_uuid(&id, "notification_id")?;
-    let record = state.db.get_notification(auth.service.id, id).await?.ok_or_else(V2Error::not_found)?;
+    let record = state
+        .db
+        .get_notification(auth.service.id, id)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
     notifications::notification_json(&state, &record).map(Json)
 }
 
-pub async fn get_pdf(State(state): State<AppState>, V2Auth(auth): V2Auth, Path(id): Path<String>) -> Result<Response, V2Error> {
+pub async fn get_pdf(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path(id): Path<String>,
+) -> Result<Response, V2Error> {
     let id = path_uuid(&id, "notification_id")?;
     let pdf = notifications::get_letter_pdf(&state, &auth, id).await?;
     // Without a Content-Type lambda_http would treat the bytes as text and corrupt them.
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/pdf"))], pdf).into_response())
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/pdf"))],
+        pdf,
+    )
+        .into_response())
 }
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn additional_properties(keys: &[String]) -> Option<String> {
@@ -81,8 +117,14 @@ fn additional_properties(keys: &[String]) -> Option<String> {
     keys.dedup();
     match keys.len() {
         0 => None,
-        1 => Some(format!("Additional properties are not allowed ({} was unexpected)", keys[0])),
-        _ => Some(format!("Additional properties are not allowed ({} were unexpected)", keys.join(", "))),
+        1 => Some(format!(
+            "Additional properties are not allowed ({} was unexpected)",
+            keys[0]
+        )),
+        _ => Some(format!(
+            "Additional properties are not allowed ({} were unexpected)",
+            keys.join(", ")
+        )),
     }
 }
 
@@ -96,7 +138,14 @@ fn expand_statuses(requested: &[String]) -> Vec<NotificationStatus> {
     let mut out: Vec<NotificationStatus> = Vec::new();
     for s in requested {
         let expanded: Vec<NotificationStatus> = match s.as_str() {
-            "failed" => vec![TechnicalFailure, TemporaryFailure, PermanentFailure, ValidationFailed, VirusScanFailed, ReturnedLetter],
+            "failed" => vec![
+                TechnicalFailure,
+                TemporaryFailure,
+                PermanentFailure,
+                ValidationFailed,
+                VirusScanFailed,
+                ReturnedLetter,
+            ],
             "accepted" => vec![Created, Sending],
             "received" => vec![Delivered],
             other => NotificationStatus::parse(other).into_iter().collect(),
@@ -107,7 +156,10 @@ fn expand_statuses(requested: &[String]) -> Vec<NotificationStatus> {
             }
         }
     }
-    let all_current = NotificationStatus::ALL.iter().filter(|s| **s != Failed).all(|s| out.contains(s));
+    let all_current = NotificationStatus::ALL
+        .iter()
+        .filter(|s| **s != Failed)
+        .all(|s| out.contains(s));
     if all_current { Vec::new() } else { out }
 }
 
@@ -120,7 +172,11 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 }
 
 fn link(base: &str, pairs: &[(String, String)]) -> String {
-    if pairs.is_empty() { base.to_string() } else { format!("{base}?{}", encode_query(pairs)) }
+    if pairs.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", encode_query(pairs))
+    }
 }
 
 pub async fn list_notifications(
@@ -129,19 +185,28 @@ pub async fn list_notifications(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, V2Error> {
     let pairs = query_pairs(query.as_deref());
-    let values = |name: &str| pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let values = |name: &str| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
     let first = |name: &str| values(name).into_iter().next();
     let mut errors = Vec::new();
     let statuses = values("status");
     for s in &statuses {
-        if NotificationStatus::parse(s).is_none() && !["accepted", "received"].contains(&s.as_str()) {
+        if NotificationStatus::parse(s).is_none() && !["accepted", "received"].contains(&s.as_str())
+        {
             errors.push(format!("status {s} is not one of {STATUS_CHOICES}"));
         }
     }
     let types = values("template_type");
     for t in &types {
         if NotificationType::parse(t).is_none() {
-            errors.push(format!("template_type {t} is not one of [sms, email, letter]"));
+            errors.push(format!(
+                "template_type {t} is not one of [sms, email, letter]"
+            ));
         }
     }
     let include_jobs = first("include_jobs");
@@ -157,8 +222,18 @@ pub async fn list_notifications(
     {
         errors.push("older_than is not a valid UUID".to_string());
     }
-    let known = ["reference", "status", "template_type", "include_jobs", "older_than"];
-    let unknown: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).filter(|k| !known.contains(&k.as_str())).collect();
+    let known = [
+        "reference",
+        "status",
+        "template_type",
+        "include_jobs",
+        "older_than",
+    ];
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
     if let Some(message) = additional_properties(&unknown) {
         errors.push(message);
     }
@@ -168,13 +243,22 @@ pub async fn list_notifications(
     }
     let filter = NotificationFilter {
         statuses: expand_statuses(&statuses),
-        template_types: types.iter().filter_map(|t| NotificationType::parse(t)).collect(),
+        template_types: types
+            .iter()
+            .filter_map(|t| NotificationType::parse(t))
+            .collect(),
         client_reference: first("reference"),
         older_than: older_than.as_deref().and_then(parse_uuid),
         include_jobs: include_jobs.is_some(),
     };
-    let records = state.db.list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE).await?;
-    let notifications = records.iter().map(|r| notifications::notification_json(&state, r)).collect::<Result<Vec<_>, _>>()?;
+    let records = state
+        .db
+        .list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE)
+        .await?;
+    let notifications = records
+        .iter()
+        .map(|r| notifications::notification_json(&state, r))
+        .collect::<Result<Vec<_>, _>>()?;
     let base = format!("{}/v2/notifications", state.config.api_host_name);
     let mut links = json!({"current": link(&base, &pairs)});
     if let Some(last) = records.last() {
@@ -183,7 +267,9 @@ pub async fn list_notifications(
         next.extend(pairs.iter().filter(|(k, _)| k != "older_than").cloned());
         links["next"] = json!(link(&base, &next));
     }
-    Ok(Json(json!({"notifications": notifications, "links": links})))
+    Ok(Json(
+        json!({"notifications": notifications, "links": links}),
+    ))
 }
 
 /// The v2 representation of a template (§3.8).
@@ -214,7 +300,11 @@ pub async fn get_template(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, V2Error> {
     let id = path_uuid(&id, "id")?;
-    let template = state.db.get_template(auth.service.id, id, None).await?.ok_or_else(V2Error::not_found)?;
+    let template = state
+        .db
+        .get_template(auth.service.id, id, None)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
     Ok(Json(template_json(&template)))
 }
 
@@ -230,7 +320,11 @@ pub async fn get_template_version(
     let id = path_uuid(&id, "id")?;
     // Upstream treats version 0 as "no version" and answers the latest.
     let version = (version > 0).then_some(version);
-    let template = state.db.get_template(auth.service.id, id, version).await?.ok_or_else(V2Error::not_found)?;
+    let template = state
+        .db
+        .get_template(auth.service.id, id, version)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
     Ok(Json(template_json(&template)).into_response())
 }
 
@@ -248,15 +342,24 @@ pub async fn list_templates(
             None => errors.push(format!("type {t} is not one of [sms, email, letter]")),
         }
     }
-    let unknown: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).filter(|k| k != "type").collect();
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k != "type")
+        .collect();
     if let Some(message) = additional_properties(&unknown) {
         errors.push(message);
     }
     if !errors.is_empty() {
         return Err(V2Error::validation(errors));
     }
-    let templates = state.db.list_templates(auth.service.id, template_type).await?;
-    Ok(Json(json!({"templates": templates.iter().map(template_json).collect::<Vec<_>>()})))
+    let templates = state
+        .db
+        .list_templates(auth.service.id, template_type)
+        .await?;
+    Ok(Json(
+        json!({"templates": templates.iter().map(template_json).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn preview_template(
@@ -268,7 +371,8 @@ pub async fn preview_template(
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(&body).map_err(|_| V2Error::bad_request("Invalid JSON supplied in POST data"))?
+        serde_json::from_slice(&body)
+            .map_err(|_| V2Error::bad_request("Invalid JSON supplied in POST data"))?
     };
     let personalisation = match body.get("personalisation") {
         None => Map::new(),
@@ -281,8 +385,13 @@ pub async fn preview_template(
         }
     };
     let id = path_uuid(&id, "id")?;
-    let template = state.db.get_template(auth.service.id, id, None).await?.ok_or_else(V2Error::not_found)?;
-    let rendered = templates::render(&template, &personalisation).map_err(|e| V2Error::bad_request(e.to_string()))?;
+    let template = state
+        .db
+        .get_template(auth.service.id, id, None)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
+    let rendered = templates::render(&template, &personalisation)
+        .map_err(|e| V2Error::bad_request(e.to_string()))?;
     Ok(Json(json!({
         "id": template.id,
         "type": template.template_type,
@@ -301,13 +410,20 @@ pub async fn received_text_messages(
 ) -> Result<Json<Value>, V2Error> {
     let pairs = query_pairs(query.as_deref());
     let mut errors = Vec::new();
-    let older_than = pairs.iter().find(|(k, _)| k == "older_than").map(|(_, v)| v.clone());
+    let older_than = pairs
+        .iter()
+        .find(|(k, _)| k == "older_than")
+        .map(|(_, v)| v.clone());
     if let Some(v) = &older_than
         && parse_uuid(v).is_none()
     {
         errors.push("older_than is not a valid UUID".to_string());
     }
-    let unknown: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).filter(|k| k != "older_than").collect();
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k != "older_than")
+        .collect();
     if let Some(message) = additional_properties(&unknown) {
         errors.push(message);
     }
@@ -316,7 +432,11 @@ pub async fn received_text_messages(
     }
     let records = state
         .db
-        .list_inbound_sms(auth.service.id, older_than.as_deref().and_then(parse_uuid), PAGE_SIZE)
+        .list_inbound_sms(
+            auth.service.id,
+            older_than.as_deref().and_then(parse_uuid),
+            PAGE_SIZE,
+        )
         .await?;
     let messages = records
         .iter()
@@ -336,7 +456,9 @@ pub async fn received_text_messages(
     if let Some(last) = records.last() {
         links["next"] = json!(format!("{base}?older_than={}", last.id));
     }
-    Ok(Json(json!({"received_text_messages": messages, "links": links})))
+    Ok(Json(
+        json!({"received_text_messages": messages, "links": links}),
+    ))
 }
 
 #[cfg(test)]
@@ -346,8 +468,18 @@ mod tests {
     #[test]
     fn status_aliases() {
         let expanded = expand_statuses(&["accepted".into(), "received".into()]);
-        assert_eq!(expanded, [NotificationStatus::Created, NotificationStatus::Sending, NotificationStatus::Delivered]);
-        let everything: Vec<String> = NotificationStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+        assert_eq!(
+            expanded,
+            [
+                NotificationStatus::Created,
+                NotificationStatus::Sending,
+                NotificationStatus::Delivered
+            ]
+        );
+        let everything: Vec<String> = NotificationStatus::ALL
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
         assert!(expand_statuses(&everything).is_empty());
     }
 }

@@ -47,7 +47,12 @@ impl Db {
     }
 
     /// Newest first; with `older_than`, strictly older than that message (an unknown id gives an empty page).
-    pub async fn list_inbound_sms(&self, service_id: Uuid, older_than: Option<Uuid>, limit: i64) -> DbResult<Vec<InboundSmsRecord>> {
+    pub async fn list_inbound_sms(
+        &self,
+        service_id: Uuid,
+        older_than: Option<Uuid>,
+        limit: i64,
+    ) -> DbResult<Vec<InboundSmsRecord>> {
         let rows = self
             .query(
                 "SELECT id, created_at, service_id, notify_number, user_number, content FROM inbound_sms \

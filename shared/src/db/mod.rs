@@ -16,8 +16,8 @@ pub use templates::*;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 mod embedded {
@@ -61,12 +61,16 @@ pub struct Db {
 /// TLS verified against the webpki roots (RDS Proxy serves ACM certificates), used when the URL says
 /// `sslmode=require`. Otherwise plain TCP: a local server's self-signed certificate would not verify.
 fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     tokio_postgres_rustls::MakeRustlsConnect::new(config)
 }
 
@@ -74,11 +78,14 @@ pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Db {
     pub fn connect(database_url: &str, pool_size: usize, application_name: &str) -> DbResult<Self> {
-        let mut pg: tokio_postgres::Config =
-            database_url.parse().map_err(|e: tokio_postgres::Error| DbError::Pool(e.to_string()))?;
+        let mut pg: tokio_postgres::Config = database_url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Pool(e.to_string()))?;
         pg.application_name(application_name);
         pg.connect_timeout(Duration::from_secs(5));
-        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
         let manager = match pg.get_ssl_mode() {
             SslMode::Require => Manager::from_config(pg, tls(), recycling),
             _ => Manager::from_config(pg, NoTls, recycling),
@@ -95,7 +102,10 @@ impl Db {
     }
 
     pub(crate) async fn conn(&self) -> DbResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| DbError::Pool(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| DbError::Pool(e.to_string()))
     }
 
     pub async fn migrate(&self) -> DbResult<usize> {
@@ -136,12 +146,18 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> DbResult<()> {
     let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await?;
     let task = tokio::spawn(connection);
     let exists = !client
-        .query_typed("SELECT 1 FROM pg_database WHERE datname = $1", &[(&name, Type::TEXT)])
+        .query_typed(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[(&name, Type::TEXT)],
+        )
         .await?
         .is_empty();
     if !exists {
         let quoted = name.replace('"', "\"\"");
-        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{quoted}\"")).await {
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
+            .await
+        {
             // Another process created it between the check and now.
             if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
                 return Err(e.into());
@@ -155,7 +171,9 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> DbResult<()> {
 
 /// Whether a Postgres server answers at `url` (within a second).
 pub async fn answers(url: &str) -> bool {
-    let Ok(mut config) = url.parse::<tokio_postgres::Config>() else { return false };
+    let Ok(mut config) = url.parse::<tokio_postgres::Config>() else {
+        return false;
+    };
     config.connect_timeout(Duration::from_secs(1));
     match config.connect(NoTls).await {
         Ok((client, connection)) => {

@@ -119,7 +119,11 @@ fn record_from_row(row: &Row) -> DbResult<NotificationRecord> {
 impl Db {
     /// One INSERT (plus the PDF for a precompiled letter, in the same transaction): after it returns the
     /// notification is durably stored.
-    pub async fn insert_notification(&self, new: &NewNotification, letter_pdf: Option<&[u8]>) -> DbResult<()> {
+    pub async fn insert_notification(
+        &self,
+        new: &NewNotification,
+        letter_pdf: Option<&[u8]>,
+    ) -> DbResult<()> {
         const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
                  client_reference, personalisation, international, phone_prefix, rate_multiplier, reply_to_text, \
@@ -174,8 +178,14 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_notification(&self, service_id: Uuid, id: Uuid) -> DbResult<Option<NotificationRecord>> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE n.id = $1 AND n.service_id = $2");
+    pub async fn get_notification(
+        &self,
+        service_id: Uuid,
+        id: Uuid,
+    ) -> DbResult<Option<NotificationRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE n.id = $1 AND n.service_id = $2"
+        );
         self.query_opt(&sql, &[(&id, Type::UUID), (&service_id, Type::UUID)])
             .await?
             .map(|r| record_from_row(&r))
@@ -234,7 +244,11 @@ impl Db {
     }
 
     /// Notifications the send path stored but could not queue; the replay job picks them up.
-    pub async fn created_notifications_older_than(&self, cutoff: DateTime<Utc>, limit: i64) -> DbResult<Vec<(Uuid, NotificationType)>> {
+    pub async fn created_notifications_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(Uuid, NotificationType)>> {
         let rows = self
             .query(
                 "SELECT id, notification_type FROM notifications WHERE notification_status = 'created' \
@@ -243,6 +257,13 @@ impl Db {
                 &[(&cutoff, Type::TIMESTAMPTZ), (&limit, Type::INT8)],
             )
             .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, text_enum(r, "notification_type", NotificationType::parse)?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    text_enum(r, "notification_type", NotificationType::parse)?,
+                ))
+            })
+            .collect()
     }
 }

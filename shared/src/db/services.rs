@@ -4,7 +4,9 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Db, DbError, DbResult, text_enum};
-use crate::model::{CallbackType, KeyType, NotificationType, Service, ServicePermission, StoredApiKey};
+use crate::model::{
+    CallbackType, KeyType, NotificationType, Service, ServicePermission, StoredApiKey,
+};
 
 const SERVICE_COLUMNS: &str = "s.id, s.name, s.active, s.restricted, s.prefix_sms, s.rate_limit, \
     s.email_sender_local_part, s.contact_link, s.email_message_limit, s.sms_message_limit, s.letter_message_limit, \
@@ -28,7 +30,10 @@ fn service_from_row(row: &Row) -> DbResult<Service> {
         international_sms_message_limit: row.try_get("international_sms_message_limit")?,
         crown: row.try_get("crown")?,
         created_at: row.try_get("created_at")?,
-        permissions: permissions.iter().filter_map(|p| ServicePermission::parse(p)).collect(),
+        permissions: permissions
+            .iter()
+            .filter_map(|p| ServicePermission::parse(p))
+            .collect(),
     })
 }
 
@@ -218,7 +223,10 @@ const USER_COLUMNS: &str = "u.id, u.name, u.email_address, u.mobile_number, u.st
 
 impl Db {
     /// The service and every one of its keys, in one round trip: authentication needs both on every request.
-    pub async fn service_with_keys(&self, service_id: Uuid) -> DbResult<Option<(Service, Vec<StoredApiKey>)>> {
+    pub async fn service_with_keys(
+        &self,
+        service_id: Uuid,
+    ) -> DbResult<Option<(Service, Vec<StoredApiKey>)>> {
         let sql = format!(
             "SELECT {SERVICE_COLUMNS}, \
              COALESCE((SELECT json_agg(json_build_object('id', k.id, 'secret', k.secret, 'key_type', k.key_type, \
@@ -238,11 +246,21 @@ impl Db {
             .map(|k| {
                 let bad = || DbError::Data("api key row".into());
                 Ok(StoredApiKey {
-                    id: k["id"].as_str().and_then(|s| s.parse().ok()).ok_or_else(bad)?,
+                    id: k["id"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(bad)?,
                     encrypted_secret: k["secret"].as_str().ok_or_else(bad)?.to_string(),
-                    key_type: k["key_type"].as_str().and_then(KeyType::parse).ok_or_else(bad)?,
+                    key_type: k["key_type"]
+                        .as_str()
+                        .and_then(KeyType::parse)
+                        .ok_or_else(bad)?,
                     expiry_date: match k["expiry_date"].as_str() {
-                        Some(s) => Some(DateTime::parse_from_rfc3339(s).map_err(|_| bad())?.with_timezone(&Utc)),
+                        Some(s) => Some(
+                            DateTime::parse_from_rfc3339(s)
+                                .map_err(|_| bad())?
+                                .with_timezone(&Utc),
+                        ),
                         None => None,
                     },
                 })
@@ -253,24 +271,39 @@ impl Db {
 
     pub async fn get_service(&self, service_id: Uuid) -> DbResult<Option<Service>> {
         let sql = format!("SELECT {SERVICE_COLUMNS} FROM services s WHERE s.id = $1");
-        self.query_opt(&sql, &[(&service_id, Type::UUID)]).await?.map(|r| service_from_row(&r)).transpose()
+        self.query_opt(&sql, &[(&service_id, Type::UUID)])
+            .await?
+            .map(|r| service_from_row(&r))
+            .transpose()
     }
 
     pub async fn list_services(&self) -> DbResult<Vec<Service>> {
         let sql = format!("SELECT {SERVICE_COLUMNS} FROM services s ORDER BY s.created_at");
-        self.query(&sql, &[]).await?.iter().map(service_from_row).collect()
+        self.query(&sql, &[])
+            .await?
+            .iter()
+            .map(service_from_row)
+            .collect()
     }
 
     pub async fn find_service_by_name(&self, name: &str) -> DbResult<Option<Service>> {
         let sql = format!("SELECT {SERVICE_COLUMNS} FROM services s WHERE s.name = $1");
-        self.query_opt(&sql, &[(&name, Type::TEXT)]).await?.map(|r| service_from_row(&r)).transpose()
+        self.query_opt(&sql, &[(&name, Type::TEXT)])
+            .await?
+            .map(|r| service_from_row(&r))
+            .transpose()
     }
 
     /// Creates the service, its permissions and its history row in one transaction; the creating user joins it.
     pub async fn create_service(&self, new: &NewService) -> DbResult<Service> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        let normalised = new.name.to_lowercase().split_whitespace().collect::<Vec<_>>().join(".");
+        let normalised = new
+            .name
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(".");
         tx.execute_typed(
             "INSERT INTO services (id, name, normalised_service_name, email_sender_local_part, created_by_id, \
                  restricted, active, prefix_sms, rate_limit, contact_link, email_message_limit, sms_message_limit, \
@@ -314,10 +347,16 @@ impl Db {
         .await?;
         tx.commit().await?;
         drop(conn);
-        self.get_service(new.id).await?.ok_or_else(|| DbError::Data("service vanished".into()))
+        self.get_service(new.id)
+            .await?
+            .ok_or_else(|| DbError::Data("service vanished".into()))
     }
 
-    pub async fn update_service(&self, service_id: Uuid, update: &ServiceUpdate) -> DbResult<Option<Service>> {
+    pub async fn update_service(
+        &self,
+        service_id: Uuid,
+        update: &ServiceUpdate,
+    ) -> DbResult<Option<Service>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         let contact_link_given = update.contact_link.is_some();
@@ -359,8 +398,11 @@ impl Db {
         }
         if let Some(permissions) = &update.permissions {
             let permissions: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
-            tx.execute_typed("DELETE FROM service_permissions WHERE service_id = $1", &[(&service_id, Type::UUID)])
-                .await?;
+            tx.execute_typed(
+                "DELETE FROM service_permissions WHERE service_id = $1",
+                &[(&service_id, Type::UUID)],
+            )
+            .await?;
             tx.execute_typed(
                 "INSERT INTO service_permissions (service_id, permission) SELECT $1, unnest($2::text[])",
                 &[(&service_id, Type::UUID), (&permissions, Type::TEXT_ARRAY)],
@@ -389,7 +431,9 @@ impl Db {
                 &[(&service_id, Type::UUID)],
             )
             .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     pub async fn create_api_key(
@@ -417,8 +461,11 @@ impl Db {
                 ],
             )
             .await?;
-        tx.execute_typed("INSERT INTO api_keys_history SELECT * FROM api_keys WHERE id = $1", &[(&id, Type::UUID)])
-            .await?;
+        tx.execute_typed(
+            "INSERT INTO api_keys_history SELECT * FROM api_keys WHERE id = $1",
+            &[(&id, Type::UUID)],
+        )
+        .await?;
         tx.commit().await?;
         api_key_from_row(&row[0])
     }
@@ -484,20 +531,34 @@ impl Db {
             ],
         )
         .await?;
-        self.get_user(id).await?.ok_or_else(|| DbError::Data("user vanished".into()))
+        self.get_user(id)
+            .await?
+            .ok_or_else(|| DbError::Data("user vanished".into()))
     }
 
     pub async fn get_user(&self, id: Uuid) -> DbResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        self.query_opt(&sql, &[(&id, Type::UUID)]).await?.map(|r| user_from_row(&r)).transpose()
+        self.query_opt(&sql, &[(&id, Type::UUID)])
+            .await?
+            .map(|r| user_from_row(&r))
+            .transpose()
     }
 
     pub async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.email_address) = lower($1)");
-        self.query_opt(&sql, &[(&email, Type::TEXT)]).await?.map(|r| user_from_row(&r)).transpose()
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.email_address) = lower($1)");
+        self.query_opt(&sql, &[(&email, Type::TEXT)])
+            .await?
+            .map(|r| user_from_row(&r))
+            .transpose()
     }
 
-    pub async fn add_user_to_service(&self, user_id: Uuid, service_id: Uuid, permissions: &[String]) -> DbResult<()> {
+    pub async fn add_user_to_service(
+        &self,
+        user_id: Uuid,
+        service_id: Uuid,
+        permissions: &[String],
+    ) -> DbResult<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         tx.execute_typed(
@@ -508,7 +569,11 @@ impl Db {
         tx.execute_typed(
             "INSERT INTO permissions (id, user_id, service_id, permission) \
              SELECT gen_random_uuid(), $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
-            &[(&user_id, Type::UUID), (&service_id, Type::UUID), (&permissions, Type::TEXT_ARRAY)],
+            &[
+                (&user_id, Type::UUID),
+                (&service_id, Type::UUID),
+                (&permissions, Type::TEXT_ARRAY),
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -520,7 +585,11 @@ impl Db {
             "SELECT {USER_COLUMNS} FROM users u JOIN user_to_service t ON t.user_id = u.id \
              WHERE t.service_id = $1 ORDER BY u.created_at"
         );
-        self.query(&sql, &[(&service_id, Type::UUID)]).await?.iter().map(user_from_row).collect()
+        self.query(&sql, &[(&service_id, Type::UUID)])
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
     }
 
     pub async fn user_permissions(&self, user_id: Uuid) -> DbResult<Vec<(Uuid, String)>> {
@@ -531,7 +600,9 @@ impl Db {
                 &[(&user_id, Type::UUID)],
             )
             .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Adds a sender, reply-to address or letter contact; a new default demotes the old one.
@@ -592,8 +663,17 @@ impl Db {
     }
 
     /// One sender by id, or the service's default when `id` is `None`. Archived ones are never returned.
-    pub async fn get_sender(&self, kind: SenderKind, service_id: Uuid, id: Option<Uuid>) -> DbResult<Option<SenderRecord>> {
-        let inbound = if kind == SenderKind::Sms { "inbound_number_id" } else { "NULL::uuid AS inbound_number_id" };
+    pub async fn get_sender(
+        &self,
+        kind: SenderKind,
+        service_id: Uuid,
+        id: Option<Uuid>,
+    ) -> DbResult<Option<SenderRecord>> {
+        let inbound = if kind == SenderKind::Sms {
+            "inbound_number_id"
+        } else {
+            "NULL::uuid AS inbound_number_id"
+        };
         let sql = format!(
             "SELECT id, service_id, {column} AS value, is_default, archived, {inbound}, created_at, updated_at \
              FROM {table} WHERE service_id = $1 AND NOT archived AND (CASE WHEN $2::uuid IS NULL THEN is_default \
@@ -607,18 +687,35 @@ impl Db {
             .transpose()
     }
 
-    pub async fn list_senders(&self, kind: SenderKind, service_id: Uuid) -> DbResult<Vec<SenderRecord>> {
-        let inbound = if kind == SenderKind::Sms { "inbound_number_id" } else { "NULL::uuid AS inbound_number_id" };
+    pub async fn list_senders(
+        &self,
+        kind: SenderKind,
+        service_id: Uuid,
+    ) -> DbResult<Vec<SenderRecord>> {
+        let inbound = if kind == SenderKind::Sms {
+            "inbound_number_id"
+        } else {
+            "NULL::uuid AS inbound_number_id"
+        };
         let sql = format!(
             "SELECT id, service_id, {column} AS value, is_default, archived, {inbound}, created_at, updated_at \
              FROM {table} WHERE service_id = $1 AND NOT archived ORDER BY is_default DESC, created_at",
             table = kind.table(),
             column = kind.column()
         );
-        self.query(&sql, &[(&service_id, Type::UUID)]).await?.iter().map(sender_from_row).collect()
+        self.query(&sql, &[(&service_id, Type::UUID)])
+            .await?
+            .iter()
+            .map(sender_from_row)
+            .collect()
     }
 
-    pub async fn add_guest_list_entry(&self, service_id: Uuid, recipient_type: &str, recipient: &str) -> DbResult<Uuid> {
+    pub async fn add_guest_list_entry(
+        &self,
+        service_id: Uuid,
+        recipient_type: &str,
+        recipient: &str,
+    ) -> DbResult<Uuid> {
         let id = Uuid::new_v4();
         self.execute(
             "INSERT INTO service_whitelist (id, service_id, recipient_type, recipient) VALUES ($1, $2, $3, $4)",
@@ -629,16 +726,28 @@ impl Db {
     }
 
     /// Replaces the whole guest list, as the admin app does.
-    pub async fn replace_guest_list(&self, service_id: Uuid, entries: &[(String, String)]) -> DbResult<()> {
+    pub async fn replace_guest_list(
+        &self,
+        service_id: Uuid,
+        entries: &[(String, String)],
+    ) -> DbResult<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        tx.execute_typed("DELETE FROM service_whitelist WHERE service_id = $1", &[(&service_id, Type::UUID)]).await?;
+        tx.execute_typed(
+            "DELETE FROM service_whitelist WHERE service_id = $1",
+            &[(&service_id, Type::UUID)],
+        )
+        .await?;
         let kinds: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
         let values: Vec<&str> = entries.iter().map(|(_, v)| v.as_str()).collect();
         tx.execute_typed(
             "INSERT INTO service_whitelist (id, service_id, recipient_type, recipient) \
              SELECT gen_random_uuid(), $1, k, v FROM unnest($2::text[], $3::text[]) AS t (k, v)",
-            &[(&service_id, Type::UUID), (&kinds, Type::TEXT_ARRAY), (&values, Type::TEXT_ARRAY)],
+            &[
+                (&service_id, Type::UUID),
+                (&kinds, Type::TEXT_ARRAY),
+                (&values, Type::TEXT_ARRAY),
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -653,7 +762,13 @@ impl Db {
             )
             .await?;
         rows.iter()
-            .map(|r| Ok(GuestListEntry { id: r.try_get(0)?, recipient_type: r.try_get(1)?, recipient: r.try_get(2)? }))
+            .map(|r| {
+                Ok(GuestListEntry {
+                    id: r.try_get(0)?,
+                    recipient_type: r.try_get(1)?,
+                    recipient: r.try_get(2)?,
+                })
+            })
             .collect()
     }
 
@@ -747,7 +862,12 @@ impl Db {
     }
 
     /// Gives the service an inbound number (creating it if new) and makes it the service's default SMS sender.
-    pub async fn assign_inbound_number(&self, service_id: Uuid, number: &str, provider: &str) -> DbResult<InboundNumberRecord> {
+    pub async fn assign_inbound_number(
+        &self,
+        service_id: Uuid,
+        number: &str,
+        provider: &str,
+    ) -> DbResult<InboundNumberRecord> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         let rows = tx
@@ -784,7 +904,10 @@ impl Db {
         Ok(record)
     }
 
-    pub async fn inbound_number_for_service(&self, service_id: Uuid) -> DbResult<Option<InboundNumberRecord>> {
+    pub async fn inbound_number_for_service(
+        &self,
+        service_id: Uuid,
+    ) -> DbResult<Option<InboundNumberRecord>> {
         self.query_opt(
             "SELECT id, number, provider, service_id, active FROM inbound_numbers WHERE service_id = $1",
             &[(&service_id, Type::UUID)],

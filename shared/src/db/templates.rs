@@ -69,17 +69,29 @@ const SNAPSHOT: &str = "INSERT INTO templates_history (id, version, name, templa
 
 impl Db {
     /// A template of the service (never a hidden one), at `version` or the current one.
-    pub async fn get_template(&self, service_id: Uuid, template_id: Uuid, version: Option<i32>) -> DbResult<Option<Template>> {
+    pub async fn get_template(
+        &self,
+        service_id: Uuid,
+        template_id: Uuid,
+        version: Option<i32>,
+    ) -> DbResult<Option<Template>> {
         let sql = format!(
             "SELECT {TEMPLATE_COLUMNS} FROM templates t \
              JOIN templates_history h ON h.id = t.id AND h.version = COALESCE($3, t.version) \
              LEFT JOIN users u ON u.id = h.created_by_id \
              WHERE t.id = $1 AND t.service_id = $2 AND NOT t.hidden"
         );
-        self.query_opt(&sql, &[(&template_id, Type::UUID), (&service_id, Type::UUID), (&version, Type::INT4)])
-            .await?
-            .map(|r| template_from_row(&r))
-            .transpose()
+        self.query_opt(
+            &sql,
+            &[
+                (&template_id, Type::UUID),
+                (&service_id, Type::UUID),
+                (&version, Type::INT4),
+            ],
+        )
+        .await?
+        .map(|r| template_from_row(&r))
+        .transpose()
     }
 
     /// The service's hidden template for precompiled letters, created on first use.
@@ -143,10 +155,16 @@ impl Db {
         tx.execute_typed(SNAPSHOT, &[(&new.id, Type::UUID)]).await?;
         tx.commit().await?;
         drop(conn);
-        self.template_version_any(new.service_id, new.id, None).await
+        self.template_version_any(new.service_id, new.id, None)
+            .await
     }
 
-    pub async fn update_template(&self, service_id: Uuid, template_id: Uuid, update: &TemplateUpdate) -> DbResult<Option<Template>> {
+    pub async fn update_template(
+        &self,
+        service_id: Uuid,
+        template_id: Uuid,
+        update: &TemplateUpdate,
+    ) -> DbResult<Option<Template>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         let contact_given = update.service_letter_contact_id.is_some();
@@ -179,28 +197,47 @@ impl Db {
         if n == 0 {
             return Ok(None);
         }
-        tx.execute_typed(SNAPSHOT, &[(&template_id, Type::UUID)]).await?;
+        tx.execute_typed(SNAPSHOT, &[(&template_id, Type::UUID)])
+            .await?;
         tx.commit().await?;
         drop(conn);
-        self.template_version_any(service_id, template_id, None).await.map(Some)
+        self.template_version_any(service_id, template_id, None)
+            .await
+            .map(Some)
     }
 
     /// Like [`Db::get_template`] but hidden templates too: for the admin API.
-    async fn template_version_any(&self, service_id: Uuid, template_id: Uuid, version: Option<i32>) -> DbResult<Template> {
+    async fn template_version_any(
+        &self,
+        service_id: Uuid,
+        template_id: Uuid,
+        version: Option<i32>,
+    ) -> DbResult<Template> {
         let sql = format!(
             "SELECT {TEMPLATE_COLUMNS} FROM templates t \
              JOIN templates_history h ON h.id = t.id AND h.version = COALESCE($3, t.version) \
              LEFT JOIN users u ON u.id = h.created_by_id WHERE t.id = $1 AND t.service_id = $2"
         );
         let row = self
-            .query_opt(&sql, &[(&template_id, Type::UUID), (&service_id, Type::UUID), (&version, Type::INT4)])
+            .query_opt(
+                &sql,
+                &[
+                    (&template_id, Type::UUID),
+                    (&service_id, Type::UUID),
+                    (&version, Type::INT4),
+                ],
+            )
             .await?
             .ok_or_else(|| DbError::Data("template vanished".into()))?;
         template_from_row(&row)
     }
 
     /// Current versions of the service's visible, unarchived templates, by name then type.
-    pub async fn list_templates(&self, service_id: Uuid, template_type: Option<NotificationType>) -> DbResult<Vec<Template>> {
+    pub async fn list_templates(
+        &self,
+        service_id: Uuid,
+        template_type: Option<NotificationType>,
+    ) -> DbResult<Vec<Template>> {
         let sql = format!(
             "SELECT {TEMPLATE_COLUMNS} FROM templates t JOIN templates_history h ON h.id = t.id AND h.version = t.version \
              LEFT JOIN users u ON u.id = h.created_by_id \
@@ -209,23 +246,33 @@ impl Db {
              ORDER BY t.name, t.template_type"
         );
         let template_type = template_type.map(NotificationType::as_str);
-        self.query(&sql, &[(&service_id, Type::UUID), (&template_type, Type::TEXT)])
-            .await?
-            .iter()
-            .map(template_from_row)
-            .collect()
+        self.query(
+            &sql,
+            &[(&service_id, Type::UUID), (&template_type, Type::TEXT)],
+        )
+        .await?
+        .iter()
+        .map(template_from_row)
+        .collect()
     }
 
-    pub async fn template_versions(&self, service_id: Uuid, template_id: Uuid) -> DbResult<Vec<Template>> {
+    pub async fn template_versions(
+        &self,
+        service_id: Uuid,
+        template_id: Uuid,
+    ) -> DbResult<Vec<Template>> {
         let sql = format!(
             "SELECT {TEMPLATE_COLUMNS} FROM templates t JOIN templates_history h ON h.id = t.id \
              LEFT JOIN users u ON u.id = h.created_by_id \
              WHERE t.id = $1 AND t.service_id = $2 ORDER BY h.version DESC"
         );
-        self.query(&sql, &[(&template_id, Type::UUID), (&service_id, Type::UUID)])
-            .await?
-            .iter()
-            .map(template_from_row)
-            .collect()
+        self.query(
+            &sql,
+            &[(&template_id, Type::UUID), (&service_id, Type::UUID)],
+        )
+        .await?
+        .iter()
+        .map(template_from_row)
+        .collect()
     }
 }

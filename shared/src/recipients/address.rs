@@ -26,7 +26,9 @@ pub enum AddressError {
     TooFewLines,
     #[error("Address must be no more than 7 lines")]
     TooManyLines,
-    #[error("The first 2 lines of the address must both include at least one alphanumeric character")]
+    #[error(
+        "The first 2 lines of the address must both include at least one alphanumeric character"
+    )]
     NoAlphanumeric,
     #[error("The last line of a BFPO address must not be a country.")]
     BfpoWithCountry,
@@ -34,7 +36,9 @@ pub enum AddressError {
     NotPostcodeOrCountry,
     #[error("Must be a real UK postcode")]
     NotUkPostcode,
-    #[error("Address lines must not start with any of the following characters: @ ( ) = [ ] ” \\ / , < >")]
+    #[error(
+        "Address lines must not start with any of the following characters: @ ( ) = [ ] ” \\ / , < >"
+    )]
     InvalidCharacters,
     #[error("Must be a real address")]
     NoFixedAbode,
@@ -46,30 +50,125 @@ const AREAS: &str = "AB|AL|B|BA|BB|BD|BF|BH|BL|BN|BR|BS|BT|BX|CA|CB|CF|CH|CM|CO|
     TF|TN|TQ|TR|TS|TW|UB|W|WA|WC|WD|WF|WN|WR|WS|WV|YO|ZE";
 
 static POSTCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^(?:GIR0AA|(?:{AREAS})[0-9][0-9A-Z]?[0-9][ABD-HJLNP-UW-Z]{{2}})$")).expect("valid regex")
+    Regex::new(&format!(
+        r"^(?:GIR0AA|(?:{AREAS})[0-9][0-9A-Z]?[0-9][ABD-HJLNP-UW-Z]{{2}})$"
+    ))
+    .expect("valid regex")
 });
-static BFPO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^(c/o\s+)?bfpo\s*[0-9]+$").expect("valid regex"));
+static BFPO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(c/o\s+)?bfpo\s*[0-9]+$").expect("valid regex"));
 static NO_FIXED_ABODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^nfa$|no\s+fixed\s+(abode|address)").expect("valid regex"));
 
 /// Country names (lower case) in Royal Mail's Europe zone; other recognised countries are rest of world.
 const EUROPE: &[&str] = &[
-    "albania", "andorra", "armenia", "austria", "azerbaijan", "belarus", "belgium", "bosnia and herzegovina",
-    "bulgaria", "croatia", "cyprus", "czechia", "czech republic", "denmark", "estonia", "faroe islands", "finland",
-    "france", "georgia", "germany", "gibraltar", "greece", "greenland", "hungary", "iceland", "ireland", "italy",
-    "kazakhstan", "kosovo", "kyrgyzstan", "latvia", "liechtenstein", "lithuania", "luxembourg", "malta", "moldova",
-    "monaco", "montenegro", "netherlands", "north macedonia", "norway", "poland", "portugal", "romania", "russia",
-    "san marino", "serbia", "slovakia", "slovenia", "spain", "sweden", "switzerland", "tajikistan", "turkey",
-    "turkmenistan", "ukraine", "uzbekistan", "vatican city",
+    "albania",
+    "andorra",
+    "armenia",
+    "austria",
+    "azerbaijan",
+    "belarus",
+    "belgium",
+    "bosnia and herzegovina",
+    "bulgaria",
+    "croatia",
+    "cyprus",
+    "czechia",
+    "czech republic",
+    "denmark",
+    "estonia",
+    "faroe islands",
+    "finland",
+    "france",
+    "georgia",
+    "germany",
+    "gibraltar",
+    "greece",
+    "greenland",
+    "hungary",
+    "iceland",
+    "ireland",
+    "italy",
+    "kazakhstan",
+    "kosovo",
+    "kyrgyzstan",
+    "latvia",
+    "liechtenstein",
+    "lithuania",
+    "luxembourg",
+    "malta",
+    "moldova",
+    "monaco",
+    "montenegro",
+    "netherlands",
+    "north macedonia",
+    "norway",
+    "poland",
+    "portugal",
+    "romania",
+    "russia",
+    "san marino",
+    "serbia",
+    "slovakia",
+    "slovenia",
+    "spain",
+    "sweden",
+    "switzerland",
+    "tajikistan",
+    "turkey",
+    "turkmenistan",
+    "ukraine",
+    "uzbekistan",
+    "vatican city",
 ];
 const REST_OF_WORLD: &[&str] = &[
-    "argentina", "australia", "bangladesh", "brazil", "canada", "chile", "china", "colombia", "egypt", "ghana",
-    "hong kong", "india", "indonesia", "israel", "jamaica", "japan", "kenya", "malaysia", "mexico", "new zealand",
-    "nigeria", "pakistan", "peru", "philippines", "saudi arabia", "singapore", "south africa", "south korea",
-    "sri lanka", "thailand", "united arab emirates", "united states", "united states of america", "usa", "vietnam",
+    "argentina",
+    "australia",
+    "bangladesh",
+    "brazil",
+    "canada",
+    "chile",
+    "china",
+    "colombia",
+    "egypt",
+    "ghana",
+    "hong kong",
+    "india",
+    "indonesia",
+    "israel",
+    "jamaica",
+    "japan",
+    "kenya",
+    "malaysia",
+    "mexico",
+    "new zealand",
+    "nigeria",
+    "pakistan",
+    "peru",
+    "philippines",
+    "saudi arabia",
+    "singapore",
+    "south africa",
+    "south korea",
+    "sri lanka",
+    "thailand",
+    "united arab emirates",
+    "united states",
+    "united states of america",
+    "usa",
+    "vietnam",
     "zimbabwe",
 ];
-const UK: &[&str] = &["uk", "united kingdom", "great britain", "england", "scotland", "wales", "northern ireland", "gb"];
+const UK: &[&str] = &[
+    "uk",
+    "united kingdom",
+    "great britain",
+    "england",
+    "scotland",
+    "wales",
+    "northern ireland",
+    "gb",
+];
 
 fn zone_of(line: &str) -> Option<PostalZone> {
     let key = line.trim().trim_end_matches('.').to_lowercase();
@@ -91,7 +190,10 @@ fn normalise_line(line: &str) -> String {
 }
 
 pub fn normalise_postcode(line: &str) -> String {
-    line.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+    line.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase()
 }
 
 pub fn is_uk_postcode(line: &str) -> bool {
@@ -101,8 +203,11 @@ pub fn is_uk_postcode(line: &str) -> bool {
 impl PostalAddress {
     /// `lines` are the submitted `address_line_1`… values in order (postcode or `address_line_7` last).
     pub fn parse(raw_lines: &[String], allow_international: bool) -> Result<Self, AddressError> {
-        let mut lines: Vec<String> =
-            raw_lines.iter().map(|l| normalise_line(l)).filter(|l| !l.is_empty()).collect();
+        let mut lines: Vec<String> = raw_lines
+            .iter()
+            .map(|l| normalise_line(l))
+            .filter(|l| !l.is_empty())
+            .collect();
         // A trailing "United Kingdom" says nothing a postcode does not.
         if lines.len() > 1 && lines.last().and_then(|l| zone_of(l)) == Some(PostalZone::Uk) {
             lines.pop();
@@ -113,7 +218,11 @@ impl PostalAddress {
         if lines.len() > 7 {
             return Err(AddressError::TooManyLines);
         }
-        if !lines.iter().take(2).all(|l| l.chars().any(char::is_alphanumeric)) {
+        if !lines
+            .iter()
+            .take(2)
+            .all(|l| l.chars().any(char::is_alphanumeric))
+        {
             return Err(AddressError::NoAlphanumeric);
         }
         let last = lines.last().cloned().unwrap_or_default();
@@ -136,7 +245,11 @@ impl PostalAddress {
         } else {
             return Err(AddressError::NotUkPostcode);
         };
-        if lines.iter().any(|l| l.starts_with(['@', '(', ')', '=', '[', ']', '"', '\\', '/', ',', '<', '>', '~', '”'])) {
+        if lines.iter().any(|l| {
+            l.starts_with([
+                '@', '(', ')', '=', '[', ']', '"', '\\', '/', ',', '<', '>', '~', '”',
+            ])
+        }) {
             return Err(AddressError::InvalidCharacters);
         }
         if lines.iter().any(|l| NO_FIXED_ABODE.is_match(l)) {
@@ -168,32 +281,68 @@ mod tests {
     use super::*;
 
     fn parse(lines: &[&str], international: bool) -> Result<PostalAddress, AddressError> {
-        PostalAddress::parse(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>(), international)
+        PostalAddress::parse(
+            &lines.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            international,
+        )
     }
 
     #[test]
     fn uk_address_with_normalised_postcode() {
         let address = parse(&["The Occupier", "123 High Street ,", "sw1a1aa"], false).unwrap();
-        assert_eq!(address.lines(), ["The Occupier", "123 High Street", "SW1A 1AA"]);
+        assert_eq!(
+            address.lines(),
+            ["The Occupier", "123 High Street", "SW1A 1AA"]
+        );
         assert_eq!(address.postage(Some(Postage::First)), Postage::First);
     }
 
     #[test]
     fn errors_in_order() {
         assert_eq!(parse(&["a", "b"], false), Err(AddressError::TooFewLines));
-        assert_eq!(parse(&["a", "b", "c", "d", "e", "f", "g", "SW1A 1AA"], false), Err(AddressError::TooManyLines));
-        assert_eq!(parse(&["---", "b", "SW1A 1AA"], false), Err(AddressError::NoAlphanumeric));
-        assert_eq!(parse(&["a", "b", "not a postcode"], false), Err(AddressError::NotUkPostcode));
-        assert_eq!(parse(&["a", "b", "not a postcode"], true), Err(AddressError::NotPostcodeOrCountry));
-        assert_eq!(parse(&["a", "=b", "SW1A 1AA"], false), Err(AddressError::InvalidCharacters));
-        assert_eq!(parse(&["NFA", "b", "SW1A 1AA"], false), Err(AddressError::NoFixedAbode));
-        assert_eq!(parse(&["a", "BFPO 1234", "France"], true), Err(AddressError::BfpoWithCountry));
+        assert_eq!(
+            parse(&["a", "b", "c", "d", "e", "f", "g", "SW1A 1AA"], false),
+            Err(AddressError::TooManyLines)
+        );
+        assert_eq!(
+            parse(&["---", "b", "SW1A 1AA"], false),
+            Err(AddressError::NoAlphanumeric)
+        );
+        assert_eq!(
+            parse(&["a", "b", "not a postcode"], false),
+            Err(AddressError::NotUkPostcode)
+        );
+        assert_eq!(
+            parse(&["a", "b", "not a postcode"], true),
+            Err(AddressError::NotPostcodeOrCountry)
+        );
+        assert_eq!(
+            parse(&["a", "=b", "SW1A 1AA"], false),
+            Err(AddressError::InvalidCharacters)
+        );
+        assert_eq!(
+            parse(&["NFA", "b", "SW1A 1AA"], false),
+            Err(AddressError::NoFixedAbode)
+        );
+        assert_eq!(
+            parse(&["a", "BFPO 1234", "France"], true),
+            Err(AddressError::BfpoWithCountry)
+        );
     }
 
     #[test]
     fn international_zones() {
-        assert_eq!(parse(&["a", "b", "France"], true).unwrap().postage(None), Postage::Europe);
-        assert_eq!(parse(&["a", "b", "Japan"], true).unwrap().postage(None), Postage::RestOfWorld);
-        assert_eq!(parse(&["a", "b", "Japan"], false), Err(AddressError::NotUkPostcode));
+        assert_eq!(
+            parse(&["a", "b", "France"], true).unwrap().postage(None),
+            Postage::Europe
+        );
+        assert_eq!(
+            parse(&["a", "b", "Japan"], true).unwrap().postage(None),
+            Postage::RestOfWorld
+        );
+        assert_eq!(
+            parse(&["a", "b", "Japan"], false),
+            Err(AddressError::NotUkPostcode)
+        );
     }
 }

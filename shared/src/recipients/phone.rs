@@ -17,7 +17,9 @@ impl PhoneError {
     /// The texts the v2 API has always used.
     pub fn legacy_message(self) -> &'static str {
         match self {
-            PhoneError::InvalidNumber => "Number is not valid – double check the phone number you entered",
+            PhoneError::InvalidNumber => {
+                "Number is not valid – double check the phone number you entered"
+            }
             PhoneError::TooLong => "Too many digits",
             PhoneError::TooShort => "Not enough digits",
             PhoneError::NotAUkMobile => "Not a UK mobile number",
@@ -60,7 +62,10 @@ impl PhoneNumber {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
         let as_submitted = input.trim().to_string();
         match parse_once(input) {
-            Ok(number) => Ok(PhoneNumber { as_submitted, ..number }),
+            Ok(number) => Ok(PhoneNumber {
+                as_submitted,
+                ..number
+            }),
             Err(first) => {
                 // A second chance for `0+447…`, `000007700…`, `+07700…` and the like.
                 let thorough: String = input.replace('+', "");
@@ -68,7 +73,12 @@ impl PhoneNumber {
                 if thorough == input.trim() {
                     return Err(first);
                 }
-                parse_once(thorough).map(|number| PhoneNumber { as_submitted, ..number }).map_err(|_| first)
+                parse_once(thorough)
+                    .map(|number| PhoneNumber {
+                        as_submitted,
+                        ..number
+                    })
+                    .map_err(|_| first)
             }
         }
     }
@@ -95,7 +105,9 @@ impl PhoneNumber {
     }
 
     pub fn is_crown_dependency(&self) -> bool {
-        self.region.as_deref().is_some_and(|r| CROWN_DEPENDENCIES.contains(&r))
+        self.region
+            .as_deref()
+            .is_some_and(|r| CROWN_DEPENDENCIES.contains(&r))
     }
 
     pub fn phone_prefix(&self) -> String {
@@ -108,7 +120,11 @@ impl PhoneNumber {
         1.0
     }
 
-    pub fn check_allowed(&self, allow_international: bool, allow_uk_landline: bool) -> Result<(), PhoneError> {
+    pub fn check_allowed(
+        &self,
+        allow_international: bool,
+        allow_uk_landline: bool,
+    ) -> Result<(), PhoneError> {
         if !self.is_uk_for_permissions() && !allow_international {
             return Err(PhoneError::NotAUkMobile);
         }
@@ -120,11 +136,15 @@ impl PhoneNumber {
 }
 
 fn parse_once(input: &str) -> Result<PhoneNumber, PhoneError> {
-    let allowed = |c: char| c.is_ascii_digit() || c.is_whitespace() || "()-+\u{200B}\u{FEFF}".contains(c);
+    let allowed =
+        |c: char| c.is_ascii_digit() || c.is_whitespace() || "()-+\u{200B}\u{FEFF}".contains(c);
     if !input.chars().all(allowed) {
         return Err(PhoneError::UnknownCharacter);
     }
-    let compact: String = input.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+    let compact: String = input
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
     if !compact.chars().any(|c| c.is_ascii_digit()) {
         return Err(PhoneError::TooShort);
     }
@@ -133,7 +153,9 @@ fn parse_once(input: &str) -> Result<PhoneNumber, PhoneError> {
         Err(ParseError::TooLong) => return Err(PhoneError::TooLong),
         Err(ParseError::TooShortNsn | ParseError::TooShortAfterIdd | ParseError::NoNumber) => {
             // libphonenumber gives up on what it reads as a short national number; try it as international.
-            return parse_international(&compact).ok_or(PhoneError::TooShort).and_then(classify);
+            return parse_international(&compact)
+                .ok_or(PhoneError::TooShort)
+                .and_then(classify);
         }
         Err(ParseError::InvalidCountryCode) => return Err(PhoneError::UnsupportedCountryCode),
         Err(_) => return Err(PhoneError::InvalidNumber),
@@ -156,14 +178,27 @@ fn parse_international(compact: &str) -> Option<phonenumber::PhoneNumber> {
 
 /// libphonenumber's "is possible" check, with its reasons mapped to Notify's errors.
 fn possibility(number: &phonenumber::PhoneNumber) -> Result<(), PhoneError> {
-    let Some(meta) = DATABASE.by_code(&number.code().value()).and_then(|m| m.into_iter().next()) else {
+    let Some(meta) = DATABASE
+        .by_code(&number.code().value())
+        .and_then(|m| m.into_iter().next())
+    else {
         return Err(PhoneError::UnsupportedCountryCode);
     };
     let length = number.national().to_string().len() as u16;
     // The general descriptor's lengths are often left empty in the metadata: take every type's.
     let d = meta.descriptors();
-    let typed = [d.fixed_line(), d.mobile(), d.toll_free(), d.premium_rate(), d.shared_cost(), d.personal_number(),
-        d.voip(), d.pager(), d.uan(), d.voicemail()];
+    let typed = [
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.personal_number(),
+        d.voip(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ];
     let mut possible: Vec<u16> = d.general().possible_length().to_vec();
     let mut local: Vec<u16> = d.general().possible_local_length().to_vec();
     for desc in typed.into_iter().flatten() {
@@ -199,7 +234,13 @@ fn classify(number: phonenumber::PhoneNumber) -> Result<PhoneNumber, PhoneError>
             _ => return Err(PhoneError::InvalidNumber),
         }
     };
-    Ok(PhoneNumber { as_submitted: String::new(), normalised, country_code: code, region, kind })
+    Ok(PhoneNumber {
+        as_submitted: String::new(),
+        normalised,
+        country_code: code,
+        region,
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -207,15 +248,30 @@ mod tests {
     use super::*;
 
     fn normalised(input: &str) -> String {
-        PhoneNumber::parse(input).unwrap_or_else(|e| panic!("{input}: {e}")).normalised().to_string()
+        PhoneNumber::parse(input)
+            .unwrap_or_else(|e| panic!("{input}: {e}"))
+            .normalised()
+            .to_string()
     }
 
     #[test]
     fn uk_mobiles_in_every_spelling() {
-        for input in ["07700900123", "07700 900123", "+447700900123", "447700900123", "(07700) 900-123",
-            "0+447700900123", "+07700900123", "0044 7700 900123", "07123456789"]
-        {
-            let expected = if input == "07123456789" { "447123456789" } else { "447700900123" };
+        for input in [
+            "07700900123",
+            "07700 900123",
+            "+447700900123",
+            "447700900123",
+            "(07700) 900-123",
+            "0+447700900123",
+            "+07700900123",
+            "0044 7700 900123",
+            "07123456789",
+        ] {
+            let expected = if input == "07123456789" {
+                "447123456789"
+            } else {
+                "447700900123"
+            };
             assert_eq!(normalised(input), expected, "{input}");
         }
     }
@@ -225,7 +281,10 @@ mod tests {
         let number = PhoneNumber::parse("+1 202 555 0104").unwrap();
         assert_eq!(number.normalised(), "12025550104");
         assert!(number.is_international());
-        assert_eq!(number.check_allowed(false, false), Err(PhoneError::NotAUkMobile));
+        assert_eq!(
+            number.check_allowed(false, false),
+            Err(PhoneError::NotAUkMobile)
+        );
         assert_eq!(number.check_allowed(true, false), Ok(()));
     }
 
@@ -239,15 +298,24 @@ mod tests {
     #[test]
     fn landlines_need_permission() {
         let number = PhoneNumber::parse("020 7946 0000").unwrap();
-        assert_eq!(number.check_allowed(true, false), Err(PhoneError::NotAUkMobile));
+        assert_eq!(
+            number.check_allowed(true, false),
+            Err(PhoneError::NotAUkMobile)
+        );
         assert_eq!(number.check_allowed(true, true), Ok(()));
     }
 
     #[test]
     fn legacy_errors() {
-        assert_eq!(PhoneNumber::parse("0770090012a"), Err(PhoneError::UnknownCharacter));
+        assert_eq!(
+            PhoneNumber::parse("0770090012a"),
+            Err(PhoneError::UnknownCharacter)
+        );
         assert_eq!(PhoneNumber::parse(""), Err(PhoneError::TooShort));
         assert_eq!(PhoneNumber::parse("0770090"), Err(PhoneError::TooShort));
-        assert_eq!(PhoneNumber::parse("077009001234567890"), Err(PhoneError::TooLong));
+        assert_eq!(
+            PhoneNumber::parse("077009001234567890"),
+            Err(PhoneError::TooLong)
+        );
     }
 }

@@ -5,8 +5,10 @@ use std::sync::LazyLock;
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd, html};
 use regex::Regex;
 
-static URL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"https?://[^\s<>()]+[^\s<>().,;:!?]").expect("valid regex"));
-static INLINE_MARKUP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"([*_`~])").expect("valid regex"));
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"https?://[^\s<>()]+[^\s<>().,;:!?]").expect("valid regex"));
+static INLINE_MARKUP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"([*_`~])").expect("valid regex"));
 static LIST_MARKER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\s*)([*\-•]|[0-9]+\.)(\s+)(.*)$").expect("valid regex"));
 
@@ -17,7 +19,11 @@ pub fn nice_typography(text: &str) -> String {
     let mut double_open = false;
     for c in text.chars() {
         match c {
-            '\'' => out.push(if previous.is_none_or(char::is_whitespace) { '‘' } else { '’' }),
+            '\'' => out.push(if previous.is_none_or(char::is_whitespace) {
+                '‘'
+            } else {
+                '’'
+            }),
             '"' => {
                 double_open = !double_open;
                 out.push(if double_open { '“' } else { '”' });
@@ -49,7 +55,13 @@ fn preprocess(markdown: &str) -> String {
             }
             if let Some(c) = LIST_MARKER.captures(line) {
                 let marker = if &c[2] == "•" { "*" } else { &c[2] };
-                return format!("{}{}{}{}", &c[1], marker, &c[3], INLINE_MARKUP.replace_all(&c[4], r"\$1"));
+                return format!(
+                    "{}{}{}{}",
+                    &c[1],
+                    marker,
+                    &c[3],
+                    INLINE_MARKUP.replace_all(&c[4], r"\$1")
+                );
             }
             INLINE_MARKUP.replace_all(line, r"\$1").into_owned()
         })
@@ -58,7 +70,9 @@ fn preprocess(markdown: &str) -> String {
 }
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The HTML body of an email. Raw HTML in a template is shown as text, never passed through.
@@ -76,7 +90,12 @@ pub fn html_body(markdown: &str) -> String {
                 in_link = false;
                 events.push(event);
             }
-            Event::Start(Tag::Heading { level, id, classes, attrs }) => {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => {
                 let level = match level {
                     HeadingLevel::H1 => HeadingLevel::H2,
                     HeadingLevel::H2 => HeadingLevel::H3,
@@ -85,7 +104,12 @@ pub fn html_body(markdown: &str) -> String {
                         continue;
                     }
                 };
-                events.push(Event::Start(Tag::Heading { level, id, classes, attrs }));
+                events.push(Event::Start(Tag::Heading {
+                    level,
+                    id,
+                    classes,
+                    attrs,
+                }));
             }
             Event::End(TagEnd::Heading(level)) => match level {
                 HeadingLevel::H1 => events.push(Event::End(TagEnd::Heading(HeadingLevel::H2))),
@@ -118,7 +142,9 @@ pub fn html_body(markdown: &str) -> String {
     let mut out = String::new();
     html::push_html(&mut out, events.into_iter());
     // Stops mail clients turning the name into a link.
-    out.replace("GOV.UK", "GOV.\u{200B}UK").trim_end().to_string()
+    out.replace("GOV.UK", "GOV.\u{200B}UK")
+        .trim_end()
+        .to_string()
 }
 
 /// The text part of an email: the markdown source itself, which reads well as plain text.
@@ -137,12 +163,23 @@ mod tests {
 
     #[test]
     fn notify_markdown() {
-        let html = html_body("# Title\n\nHello *not emphasis* and <b>raw</b>\nnext line\n\n• one\n• two\n\n^ inset\n\nhttps://example.com/x.");
+        let html = html_body(
+            "# Title\n\nHello *not emphasis* and <b>raw</b>\nnext line\n\n• one\n• two\n\n^ inset\n\nhttps://example.com/x.",
+        );
         assert!(html.contains("<h2>Title</h2>"), "{html}");
-        assert!(html.contains("Hello *not emphasis* and &lt;b&gt;raw&lt;/b&gt;<br />"), "{html}");
-        assert!(html.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>"), "{html}");
+        assert!(
+            html.contains("Hello *not emphasis* and &lt;b&gt;raw&lt;/b&gt;<br />"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>"),
+            "{html}"
+        );
         assert!(html.contains("<blockquote>"), "{html}");
-        assert!(html.contains("<a href=\"https://example.com/x\">https://example.com/x</a>."), "{html}");
+        assert!(
+            html.contains("<a href=\"https://example.com/x\">https://example.com/x</a>."),
+            "{html}"
+        );
     }
 
     #[test]

@@ -34,19 +34,27 @@ fn identity(s: &str) -> String {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Every placeholder the template needs, as `GET /v2/template` lists them.
 pub fn template_placeholders(template: &Template) -> Vec<String> {
-    let mut texts = vec![template.subject.as_deref().unwrap_or(""), template.content.as_str()];
+    let mut texts = vec![
+        template.subject.as_deref().unwrap_or(""),
+        template.content.as_str(),
+    ];
     if template.template_type == NotificationType::Letter {
         texts.push(template.letter_contact_block.as_deref().unwrap_or(""));
     }
     placeholder_names(&texts)
 }
 
-pub fn render(template: &Template, personalisation: &Map<String, Value>) -> Result<Rendered, RenderError> {
+pub fn render(
+    template: &Template,
+    personalisation: &Map<String, Value>,
+) -> Result<Rendered, RenderError> {
     let values = Values::new(personalisation);
     let subject_text = template.subject.as_deref().unwrap_or("");
     let missing = match template.template_type {
@@ -76,27 +84,41 @@ pub fn render_unchecked(template: &Template, values: &Values) -> Rendered {
             }
             Rendered {
                 body: email::plain_text_body(&markdown),
-                subject: Some(email::subject(&values.fill(subject_text, ListStyle::Prose, identity))),
+                subject: Some(email::subject(&values.fill(
+                    subject_text,
+                    ListStyle::Prose,
+                    identity,
+                ))),
                 html: Some(html),
             }
         }
         NotificationType::Letter => Rendered {
-            body: values.fill(&template.content, ListStyle::Bullets, identity).trim().to_string(),
-            subject: Some(escape_html(&email::subject(&values.fill(subject_text, ListStyle::Prose, identity)))),
+            body: values
+                .fill(&template.content, ListStyle::Bullets, identity)
+                .trim()
+                .to_string(),
+            subject: Some(escape_html(&email::subject(&values.fill(
+                subject_text,
+                ListStyle::Prose,
+                identity,
+            )))),
             html: None,
         },
     }
 }
 
 static URL_LIKE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:[a-z][a-z0-9+.-]*://\S+|(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/\S*)?)").expect("valid regex")
+    Regex::new(r"(?i)\b(?:[a-z][a-z0-9+.-]*://\S+|(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/\S*)?)")
+        .expect("valid regex")
 });
 
 /// Takes links and markdown out of a value so that a recipient cannot be shown a link they did not expect.
 pub fn sanitise_value(value: &str) -> String {
     let without_links = URL_LIKE.replace_all(value, |c: &regex::Captures<'_>| {
         let m = &c[0];
-        if m.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-') {
+        if m.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+        {
             m.replace('.', ". ")
         } else {
             String::new()
@@ -118,7 +140,10 @@ mod tests {
 
     #[test]
     fn sanitising_values() {
-        assert_eq!(sanitise_value("see example.com now"), "see example\\. com now");
+        assert_eq!(
+            sanitise_value("see example.com now"),
+            "see example\\. com now"
+        );
         assert_eq!(sanitise_value("go https://evil.test/x"), "go ");
         assert_eq!(sanitise_value("*bold* (x)"), "\\*bold\\* \\(x\\)");
     }

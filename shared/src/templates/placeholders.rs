@@ -6,11 +6,15 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\(([^()]+)\)\)").expect("valid regex"));
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\(\(([^()]+)\)\)").expect("valid regex"));
 
 /// How a key is compared: `((First Name))` fills from `first_name`.
 pub fn normalise_key(name: &str) -> String {
-    name.chars().filter(|c| !matches!(c, ' ' | '_' | '-') && !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-') && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn split_conditional(inner: &str) -> (&str, Option<&str>) {
@@ -54,7 +58,9 @@ impl Values {
         let mut by_key = HashMap::new();
         for (key, value) in personalisation {
             if !value.is_null() {
-                by_key.entry(normalise_key(key)).or_insert_with(|| value.clone());
+                by_key
+                    .entry(normalise_key(key))
+                    .or_insert_with(|| value.clone());
             }
         }
         Values { by_key }
@@ -66,7 +72,10 @@ impl Values {
 
     /// Names (as written in `texts`) that have no value.
     pub fn missing(&self, texts: &[&str]) -> Vec<String> {
-        placeholder_names(texts).into_iter().filter(|n| self.get(n).is_none()).collect()
+        placeholder_names(texts)
+            .into_iter()
+            .filter(|n| self.get(n).is_none())
+            .collect()
     }
 
     /// Fills every placeholder that has a value; others are left as written.
@@ -77,7 +86,11 @@ impl Values {
                 match (self.get(name.trim()), conditional) {
                     (None, _) => captures[0].to_string(),
                     (Some(value), Some(text)) => {
-                        if is_truthy(value) { text.to_string() } else { String::new() }
+                        if is_truthy(value) {
+                            text.to_string()
+                        } else {
+                            String::new()
+                        }
                     }
                     (Some(value), None) => escape(&value_to_text(value, lists)),
                 }
@@ -92,7 +105,10 @@ fn is_truthy(value: &Value) -> bool {
         Value::Bool(b) => *b,
         Value::Number(n) => n.as_f64().is_some_and(|f| f == 1.0),
         Value::String(s) => {
-            matches!(s.trim().to_lowercase().as_str(), "yes" | "y" | "true" | "t" | "1" | "include" | "show")
+            matches!(
+                s.trim().to_lowercase().as_str(),
+                "yes" | "y" | "true" | "t" | "1" | "include" | "show"
+            )
         }
         _ => false,
     }
@@ -140,16 +156,26 @@ pub fn python_repr(value: &Value) -> String {
         Value::Number(n) => {
             if n.is_f64() {
                 let f = n.as_f64().unwrap_or_default();
-                if f.fract() == 0.0 && f.abs() < 1e16 { format!("{f:.1}") } else { f.to_string() }
+                if f.fract() == 0.0 && f.abs() < 1e16 {
+                    format!("{f:.1}")
+                } else {
+                    f.to_string()
+                }
             } else {
                 n.to_string()
             }
         }
         Value::String(s) => format!("'{s}'"),
-        Value::Array(items) => format!("[{}]", items.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => format!(
             "{{{}}}",
-            map.iter().map(|(k, v)| format!("'{k}': {}", python_repr(v))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!("'{k}': {}", python_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -166,26 +192,52 @@ mod tests {
     #[test]
     fn names_match_loosely() {
         let v = values(json!({"first_name": "Amala", "DAY-OF-WEEK": "Monday"}));
-        assert_eq!(v.fill("Hi ((First Name)), ((day of week))", ListStyle::Prose, str::to_string), "Hi Amala, Monday");
+        assert_eq!(
+            v.fill(
+                "Hi ((First Name)), ((day of week))",
+                ListStyle::Prose,
+                str::to_string
+            ),
+            "Hi Amala, Monday"
+        );
     }
 
     #[test]
     fn missing_and_null_are_reported_as_written() {
         let v = values(json!({"name": null, "other": ""}));
-        assert_eq!(v.missing(&["((Name)) ((date)) ((other)) ((name))"]), ["Name", "date"]);
+        assert_eq!(
+            v.missing(&["((Name)) ((date)) ((other)) ((name))"]),
+            ["Name", "date"]
+        );
     }
 
     #[test]
     fn conditionals_and_lists() {
         let v = values(json!({"show": "Yes", "hide": "no", "items": ["a", "b", null, "c"]}));
-        assert_eq!(v.fill("((show??shown))((hide??hidden))", ListStyle::Prose, str::to_string), "shown");
-        assert_eq!(v.fill("((items))", ListStyle::Prose, str::to_string), "a, b and c");
-        assert_eq!(v.fill("((items))", ListStyle::Bullets, str::to_string), "\n\n* a\n* b\n* c\n");
+        assert_eq!(
+            v.fill(
+                "((show??shown))((hide??hidden))",
+                ListStyle::Prose,
+                str::to_string
+            ),
+            "shown"
+        );
+        assert_eq!(
+            v.fill("((items))", ListStyle::Prose, str::to_string),
+            "a, b and c"
+        );
+        assert_eq!(
+            v.fill("((items))", ListStyle::Bullets, str::to_string),
+            "\n\n* a\n* b\n* c\n"
+        );
     }
 
     #[test]
     fn python_style_text() {
-        assert_eq!(python_repr(&json!({"a": [1, true, null]})), "{'a': [1, True, None]}");
+        assert_eq!(
+            python_repr(&json!({"a": [1, true, null]})),
+            "{'a': [1, True, None]}"
+        );
         assert_eq!(python_str(&json!(2.0)), "2.0");
         assert_eq!(python_str(&json!(12)), "12");
     }

@@ -28,7 +28,10 @@ fn downgrade_char(c: char, out: &mut String) {
         '…' => out.push_str("..."),
         '•' => out.push('-'),
         _ => {
-            let base = c.nfd().next().filter(|b| *b != c && b.is_ascii() && is_gsm(*b));
+            let base = c
+                .nfd()
+                .next()
+                .filter(|b| *b != c && b.is_ascii() && is_gsm(*b));
             out.push(base.unwrap_or('?'));
         }
     }
@@ -89,13 +92,19 @@ mod tests {
 
     #[test]
     fn downgrades_to_gsm() {
-        assert_eq!(downgrade("“Quotes” – dash… ą ☃"), "\"Quotes\" - dash... a ?");
+        assert_eq!(
+            downgrade("“Quotes” – dash… ą ☃"),
+            "\"Quotes\" - dash... a ?"
+        );
         assert_eq!(downgrade("Ŵ é"), "Ŵ é");
     }
 
     #[test]
     fn whitespace_rules() {
-        assert_eq!(normalise("  Hello   there ,\tyou .\n\n\n\nBye  "), "Hello there, you.\n\nBye");
+        assert_eq!(
+            normalise("  Hello   there ,\tyou .\n\n\n\nBye  "),
+            "Hello there, you.\n\nBye"
+        );
     }
 
     #[test]

@@ -1,0 +1,122 @@
+//! The SQS queue against moto: an accepted send's message arrives on the real queue API.
+
+use notify::queue::{Message, SqsQueue};
+use notify_tests::TestApp;
+use serde_json::json;
+use std::sync::Arc;
+
+/// moto, started by the test command (`infra/scripts/test`).
+fn moto_url() -> String {
+    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
+fn sqs_client() -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .http_client(notify::aws::http_client())
+        .endpoint_url(moto_url())
+        .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn accepted_sends_arrive_on_sqs() {
+    let client = sqs_client();
+    let name = format!("deliver-sms-{}", uuid::Uuid::new_v4().simple());
+    client
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("moto must be running (the test command starts it)");
+    let app = TestApp::with_config(|c| c.queues.deliver_sms = name.clone()).await;
+    let state = notify::AppState::new(
+        (*app.state.config).clone(),
+        app.state.db.clone(),
+        Arc::new(SqsQueue::new(client.clone())),
+    );
+    let router = notify::api::router(state);
+    let s = app.service(false).await;
+    use tower::ServiceExt;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/v2/notifications/sms")
+        .header("authorization", format!("Bearer {}", notify_tests::token(&s.live_key)))
+        .body(axum::body::Body::from(
+            json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}}).to_string(),
+        ))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let id: uuid::Uuid = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let url = client
+        .get_queue_url()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let received = client
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<Message> = received
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies, [Message::deliver(id)]);
+}
+
+#[tokio::test]
+async fn an_unreachable_queue_keeps_the_notification_for_replay() {
+    let app = TestApp::new().await;
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .http_client(notify::aws::http_client())
+        .endpoint_url("http://127.0.0.1:1")
+        .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .build();
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(config)));
+    let state = notify::AppState::new((*app.state.config).clone(), app.state.db.clone(), queue);
+    let s = app.service(false).await;
+    let auth = notify::auth::AuthenticatedKey {
+        service: s.service.clone(),
+        api_key_id: app.state.db.list_api_keys(s.service.id).await.unwrap()[0].id,
+        key_type: notify::model::KeyType::Normal,
+    };
+    let body = json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}});
+    let created = notify::notifications::send_sms(&state, &auth, body.to_string().as_bytes())
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().parse().unwrap();
+    let stored = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, notify::model::NotificationStatus::Created);
+}
