@@ -77,7 +77,7 @@ pub async fn create_service(state: &AppState, request: CreateService) -> AdminRe
                 email: limit,
                 sms: limit,
                 letter: if request.restricted { 50 } else { 20_000 },
-                international_sms: if request.restricted { 100 } else { 100 },
+                international_sms: 100,
             },
             permissions: request
                 .permissions

@@ -68,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notifications", get(v2::list_notifications))
         .route(
             "/v2/notifications/{id}",
-            get(v2::get_notification).post(|| not_found()),
+            get(v2::get_notification).post(not_found),
         )
         .route("/v2/notifications/{id}/pdf", get(v2::get_pdf))
         .route("/v2/template/{id}", get(v2::get_template))
