@@ -1,5 +1,6 @@
 //! `notify`: the local stack and the operator's one-off tasks (Notify's `flask command …`).
 
+mod bench;
 mod fixtures;
 mod local_db;
 
@@ -63,6 +64,22 @@ enum Command {
     /// Remove test data.
     #[command(subcommand)]
     Purge(PurgeCommand),
+    /// Benchmarks (results go in BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// POST /v2/notifications/sms against a running stack, beside pgbench's ceiling for the same INSERT.
+    Sms {
+        #[arg(long, default_value = "http://127.0.0.1:6011")]
+        api_url: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[derive(Args)]
@@ -682,6 +699,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 },
             );
+        }
+        Command::Bench(BenchCommand::Sms {
+            api_url,
+            concurrency,
+            seconds,
+        }) => {
+            let state = state(false).await?;
+            let database_url = state.config.database_url.clone();
+            let result = bench::sms(
+                &state,
+                bench::Options {
+                    api_url,
+                    concurrency,
+                    seconds,
+                    database_url,
+                },
+            )
+            .await?;
+            print(j, result, |v| {
+                format!(
+                    "POST /v2/notifications/sms at {} concurrent: {} req/s; pgbench INSERT ceiling: {} tps ({:.1}%)\n\
+                     at half load ({} req/s, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    v["concurrency"],
+                    v["api_requests_per_second"],
+                    v["pgbench_inserts_per_second"],
+                    v["share_of_pgbench_ceiling"].as_f64().unwrap_or_default() * 100.0,
+                    v["half_load_rate"],
+                    v["half_load_requests"],
+                    v["p50_ms"].as_f64().unwrap_or_default(),
+                    v["p99_ms"].as_f64().unwrap_or_default(),
+                    v["max_ms"].as_f64().unwrap_or_default()
+                )
+            });
         }
         Command::Purge(PurgeCommand::FunctionalTestData) => {
             let state = state(false).await?;

@@ -1,0 +1,257 @@
+//! `notify bench sms`: the send path against a running stack, beside pgbench driving the same single-row INSERT
+//! at the same concurrency on the same machine, in the same run.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use notify::AppState;
+use notify::admin::{self, CreateService, CreateTemplate};
+use notify::model::{KeyType, NotificationType, ServicePermission};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub struct Options {
+    pub api_url: String,
+    pub concurrency: usize,
+    pub seconds: u64,
+    pub database_url: String,
+}
+
+struct Target {
+    service_id: Uuid,
+    template_id: Uuid,
+    api_key_id: Uuid,
+    key: String,
+}
+
+async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
+    let service = admin::create_service(
+        state,
+        CreateService {
+            name: format!("Benchmark {}", Uuid::new_v4()),
+            created_by: None,
+            restricted: false,
+            email_from: Some("bench".into()),
+            permissions: Some(vec![ServicePermission::Sms]),
+            rate_limit: Some(1_000_000),
+            message_limit: Some(1_000_000_000),
+        },
+    )
+    .await?;
+    state
+        .db
+        .update_service(
+            service.id,
+            &notify::db::ServiceUpdate {
+                sms_message_limit: Some(1_000_000_000),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let template = admin::create_template(
+        state,
+        CreateTemplate {
+            service_id: service.id,
+            name: "bench".into(),
+            template_type: NotificationType::Sms,
+            content: "Hello ((name)), your code is ((code))".into(),
+            subject: None,
+            postage: None,
+            created_by: None,
+            letter_contact_id: None,
+            has_unsubscribe_link: false,
+        },
+    )
+    .await?;
+    let (record, key) =
+        admin::create_api_key(state, service.id, "bench", KeyType::Normal, None).await?;
+    Ok(Target {
+        service_id: service.id,
+        template_id: template.id,
+        api_key_id: record.id,
+        key,
+    })
+}
+
+fn token(key: &str) -> String {
+    let (service_id, secret) = notify::auth::split_api_key(key).expect("combined key");
+    notify::auth::create_token(
+        &service_id.to_string(),
+        secret,
+        chrono::Utc::now().timestamp(),
+    )
+}
+
+async fn send_one(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(url)
+        .bearer_auth(token(key))
+        .json(body)
+        .send()
+        .await?;
+    if response.status() != 201 {
+        bail!(
+            "{}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Closed loop: `concurrency` workers send back to back for `seconds`.
+async fn throughput(
+    client: &reqwest::Client,
+    url: &str,
+    target: &Target,
+    o: &Options,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let mut workers = Vec::new();
+    for _ in 0..o.concurrency {
+        let (client, url, key, done) = (
+            client.clone(),
+            url.to_string(),
+            target.key.clone(),
+            done.clone(),
+        );
+        let body = json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "123456"}});
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                send_one(&client, &url, &key, &body).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let started = Instant::now();
+    for w in workers {
+        w.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Open loop at a fixed rate; latency counted from each request's scheduled time (no coordinated omission).
+async fn latency_at(
+    client: &reqwest::Client,
+    url: &str,
+    target: &Target,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<Vec<Duration>> {
+    let total = (rate * seconds as f64) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let scheduled = start + interval * i as u32;
+        tokio::time::sleep_until(scheduled).await;
+        let (client, url, key) = (client.clone(), url.to_string(), target.key.clone());
+        let body = json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "123456"}});
+        tasks.push(tokio::spawn(async move {
+            send_one(&client, &url, &key, &body).await?;
+            anyhow::Ok(scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for t in tasks {
+        latencies.push(t.await??);
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// The same row the API writes, inserted by pgbench: the database's ceiling for this INSERT on this machine.
+fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow::Result<f64> {
+    let script = std::env::temp_dir().join(format!("notify-bench-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, template_version, api_key_id, \
+         key_type, notification_type, created_at, notification_status, client_reference, personalisation, \
+         international, phone_prefix, rate_multiplier, reply_to_text, billable_units) VALUES (gen_random_uuid(), \
+         '07700900123', '447700900123', :'service', :'template', 1, :'key', 'normal', 'sms', now(), 'created', NULL, \
+         :'personalisation', false, '44', 1, 'GOVUK', 0);\n",
+    )?;
+    let output = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &o.concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &o.seconds.to_string(),
+            "-f",
+        ])
+        .arg(&script)
+        .args(["-D", &format!("service={}", target.service_id)])
+        .args(["-D", &format!("template={}", target.template_id)])
+        .args(["-D", &format!("key={}", target.api_key_id)])
+        .args(["-D", &format!("personalisation={sealed_personalisation}")])
+        .arg(&o.database_url)
+        .output()
+        .context("running pgbench (Debian package postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            text,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .context("no tps line in pgbench output")
+}
+
+pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
+    let target = bench_service(state).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.concurrency)
+        .build()?;
+    let url = format!("{}/v2/notifications/sms", o.api_url.trim_end_matches('/'));
+    // Warm up connections and caches.
+    for _ in 0..50 {
+        send_one(&client, &url, &target.key, &json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}})).await?;
+    }
+    let rps = throughput(&client, &url, &target, &o).await?;
+    let half = rps / 2.0;
+    let latencies = latency_at(&client, &url, &target, half, o.seconds).await?;
+    let sealed = state
+        .encryptor
+        .encrypt(r#"{"name":"Bench","code":"123456"}"#);
+    let ceiling = pgbench(&o, &target, &sealed)?;
+    Ok(json!({
+        "concurrency": o.concurrency,
+        "seconds": o.seconds,
+        "api_requests_per_second": (rps * 10.0).round() / 10.0,
+        "pgbench_inserts_per_second": (ceiling * 10.0).round() / 10.0,
+        "share_of_pgbench_ceiling": (rps / ceiling * 1000.0).round() / 1000.0,
+        "half_load_rate": (half * 10.0).round() / 10.0,
+        "half_load_requests": latencies.len(),
+        "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        "max_ms": latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+    }))
+}
