@@ -622,7 +622,12 @@ pub async fn send_email(
         now,
     );
     new.reply_to_text = reply_to.map(|r| r.value);
-    new.unsubscribe_link = unsubscribe_url.clone();
+    // A template with an unsubscribe link gets a Notify-made one when the service gave none.
+    new.unsubscribe_link = unsubscribe_url.clone().or_else(|| {
+        template.has_unsubscribe_link.then(|| {
+            uri(state, &format!("unsubscribe/{}/{}", new.id, Uuid::new_v4().simple()))
+        })
+    });
     let id = new.id;
     let reference = new.client_reference.clone();
     persist_and_queue(

@@ -78,10 +78,8 @@ pub fn render_unchecked(template: &Template, values: &Values) -> Rendered {
         },
         NotificationType::Email => {
             let markdown = values.fill(&template.content, ListStyle::Bullets, identity);
-            let mut html = email::html_body(&markdown);
-            if template.has_unsubscribe_link {
-                html.push_str("\n<hr />\n<p><a href=\"((unsubscribe_link))\">Unsubscribe from these emails</a></p>");
-            }
+            // The unsubscribe footer needs the notification's own link: the delivery worker adds it.
+            let html = email::html_body(&markdown);
             Rendered {
                 body: email::plain_text_body(&markdown),
                 subject: Some(email::subject(&values.fill(
