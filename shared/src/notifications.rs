@@ -58,6 +58,19 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, V2Error> {
     }
 }
 
+/// Every send body is checked against its schema, all errors at once.
+fn validated(
+    body: Map<String, Value>,
+    fields: &[schema::Field],
+) -> Result<Map<String, Value>, V2Error> {
+    let errors = schema::validate(&body, fields, false);
+    if errors.is_empty() {
+        Ok(body)
+    } else {
+        Err(V2Error::validation(errors))
+    }
+}
+
 fn check_phone_format(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => PhoneNumber::parse(s)
@@ -195,10 +208,7 @@ fn has_file(personalisation: &Map<String, Value>) -> bool {
         .any(|v| v.as_object().is_some_and(|o| o.contains_key("file")))
 }
 
-async fn check_permission(
-    service: &Service,
-    notification_type: NotificationType,
-) -> Result<(), V2Error> {
+fn check_permission(service: &Service, notification_type: NotificationType) -> Result<(), V2Error> {
     if service.has_permission(notification_type.permission()) {
         Ok(())
     } else {
@@ -308,6 +318,15 @@ fn uri(state: &AppState, path: &str) -> String {
         state.config.api_host_name,
         path.trim_start_matches('/')
     )
+}
+
+/// `template` in a send's response points at the admin URL of the template, as upstream does.
+fn template_ref(state: &AppState, template: &Template) -> Value {
+    json!({
+        "id": template.id,
+        "version": template.version,
+        "uri": uri(state, &format!("services/{}/templates/{}", template.service_id, template.id)),
+    })
 }
 
 /// The sender as the response shows it: numeric senders as digits-only E.164, names unchanged.
@@ -442,13 +461,9 @@ pub async fn send_sms(
 ) -> Result<Value, V2Error> {
     let now = state.now();
     check_limits(state, auth, "sms", now).await?;
-    let body = parse_body(body)?;
-    let errors = schema::validate(&body, SMS_FIELDS, false);
-    if !errors.is_empty() {
-        return Err(V2Error::validation(errors));
-    }
+    let body = validated(parse_body(body)?, SMS_FIELDS)?;
     let service = &auth.service;
-    check_permission(service, NotificationType::Sms).await?;
+    check_permission(service, NotificationType::Sms)?;
     let template_id = uuid_field(&body, "template_id").expect("validated");
     let template = usable_template(state, service.id, template_id, NotificationType::Sms).await?;
     let personalisation = personalisation_of(&body);
@@ -532,11 +547,7 @@ pub async fn send_sms(
         "reference": reference,
         "content": {"body": rendered.body, "from_number": format_sender(&sender)},
         "uri": uri(state, &format!("v2/notifications/{id}")),
-        "template": {
-            "id": template.id,
-            "version": template.version,
-            "uri": uri(state, &format!("services/{}/templates/{}", service.id, template.id)),
-        },
+        "template": template_ref(state, &template),
         "scheduled_for": null,
     }))
 }
@@ -548,13 +559,9 @@ pub async fn send_email(
 ) -> Result<Value, V2Error> {
     let now = state.now();
     check_limits(state, auth, "email", now).await?;
-    let body = parse_body(body)?;
-    let errors = schema::validate(&body, EMAIL_FIELDS, false);
-    if !errors.is_empty() {
-        return Err(V2Error::validation(errors));
-    }
+    let body = validated(parse_body(body)?, EMAIL_FIELDS)?;
     let service = &auth.service;
-    check_permission(service, NotificationType::Email).await?;
+    check_permission(service, NotificationType::Email)?;
     let mut personalisation = personalisation_of(&body);
     let mut sanitised = Map::new();
     let sanitise_keys: Vec<String> = body
@@ -625,7 +632,10 @@ pub async fn send_email(
     // A template with an unsubscribe link gets a Notify-made one when the service gave none.
     new.unsubscribe_link = unsubscribe_url.clone().or_else(|| {
         template.has_unsubscribe_link.then(|| {
-            uri(state, &format!("unsubscribe/{}/{}", new.id, Uuid::new_v4().simple()))
+            uri(
+                state,
+                &format!("unsubscribe/{}/{}", new.id, Uuid::new_v4().simple()),
+            )
         })
     });
     let id = new.id;
@@ -650,11 +660,7 @@ pub async fn send_email(
             "one_click_unsubscribe_url": unsubscribe_url,
         },
         "uri": uri(state, &format!("v2/notifications/{id}")),
-        "template": {
-            "id": template.id,
-            "version": template.version,
-            "uri": uri(state, &format!("services/{}/templates/{}", service.id, template.id)),
-        },
+        "template": template_ref(state, &template),
         "scheduled_for": null,
         "sanitised_content": sanitised,
     }))
@@ -709,12 +715,9 @@ pub async fn send_letter(
         .limiter
         .check_rate_limit(auth.service.id, auth.key_type, auth.service.rate_limit, now)
         .await?;
-    let errors = schema::validate(&body, LETTER_FIELDS, false);
-    if !errors.is_empty() {
-        return Err(V2Error::validation(errors));
-    }
+    let body = validated(body, LETTER_FIELDS)?;
     let service = &auth.service;
-    check_permission(service, NotificationType::Letter).await?;
+    check_permission(service, NotificationType::Letter)?;
     check_letter_key(auth)?;
     let template_id = uuid_field(&body, "template_id").expect("validated");
     let template =
@@ -757,11 +760,7 @@ pub async fn send_letter(
         "reference": reference,
         "content": {"body": rendered.body, "subject": rendered.subject},
         "uri": uri(state, &format!("v2/notifications/{id}")),
-        "template": {
-            "id": template.id,
-            "version": template.version,
-            "uri": uri(state, &format!("services/{}/templates/{}", service.id, template.id)),
-        },
+        "template": template_ref(state, &template),
         "scheduled_for": null,
     }))
 }
@@ -772,12 +771,9 @@ async fn send_precompiled_letter(
     body: Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<Value, V2Error> {
-    let errors = schema::validate(&body, PRECOMPILED_FIELDS, false);
-    if !errors.is_empty() {
-        return Err(V2Error::validation(errors));
-    }
+    let body = validated(body, PRECOMPILED_FIELDS)?;
     let service = &auth.service;
-    check_permission(service, NotificationType::Letter).await?;
+    check_permission(service, NotificationType::Letter)?;
     check_letter_key(auth)?;
     let content = body["content"].as_str().expect("validated");
     let pdf = base64::engine::general_purpose::STANDARD

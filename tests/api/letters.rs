@@ -259,21 +259,54 @@ async fn pdf_messages_by_status() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let content = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 x");
-    let (_, body) = letter(&app, &s.live_key, json!({"reference": "r", "content": content})).await;
+    let (_, body) = letter(
+        &app,
+        &s.live_key,
+        json!({"reference": "r", "content": content}),
+    )
+    .await;
     let id = body["id"].as_str().unwrap();
-    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     for (status, message) in [
         ("virus-scan-failed", "File did not pass the virus scan"),
-        ("technical-failure", "PDF not available for letters in status technical-failure"),
+        (
+            "technical-failure",
+            "PDF not available for letters in status technical-failure",
+        ),
     ] {
         client
-            .execute("UPDATE notifications SET notification_status = $1 WHERE id = $2::text::uuid", &[&status, &id])
+            .execute(
+                "UPDATE notifications SET notification_status = $1 WHERE id = $2::text::uuid",
+                &[&status, &id],
+            )
             .await
             .unwrap();
-        let r = app.call("GET", &format!("/v2/notifications/{id}/pdf"), &s.live_key, None).await;
-        assert_eq!((r.status.as_u16(), messages(&r.json())), (400, vec![message.to_string()]));
+        let r = app
+            .call(
+                "GET",
+                &format!("/v2/notifications/{id}/pdf"),
+                &s.live_key,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), messages(&r.json())),
+            (400, vec![message.to_string()])
+        );
     }
-    let n = app.call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None).await.json();
-    assert_eq!((n["status"].clone(), n["cost_in_pounds"].clone(), n["cost_details"]["billable_sheets_of_paper"].clone()), (json!("technical-failure"), json!(0.0), json!(0)));
+    let n = app
+        .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
+        .await
+        .json();
+    assert_eq!(
+        (
+            n["status"].clone(),
+            n["cost_in_pounds"].clone(),
+            n["cost_details"]["billable_sheets_of_paper"].clone()
+        ),
+        (json!("technical-failure"), json!(0.0), json!(0))
+    );
 }

@@ -461,16 +461,35 @@ async fn empty_and_oversized_messages() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let only_name = app
-        .admin("POST", &format!("/service/{}/template", s.service.id), Some(json!({"name": "n", "template_type": "sms", "content": "((name))"})))
+        .admin(
+            "POST",
+            &format!("/service/{}/template", s.service.id),
+            Some(json!({"name": "n", "template_type": "sms", "content": "((name))"})),
+        )
         .await
         .json();
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": only_name["data"]["id"], "personalisation": {"name": "  "}})).await;
-    assert_eq!((status, messages(&body)), (400, vec!["Your message is empty.".to_string()]));
+    assert_eq!(
+        (status, messages(&body)),
+        (400, vec!["Your message is empty.".to_string()])
+    );
     let (status, body) = email(&app, &s.live_key, json!({"email_address": "a@example.com", "template_id": s.email_template, "personalisation": {"name": "x".repeat(2_000_001), "items": "y"}})).await;
     assert_eq!(status, 400);
-    assert_eq!(messages(&body), ["Your message is too long. Emails cannot be longer than 2000000 bytes. Your message is 2000010 bytes."]);
-    let no_email = app.service_with(false, Some(vec![ServicePermission::Sms])).await;
-    let (_, body) = email(&app, &no_email.live_key, json!({"email_address": "a@example.com", "template_id": no_email.email_template})).await;
+    assert_eq!(
+        messages(&body),
+        [
+            "Your message is too long. Emails cannot be longer than 2000000 bytes. Your message is 2000010 bytes."
+        ]
+    );
+    let no_email = app
+        .service_with(false, Some(vec![ServicePermission::Sms]))
+        .await;
+    let (_, body) = email(
+        &app,
+        &no_email.live_key,
+        json!({"email_address": "a@example.com", "template_id": no_email.email_template}),
+    )
+    .await;
     assert_eq!(messages(&body), ["Service is not allowed to send emails"]);
 }
 
@@ -481,8 +500,17 @@ async fn international_numbers_with_permission() {
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "+1 202 555 0104", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(status, 201, "{body}");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app.state.db.get_notification(s.service.id, id).await.unwrap().unwrap();
-    assert_eq!((stored.normalised_to.as_deref(), stored.rate_multiplier), (Some("12025550104"), Some(1.0)));
+    let stored = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.normalised_to.as_deref(), stored.rate_multiplier),
+        (Some("12025550104"), Some(1.0))
+    );
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "+999 1234 56789", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(messages(&body), ["phone_number Not a valid country prefix"]);
 }
@@ -499,9 +527,32 @@ async fn unsubscribe_links() {
         )
         .await
         .json();
-    let (_, body) = email(&app, &s.live_key, json!({"email_address": "a@example.com", "template_id": t["data"]["id"]})).await;
-    assert_eq!(body["content"]["one_click_unsubscribe_url"], Value::Null, "the response echoes the request");
-    let got = app.call("GET", &format!("/v2/notifications/{}", body["id"].as_str().unwrap()), &s.live_key, None).await.json();
+    let (_, body) = email(
+        &app,
+        &s.live_key,
+        json!({"email_address": "a@example.com", "template_id": t["data"]["id"]}),
+    )
+    .await;
+    assert_eq!(
+        body["content"]["one_click_unsubscribe_url"],
+        Value::Null,
+        "the response echoes the request"
+    );
+    let got = app
+        .call(
+            "GET",
+            &format!("/v2/notifications/{}", body["id"].as_str().unwrap()),
+            &s.live_key,
+            None,
+        )
+        .await
+        .json();
     let link = got["one_click_unsubscribe_url"].as_str().unwrap();
-    assert!(link.starts_with(&format!("https://api.test.notify/unsubscribe/{}/", body["id"].as_str().unwrap())), "{link}");
+    assert!(
+        link.starts_with(&format!(
+            "https://api.test.notify/unsubscribe/{}/",
+            body["id"].as_str().unwrap()
+        )),
+        "{link}"
+    );
 }

@@ -108,7 +108,8 @@ pub async fn resolve(project_dir: &Path, may_start: bool) -> anyhow::Result<Stri
     }
     // NOTIFY_DEV_POSTGRES=private keeps the local stack off a machine-wide server.
     let private_only = std::env::var("NOTIFY_DEV_POSTGRES").is_ok_and(|v| v == "private");
-    let server = if !private_only && notify::db::answers(&format!("{LOCAL_SERVER}/postgres")).await {
+    let server = if !private_only && notify::db::answers(&format!("{LOCAL_SERVER}/postgres")).await
+    {
         LOCAL_SERVER.to_string()
     } else if may_start {
         start_private(project_dir).await?

@@ -326,8 +326,18 @@ mod more_tests {
 
     #[test]
     fn unsupported_country_codes_and_invalid_numbers() {
-        assert_eq!(PhoneNumber::parse("+999 1234 56789"), Err(PhoneError::UnsupportedCountryCode));
-        assert_eq!(PhoneNumber::parse("0909 876 5432"), Err(PhoneError::InvalidNumber), "premium rate");
-        assert_eq!(PhoneError::InvalidNumber.legacy_message(), "Number is not valid – double check the phone number you entered");
+        assert_eq!(
+            PhoneNumber::parse("+999 1234 56789"),
+            Err(PhoneError::UnsupportedCountryCode)
+        );
+        assert_eq!(
+            PhoneNumber::parse("0909 876 5432"),
+            Err(PhoneError::InvalidNumber),
+            "premium rate"
+        );
+        assert_eq!(
+            PhoneError::InvalidNumber.legacy_message(),
+            "Number is not valid – double check the phone number you entered"
+        );
     }
 }
