@@ -8,8 +8,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::crypto::Encryptor;
-use crate::db::{Db, DbError};
+use crate::AppState;
+use crate::db::DbError;
 use crate::model::{KeyType, Service, StoredApiKey};
 
 pub const GENERAL_TOKEN_ERROR_MESSAGE: &str = "Invalid token: make sure your API token matches the example at \
@@ -119,11 +119,11 @@ fn check_with_secret(token: &str, secret: &str, now: DateTime<Utc>) -> KeyCheck 
 
 /// Authenticates a v2 request, step by step as Notify does, with Notify's messages.
 pub async fn authenticate_service(
-    db: &Db,
-    encryptor: &Encryptor,
+    state: &AppState,
     authorization: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<AuthenticatedKey, AuthError> {
+    let encryptor = &state.encryptor;
     let token = bearer_token(authorization)?;
     let (header, claims) =
         read_unverified(token).ok_or_else(|| forbidden(GENERAL_TOKEN_ERROR_MESSAGE))?;
@@ -135,8 +135,9 @@ pub async fn authenticate_service(
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| forbidden("Invalid token: service id is not the right data type"))?;
-    let (service, keys) = db
-        .service_with_keys(service_id)
+    let (service, keys) = state
+        .lookups
+        .service_with_keys(&state.db, service_id)
         .await?
         .ok_or_else(|| forbidden("Invalid token: service not found"))?;
     if keys.is_empty() {

@@ -40,6 +40,8 @@ pub struct Config {
     pub notify_email_domain: String,
     pub sqs_endpoint_url: Option<String>,
     pub queues: QueueNames,
+    /// How long a service, its keys, current templates and senders are reused before being read again.
+    pub lookup_cache_ttl: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +64,9 @@ impl Default for QueueNames {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// Two seconds: a revoked key or edited template is seen within that, as with upstream's cached lookups.
+pub const DEFAULT_LOOKUP_CACHE_MS: u64 = 2000;
 
 /// Development values: `notify dev` uses them and prints them, nothing else should.
 pub const DEV_SECRET_KEY: &str = "dev-only-secret-key-do-not-use-in-production";
@@ -145,6 +150,12 @@ impl Config {
             notify_email_domain: var("NOTIFY_EMAIL_DOMAIN")
                 .unwrap_or_else(|| "notifications.service.gov.uk".into()),
             sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
+            lookup_cache_ttl: std::time::Duration::from_millis(match var("LOOKUP_CACHE_MS") {
+                Some(v) => v.parse().map_err(|_| {
+                    ConfigError(format!("LOOKUP_CACHE_MS must be a number, not {v:?}"))
+                })?,
+                None => DEFAULT_LOOKUP_CACHE_MS,
+            }),
             queues: QueueNames {
                 deliver_sms: var("DELIVER_SMS_QUEUE").unwrap_or(defaults.deliver_sms),
                 deliver_email: var("DELIVER_EMAIL_QUEUE").unwrap_or(defaults.deliver_email),
@@ -166,6 +177,7 @@ impl Config {
             notify_email_domain: "notifications.service.gov.uk".into(),
             sqs_endpoint_url: None,
             queues: QueueNames::default(),
+            lookup_cache_ttl: std::time::Duration::from_millis(DEFAULT_LOOKUP_CACHE_MS),
         }
     }
 }

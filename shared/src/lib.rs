@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;

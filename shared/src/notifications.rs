@@ -226,8 +226,8 @@ async fn usable_template(
     notification_type: NotificationType,
 ) -> Result<Template, V2Error> {
     let template = state
-        .db
-        .get_template(service_id, template_id, None)
+        .lookups
+        .template(&state.db, service_id, template_id)
         .await?
         .ok_or_else(|| V2Error::bad_request("Template not found"))?;
     if template.template_type != notification_type {
@@ -474,8 +474,8 @@ pub async fn send_sms(
     refuse_files(service, &personalisation, NotificationType::Sms)?;
     let sender_id = uuid_field(&body, "sms_sender_id");
     let sender = state
-        .db
-        .get_sender(SenderKind::Sms, service.id, sender_id)
+        .lookups
+        .sender(&state.db, SenderKind::Sms, service.id, sender_id)
         .await?;
     if let (Some(id), None) = (sender_id, &sender) {
         return Err(V2Error::bad_request(format!(
@@ -598,8 +598,8 @@ pub async fn send_email(
     refuse_files(service, &personalisation, NotificationType::Email)?;
     let reply_to_id = uuid_field(&body, "email_reply_to_id");
     let reply_to = state
-        .db
-        .get_sender(SenderKind::ReplyTo, service.id, reply_to_id)
+        .lookups
+        .sender(&state.db, SenderKind::ReplyTo, service.id, reply_to_id)
         .await?;
     if let (Some(id), None) = (reply_to_id, &reply_to) {
         return Err(V2Error::bad_request(format!(

@@ -1,11 +1,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::crypto::Encryptor;
 use crate::db::Db;
+use crate::db::{DbResult, SenderKind, SenderRecord};
 use crate::limits::Limiter;
+use crate::model::{Service, StoredApiKey, Template};
 use crate::queue::{InProcessQueue, Queue, SqsQueue};
 
 /// Everything a request needs, built once per process (per Lambda execution environment).
@@ -18,6 +22,61 @@ pub struct AppState {
     pub queue: Arc<dyn Queue>,
     /// Tests fix the time to check the ±30 s token window and daily limits.
     pub clock: fn() -> DateTime<Utc>,
+    pub lookups: Arc<Lookups>,
+}
+
+/// What every send reads, through a short-lived cache: one INSERT is then the only round trip of a send.
+pub struct Lookups {
+    services: TtlCache<Uuid, (Service, Vec<StoredApiKey>)>,
+    templates: TtlCache<(Uuid, Uuid), Template>,
+    senders: TtlCache<(SenderKind, Uuid, Option<Uuid>), SenderRecord>,
+}
+
+impl Lookups {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Lookups {
+            services: TtlCache::new(ttl),
+            templates: TtlCache::new(ttl),
+            senders: TtlCache::new(ttl),
+        }
+    }
+
+    pub async fn service_with_keys(
+        &self,
+        db: &Db,
+        service_id: Uuid,
+    ) -> DbResult<Option<(Service, Vec<StoredApiKey>)>> {
+        self.services
+            .get_or_load(service_id, db.service_with_keys(service_id))
+            .await
+    }
+
+    /// The current version of a visible template.
+    pub async fn template(
+        &self,
+        db: &Db,
+        service_id: Uuid,
+        template_id: Uuid,
+    ) -> DbResult<Option<Template>> {
+        self.templates
+            .get_or_load(
+                (service_id, template_id),
+                db.get_template(service_id, template_id, None),
+            )
+            .await
+    }
+
+    pub async fn sender(
+        &self,
+        db: &Db,
+        kind: SenderKind,
+        service_id: Uuid,
+        id: Option<Uuid>,
+    ) -> DbResult<Option<SenderRecord>> {
+        self.senders
+            .get_or_load((kind, service_id, id), db.get_sender(kind, service_id, id))
+            .await
+    }
 }
 
 impl AppState {
@@ -30,6 +89,7 @@ impl AppState {
             None => Limiter::in_process(),
         };
         AppState {
+            lookups: Arc::new(Lookups::new(config.lookup_cache_ttl)),
             encryptor: Encryptor::new(&config.secret_key),
             config: Arc::new(config),
             db,

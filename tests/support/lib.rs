@@ -140,6 +140,8 @@ impl TestApp {
         let database_url = format!("{}/{name}", server_url());
         let mut config = Config::for_development(&database_url);
         config.api_host_name = "https://api.test.notify".into();
+        // Tests change services and keys and look at the effect at once.
+        config.lookup_cache_ttl = std::time::Duration::ZERO;
         change(&mut config);
         let db = Db::connect(&database_url, 4, "notify-test").unwrap();
         let queue = Arc::new(InProcessQueue::default());

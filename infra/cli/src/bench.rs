@@ -185,8 +185,8 @@ fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow
         "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, template_version, api_key_id, \
          key_type, notification_type, created_at, notification_status, client_reference, personalisation, \
          international, phone_prefix, rate_multiplier, reply_to_text, billable_units) VALUES (gen_random_uuid(), \
-         '07700900123', '447700900123', :'service', :'template', 1, :'key', 'normal', 'sms', now(), 'created', NULL, \
-         :'personalisation', false, '44', 1, 'GOVUK', 0);\n",
+         '07700900123', '447700900123', ':service', ':template', 1, ':key', 'normal', 'sms', now(), 'created', NULL, \
+         ':personalisation', false, '44', 1, 'GOVUK', 0);\n",
     )?;
     let output = Command::new("pgbench")
         .args([

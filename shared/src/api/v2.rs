@@ -32,8 +32,7 @@ impl FromRequestParts<AppState> for V2Auth {
             .headers
             .get(AUTHORIZATION)
             .map(|h| h.to_str().unwrap_or("\u{0}"));
-        let key =
-            auth::authenticate_service(&state.db, &state.encryptor, header, state.now()).await?;
+        let key = auth::authenticate_service(state, header, state.now()).await?;
         Ok(V2Auth(key))
     }
 }

@@ -116,7 +116,7 @@ pub struct SenderRecord {
 }
 
 /// SMS senders, email reply-to addresses and letter contact blocks share one shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SenderKind {
     Sms,
     ReplyTo,
