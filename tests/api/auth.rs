@@ -347,12 +347,28 @@ async fn admin_tokens() {
 
 #[tokio::test]
 async fn a_revoked_key_stops_working_within_the_lookup_cache_ttl() {
-    let app = TestApp::with_config(|c| c.lookup_cache_ttl = std::time::Duration::from_millis(300)).await;
+    let app =
+        TestApp::with_config(|c| c.lookup_cache_ttl = std::time::Duration::from_millis(300)).await;
     let s = app.service(false).await;
-    assert_eq!(app.call("GET", "/v2/notifications", &s.live_key, None).await.status, 200);
+    assert_eq!(
+        app.call("GET", "/v2/notifications", &s.live_key, None)
+            .await
+            .status,
+        200
+    );
     let keys = app.state.db.list_api_keys(s.service.id).await.unwrap();
     let live = keys.iter().find(|k| k.name == "live").unwrap();
-    app.state.db.revoke_api_key(s.service.id, live.id).await.unwrap();
+    app.state
+        .db
+        .revoke_api_key(s.service.id, live.id)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(350)).await;
-    expect(&app, Some(&format!("Bearer {}", token(&s.live_key))), 403, "Invalid token: API key revoked").await;
+    expect(
+        &app,
+        Some(&format!("Bearer {}", token(&s.live_key))),
+        403,
+        "Invalid token: API key revoked",
+    )
+    .await;
 }

@@ -177,8 +177,14 @@ async fn latency_at(
     Ok(latencies)
 }
 
-/// The same row the API writes, inserted by pgbench: the database's ceiling for this INSERT on this machine.
-fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow::Result<f64> {
+/// The same row the API writes, inserted by pgbench: the database's ceiling for this INSERT on this machine
+/// (`rate: None`), or its own latencies at a fixed rate (`rate: Some`), read from pgbench's per-transaction log.
+fn pgbench(
+    o: &Options,
+    target: &Target,
+    sealed_personalisation: &str,
+    rate: Option<f64>,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
     let script = std::env::temp_dir().join(format!("notify-bench-{}.sql", std::process::id()));
     std::fs::write(
         &script,
@@ -188,7 +194,10 @@ fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow
          '07700900123', '447700900123', ':service', ':template', 1, ':key', 'normal', 'sms', now(), 'created', NULL, \
          ':personalisation', false, '44', 1, 'GOVUK', 0);\n",
     )?;
-    let output = Command::new("pgbench")
+    let log_dir = std::env::temp_dir().join(format!("notify-bench-log-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    let mut command = Command::new("pgbench");
+    command
         .args([
             "-n",
             "-c",
@@ -203,7 +212,13 @@ fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow
         .args(["-D", &format!("service={}", target.service_id)])
         .args(["-D", &format!("template={}", target.template_id)])
         .args(["-D", &format!("key={}", target.api_key_id)])
-        .args(["-D", &format!("personalisation={sealed_personalisation}")])
+        .args(["-D", &format!("personalisation={sealed_personalisation}")]);
+    if let Some(rate) = rate {
+        command
+            .args(["-R", &format!("{rate:.0}"), "-l", "--log-prefix"])
+            .arg(log_dir.join("tx"));
+    }
+    let output = command
         .arg(&o.database_url)
         .output()
         .context("running pgbench (Debian package postgresql-client)")?;
@@ -216,13 +231,30 @@ fn pgbench(o: &Options, target: &Target, sealed_personalisation: &str) -> anyhow
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    text.lines()
+    let tps = text
+        .lines()
         .find_map(|l| {
             l.strip_prefix("tps = ")
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|n| n.parse().ok())
         })
-        .context("no tps line in pgbench output")
+        .context("no tps line in pgbench output")?;
+    // Each log line: client, transaction number, latency in µs (with -R, including schedule lag), ...
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(&log_dir)?.flatten() {
+        for line in std::fs::read_to_string(entry.path())?.lines() {
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                latencies.push(Duration::from_micros(us));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&log_dir);
+    latencies.sort();
+    Ok((tps, latencies))
 }
 
 pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
@@ -241,7 +273,8 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
     let sealed = state
         .encryptor
         .encrypt(r#"{"name":"Bench","code":"123456"}"#);
-    let ceiling = pgbench(&o, &target, &sealed)?;
+    let (ceiling, _) = pgbench(&o, &target, &sealed, None)?;
+    let (_, db_latencies) = pgbench(&o, &target, &sealed, Some(half))?;
     Ok(json!({
         "concurrency": o.concurrency,
         "seconds": o.seconds,
@@ -253,5 +286,7 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
         "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
         "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
         "max_ms": latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        "pgbench_half_load_p50_ms": percentile(&db_latencies, 0.50).as_secs_f64() * 1000.0,
+        "pgbench_half_load_p99_ms": percentile(&db_latencies, 0.99).as_secs_f64() * 1000.0,
     }))
 }

@@ -720,7 +720,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(j, result, |v| {
                 format!(
                     "POST /v2/notifications/sms at {} concurrent: {} req/s; pgbench INSERT ceiling: {} tps ({:.1}%)\n\
-                     at half load ({} req/s, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                     at half load ({} req/s, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n\
+                     pgbench's own INSERT at that rate: p50 {:.2} ms, p99 {:.2} ms",
                     v["concurrency"],
                     v["api_requests_per_second"],
                     v["pgbench_inserts_per_second"],
@@ -729,7 +730,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     v["half_load_requests"],
                     v["p50_ms"].as_f64().unwrap_or_default(),
                     v["p99_ms"].as_f64().unwrap_or_default(),
-                    v["max_ms"].as_f64().unwrap_or_default()
+                    v["max_ms"].as_f64().unwrap_or_default(),
+                    v["pgbench_half_load_p50_ms"].as_f64().unwrap_or_default(),
+                    v["pgbench_half_load_p99_ms"].as_f64().unwrap_or_default()
                 )
             });
         }
