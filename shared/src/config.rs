@@ -38,6 +38,8 @@ pub struct Config {
     /// Base of every `uri` field, e.g. `https://api.notifications.service.gov.uk`, without a trailing slash.
     pub api_host_name: String,
     pub notify_email_domain: String,
+    /// Base of the test document URL that simulated recipients get for a file.
+    pub document_download_api_host: String,
     pub sqs_endpoint_url: Option<String>,
     pub queues: QueueNames,
     /// How long a service, its keys, current templates and senders are reused before being read again.
@@ -67,6 +69,9 @@ pub struct ConfigError(pub String);
 
 /// Two seconds: a revoked key or edited template is seen within that, as with upstream's cached lookups.
 pub const DEFAULT_LOOKUP_CACHE_MS: u64 = 2000;
+
+pub const DEFAULT_DOCUMENT_DOWNLOAD_API_HOST: &str =
+    "https://download.notifications.service.gov.uk";
 
 /// Development values: `notify dev` uses them and prints them, nothing else should.
 pub const DEV_SECRET_KEY: &str = "dev-only-secret-key-do-not-use-in-production";
@@ -149,6 +154,8 @@ impl Config {
                 .to_string(),
             notify_email_domain: var("NOTIFY_EMAIL_DOMAIN")
                 .unwrap_or_else(|| "notifications.service.gov.uk".into()),
+            document_download_api_host: var("DOCUMENT_DOWNLOAD_API_HOST")
+                .unwrap_or_else(|| DEFAULT_DOCUMENT_DOWNLOAD_API_HOST.into()),
             sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
             lookup_cache_ttl: std::time::Duration::from_millis(match var("LOOKUP_CACHE_MS") {
                 Some(v) => v.parse().map_err(|_| {
@@ -175,6 +182,7 @@ impl Config {
             admin_client_secrets: vec![DEV_ADMIN_CLIENT_SECRET.into()],
             api_host_name: "http://127.0.0.1:6011".into(),
             notify_email_domain: "notifications.service.gov.uk".into(),
+            document_download_api_host: DEFAULT_DOCUMENT_DOWNLOAD_API_HOST.into(),
             sqs_endpoint_url: None,
             queues: QueueNames::default(),
             lookup_cache_ttl: std::time::Duration::from_millis(DEFAULT_LOOKUP_CACHE_MS),

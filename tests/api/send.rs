@@ -556,3 +556,58 @@ async fn unsubscribe_links() {
         "{link}"
     );
 }
+
+#[tokio::test]
+async fn files_by_email() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let send = |file: Value, to: &'static str| {
+        email(
+            &app,
+            &s.live_key,
+            json!({"email_address": to, "template_id": s.email_template, "personalisation": {"name": file, "items": "x"}}),
+        )
+    };
+    let (status, body) = send(json!({"file": "YQ==", "is_csv": "yes", "confirm_email_before_download": 1, "retention_period": "79 weeks", "filename": "noextension", "other": 1}), "a@example.com").await;
+    assert_eq!(status, 400);
+    assert_eq!(error_types(&body), ["ValidationError"; 6]);
+    assert_eq!(
+        messages(&body),
+        [
+            "is_csv Unsupported value for is_csv: yes. Use a boolean true or false value.",
+            "confirm_email_before_download Unsupported value for confirm_email_before_download: 1. Use a boolean true or false value.",
+            "retention_period Unsupported value for retention_period: 79 weeks. Supported periods are from 1 to 78 weeks.",
+            "filename `filename` must end with a file extension. For example, filename.csv",
+            "Do not set a value for `is_csv` if `filename` is set.",
+            "Additional properties are not allowed (other was unexpected)",
+        ]
+    );
+    app.admin(
+        "POST",
+        &format!("/service/{}", s.service.id),
+        Some(json!({"contact_link": "https://example.gov.uk/contact"})),
+    )
+    .await;
+    let ok_file = json!({"file": "YQ==", "filename": "report.pdf", "confirm_email_before_download": true, "retention_period": "4 weeks"});
+    let (status, body) = send(ok_file.clone(), "a@example.com").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        messages(&body),
+        [
+            "Sending files by email is not available yet: this platform has no document download service"
+        ]
+    );
+    let (status, body) = send(ok_file, "simulate-delivered@notifications.service.gov.uk").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["content"]["body"],
+        format!(
+            "Dear https://download.notifications.service.gov.uk/services/{}/documents/test-document,\n\nx",
+            s.service.id
+        )
+    );
+    assert!(
+        app.queue.take_all("deliver-email").is_empty(),
+        "nothing stored or queued"
+    );
+}
