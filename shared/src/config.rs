@@ -51,6 +51,8 @@ pub struct QueueNames {
     pub deliver_sms: String,
     pub deliver_email: String,
     pub deliver_letter: String,
+    /// Provider receipts.
+    pub status: String,
 }
 
 impl Default for QueueNames {
@@ -59,6 +61,7 @@ impl Default for QueueNames {
             deliver_sms: "deliver-sms".into(),
             deliver_email: "deliver-email".into(),
             deliver_letter: "deliver-letter".into(),
+            status: "status".into(),
         }
     }
 }
@@ -167,6 +170,7 @@ impl Config {
                 deliver_sms: var("DELIVER_SMS_QUEUE").unwrap_or(defaults.deliver_sms),
                 deliver_email: var("DELIVER_EMAIL_QUEUE").unwrap_or(defaults.deliver_email),
                 deliver_letter: var("DELIVER_LETTER_QUEUE").unwrap_or(defaults.deliver_letter),
+                status: var("STATUS_QUEUE").unwrap_or(defaults.status),
             },
         })
     }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod delivery;
 pub mod limits;
 pub mod model;
 pub mod notifications;
@@ -18,5 +19,6 @@ pub mod recipients;
 pub mod state;
 pub mod templates;
 pub mod time;
+pub mod workers;
 
 pub use state::AppState;

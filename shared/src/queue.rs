@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,16 @@ pub struct QueueError {
 pub enum Message {
     #[serde(rename = "deliver")]
     Deliver { v: u32, notification_id: Uuid },
+    /// A provider's word on a notification, by the provider's reference.
+    #[serde(rename = "receipt")]
+    Receipt {
+        v: u32,
+        provider: String,
+        reference: String,
+        status: crate::model::NotificationStatus,
+        /// When the provider said it: a receipt for an unknown reference is retried for 5 minutes from here.
+        at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Message {
@@ -35,34 +46,92 @@ impl Message {
 pub trait Queue: Send + Sync {
     /// `group` keeps one service's burst from starving the others where the queue supports fairness.
     async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError>;
+
+    /// Visible only after `delay` (at most 15 minutes on SQS).
+    async fn send_delayed(
+        &self,
+        queue: &str,
+        group: &str,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
 }
 
 /// Messages kept in memory, per queue name: the local stack's default and the tests' window into what was sent.
 #[derive(Default)]
 pub struct InProcessQueue {
-    queues: Mutex<HashMap<String, VecDeque<Message>>>,
+    /// Each message with the time it becomes visible.
+    queues: Mutex<HashMap<String, VecDeque<(Instant, Message)>>>,
     /// Lets tests simulate a queue outage.
     unavailable: Mutex<bool>,
+    arrived: tokio::sync::Notify,
 }
 
 impl InProcessQueue {
+    /// Every message on the queue, visible or not, taken off it.
     pub fn take_all(&self, queue: &str) -> Vec<Message> {
         self.queues
             .lock()
             .expect("queue lock")
             .get_mut(queue)
-            .map(|q| q.drain(..).collect())
+            .map(|q| q.drain(..).map(|(_, m)| m).collect())
             .unwrap_or_default()
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
         *self.unavailable.lock().expect("queue lock") = unavailable;
     }
+
+    fn take_visible(&self, queue: &str, max: usize) -> Vec<Message> {
+        let now = Instant::now();
+        let mut queues = self.queues.lock().expect("queue lock");
+        let Some(q) = queues.get_mut(queue) else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(q.len());
+        for (visible_at, message) in q.drain(..) {
+            if taken.len() < max && visible_at <= now {
+                taken.push(message);
+            } else {
+                kept.push_back((visible_at, message));
+            }
+        }
+        *q = kept;
+        taken
+    }
+
+    /// Up to `max` visible messages, waiting up to `wait` for some to arrive (like SQS long polling).
+    pub async fn receive(&self, queue: &str, max: usize, wait: Duration) -> Vec<Message> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let arrived = self.arrived.notified();
+            let taken = self.take_visible(queue, max);
+            let now = Instant::now();
+            if !taken.is_empty() || now >= deadline {
+                return taken;
+            }
+            // Wake on a new message, or soon anyway for delayed ones becoming visible.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(50).min(deadline - now), arrived).await;
+        }
+    }
 }
 
 #[async_trait]
 impl Queue for InProcessQueue {
-    async fn send(&self, queue: &str, _group: &str, message: &Message) -> Result<(), QueueError> {
+    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError> {
+        self.send_delayed(queue, group, message, Duration::ZERO)
+            .await
+    }
+
+    async fn send_delayed(
+        &self,
+        queue: &str,
+        _group: &str,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         if *self.unavailable.lock().expect("queue lock") {
             return Err(QueueError {
                 queue: queue.into(),
@@ -74,7 +143,8 @@ impl Queue for InProcessQueue {
             .expect("queue lock")
             .entry(queue.to_string())
             .or_default()
-            .push_back(message.clone());
+            .push_back((Instant::now() + delay, message.clone()));
+        self.arrived.notify_waiters();
         Ok(())
     }
 }
@@ -132,13 +202,25 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send(&self, queue: &str, _group: &str, message: &Message) -> Result<(), QueueError> {
+    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError> {
+        self.send_delayed(queue, group, message, Duration::ZERO)
+            .await
+    }
+
+    async fn send_delayed(
+        &self,
+        queue: &str,
+        _group: &str,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         let url = self.url(queue).await?;
         let body = serde_json::to_string(message).expect("messages serialise");
         self.client
             .send_message()
             .queue_url(url)
             .message_body(body)
+            .delay_seconds(delay.as_secs().min(900) as i32)
             .send()
             .await
             .map_err(|e| QueueError {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod delivery;
 mod letters;
 mod limits;
 mod queue;

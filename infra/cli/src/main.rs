@@ -13,7 +13,10 @@ use notify::AppState;
 use notify::admin::{self, CreateService, CreateTemplate};
 use notify::config::{self, Config};
 use notify::db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
+use notify::delivery::{Providers, SimulatedProvider};
 use notify::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
+use notify::queue::InProcessQueue;
+use notify::workers::{self, WorkerQueues};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -475,12 +478,60 @@ async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
     })))
 }
 
+/// The delivery and status workers, in this process, on the in-process queue, with the simulated provider.
+fn spawn_workers(config: &Config, queue: Arc<InProcessQueue>) -> anyhow::Result<()> {
+    let db = Db::connect_short_lived(
+        &config.database_url,
+        config.database_pool_size,
+        "notify-worker",
+    )?;
+    let worker_state = AppState::new(config.clone(), db, queue.clone());
+    let simulated = Arc::new(SimulatedProvider::new(
+        queue.clone(),
+        config.queues.status.clone(),
+    ));
+    let providers = Providers {
+        sms: vec![simulated.clone()],
+        email: vec![simulated.clone()],
+        simulated,
+    };
+    let queues = WorkerQueues {
+        deliver: vec![
+            config.queues.deliver_sms.clone(),
+            config.queues.deliver_email.clone(),
+        ],
+        status: config.queues.status.clone(),
+    };
+    workers::spawn_in_process(
+        worker_state,
+        providers,
+        queue,
+        queues,
+        std::time::Duration::from_secs(30),
+    );
+    Ok(())
+}
+
 async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
-    let mut state = state(true).await?;
-    let config = Arc::make_mut(&mut state.config);
+    let mut config = local_config(true).await?;
     if std::env::var("API_HOST_NAME").is_err() {
         config.api_host_name = format!("http://127.0.0.1:{}", args.port);
     }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = Db::connect(
+        &config.database_url,
+        config.database_pool_size,
+        "notify-api",
+    )?;
+    db.migrate().await?;
+    let state = if config.sqs_endpoint_url.is_some() {
+        // SQS (moto): the API queues there; the SQS consumers come with the delivery functions.
+        AppState::from_config(config, "notify-api").await?
+    } else {
+        let queue = Arc::new(InProcessQueue::default());
+        spawn_workers(&config, queue.clone())?;
+        AppState::new(config, db, queue)
+    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("port {} is taken", args.port))?;

@@ -3,11 +3,13 @@
 //! RDS Proxy rules kept here: every query goes through the `*_typed` methods (the unnamed statement, one round
 //! trip, nothing left on the session), no session `SET`, no `LISTEN/NOTIFY`, no advisory locks.
 
+mod delivery;
 mod inbound;
 mod notifications;
 mod services;
 mod templates;
 
+pub use delivery::*;
 pub use inbound::*;
 pub use notifications::*;
 pub use services::*;
@@ -56,6 +58,37 @@ pub type DbResult<T> = Result<T, DbError>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Short-lived mode (workers, Lambda): each connection is closed when its unit of work ends, so none is
+    /// open while the caller goes on to make an outbound HTTP call.
+    keep_idle: bool,
+}
+
+/// A connection for one unit of work; in short-lived mode it is closed, not pooled, when dropped.
+pub(crate) struct Conn {
+    object: Option<deadpool_postgres::Object>,
+    keep_idle: bool,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = deadpool_postgres::Object;
+    fn deref(&self) -> &Self::Target {
+        self.object.as_ref().expect("connection present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.object.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let (false, Some(object)) = (self.keep_idle, self.object.take()) {
+            // Detached from the pool and dropped: the client goes, and with it the server connection.
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
 }
 
 /// TLS verified against the webpki roots (RDS Proxy serves ACM certificates), used when the URL says
@@ -98,14 +131,35 @@ impl Db {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            keep_idle: true,
+        })
     }
 
-    pub(crate) async fn conn(&self) -> DbResult<deadpool_postgres::Object> {
-        self.pool
+    /// Connections that live only as long as one unit of work: for code that goes on to call providers or
+    /// callback receivers, and for Lambda, where an idle pooled connection would sit on an RDS Proxy slot.
+    pub fn connect_short_lived(
+        database_url: &str,
+        max_at_once: usize,
+        application_name: &str,
+    ) -> DbResult<Self> {
+        Ok(Db {
+            keep_idle: false,
+            ..Db::connect(database_url, max_at_once, application_name)?
+        })
+    }
+
+    pub(crate) async fn conn(&self) -> DbResult<Conn> {
+        let object = self
+            .pool
             .get()
             .await
-            .map_err(|e| DbError::Pool(e.to_string()))
+            .map_err(|e| DbError::Pool(e.to_string()))?;
+        Ok(Conn {
+            object: Some(object),
+            keep_idle: self.keep_idle,
+        })
     }
 
     pub async fn migrate(&self) -> DbResult<usize> {

@@ -1,0 +1,407 @@
+//! Handing notifications to providers, in three steps that never hold a database connection during the middle
+//! one: *claim* (one statement: `created → sending`, read what the send needs), *send* (plain values only),
+//! *record* (a new short statement).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::{DbError, DeliveryJob, SentRecord};
+use crate::model::{KeyType, NotificationStatus, NotificationType, Template};
+use crate::queue::{Message, Queue};
+use crate::templates::{self, Values, sms};
+
+/// A text as a provider receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsMessage {
+    pub notification_id: Uuid,
+    /// E.164 without `+`.
+    pub to: String,
+    pub sender: String,
+    /// With the service-name prefix when the service has one.
+    pub content: String,
+    pub international: bool,
+}
+
+/// An email as a provider receives it: both parts rendered by the template code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailMessage {
+    pub notification_id: Uuid,
+    pub to: String,
+    pub from: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub unsubscribe_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth trying again later or elsewhere: timeouts, 5xx, throttling.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The provider will never take it: a rejected recipient, a malformed request.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// What the provider's acceptance says about the notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub reference: String,
+    /// `sending` normally; `sent` for international texts to carriers that give no receipts.
+    pub status: NotificationStatus,
+}
+
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    fn name(&self) -> &str;
+    fn supports_international(&self) -> bool;
+    async fn send_sms(&self, message: &SmsMessage) -> Result<Accepted, ProviderError>;
+}
+
+#[async_trait]
+pub trait EmailProvider: Send + Sync {
+    fn name(&self) -> &str;
+    async fn send_email(&self, message: &EmailMessage) -> Result<Accepted, ProviderError>;
+}
+
+/// The providers a worker may use, in order of preference, and the simulated one that test keys always use.
+#[derive(Clone)]
+pub struct Providers {
+    pub sms: Vec<Arc<dyn SmsProvider>>,
+    pub email: Vec<Arc<dyn EmailProvider>>,
+    pub simulated: Arc<SimulatedProvider>,
+}
+
+/// What happened to one delivery message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        provider: String,
+        reference: String,
+    },
+    /// Not `created` any more: a duplicate message, or already handled. Nothing was sent.
+    AlreadyHandled,
+    /// Every provider failed in a way worth retrying; the notification is `created` again.
+    Retry(String),
+    /// `technical-failure`: a permanent provider error or an inactive service.
+    Failed(String),
+}
+
+/// The Notify-style simulated provider: test keys' fake outcomes, and the local default. Its receipts go on the
+/// status queue like a real provider's, so test keys exercise the whole pipeline.
+pub struct SimulatedProvider {
+    queue: Arc<dyn Queue>,
+    status_queue: String,
+}
+
+impl SimulatedProvider {
+    pub fn new(queue: Arc<dyn Queue>, status_queue: impl Into<String>) -> Self {
+        SimulatedProvider {
+            queue,
+            status_queue: status_queue.into(),
+        }
+    }
+
+    /// Contract §7.2's outcomes by number and address.
+    pub fn sms_outcome(to: &str) -> NotificationStatus {
+        if to.ends_with("7700900003") {
+            NotificationStatus::TemporaryFailure
+        } else if to.ends_with("7700900002") {
+            NotificationStatus::PermanentFailure
+        } else {
+            NotificationStatus::Delivered
+        }
+    }
+
+    pub fn email_outcome(to: &str) -> NotificationStatus {
+        match to.to_lowercase().as_str() {
+            "temp-fail@simulator.notify" => NotificationStatus::TemporaryFailure,
+            "perm-fail@simulator.notify" => NotificationStatus::PermanentFailure,
+            _ => NotificationStatus::Delivered,
+        }
+    }
+
+    async fn accept(&self, outcome: NotificationStatus) -> Result<Accepted, ProviderError> {
+        let reference = Uuid::new_v4().to_string();
+        let receipt = Message::Receipt {
+            v: 1,
+            provider: "simulated".into(),
+            reference: reference.clone(),
+            status: outcome,
+            at: chrono::Utc::now(),
+        };
+        // A real provider's receipt comes after its answer; a short delay keeps it behind the recorded reference
+        // (and the status worker retries it if not).
+        self.queue
+            .send_delayed(
+                &self.status_queue,
+                "simulated",
+                &receipt,
+                std::time::Duration::from_millis(200),
+            )
+            .await
+            .map_err(|e| ProviderError::Retryable(e.to_string()))?;
+        Ok(Accepted {
+            reference,
+            status: NotificationStatus::Sending,
+        })
+    }
+}
+
+#[async_trait]
+impl SmsProvider for SimulatedProvider {
+    fn name(&self) -> &str {
+        "simulated"
+    }
+    fn supports_international(&self) -> bool {
+        true
+    }
+    async fn send_sms(&self, message: &SmsMessage) -> Result<Accepted, ProviderError> {
+        self.accept(Self::sms_outcome(&message.to)).await
+    }
+}
+
+#[async_trait]
+impl EmailProvider for SimulatedProvider {
+    fn name(&self) -> &str {
+        "simulated"
+    }
+    async fn send_email(&self, message: &EmailMessage) -> Result<Accepted, ProviderError> {
+        self.accept(Self::email_outcome(&message.to)).await
+    }
+}
+
+fn personalisation(state: &AppState, job: &DeliveryJob) -> Result<Map<String, Value>, DbError> {
+    match &job.encrypted_personalisation {
+        None => Ok(Map::new()),
+        Some(sealed) => {
+            let plain = state
+                .encryptor
+                .decrypt(sealed)
+                .map_err(|e| DbError::Data(e.to_string()))?;
+            serde_json::from_str(&plain).map_err(|e| DbError::Data(e.to_string()))
+        }
+    }
+}
+
+fn template_of(job: &DeliveryJob) -> Template {
+    Template {
+        id: job.template_id,
+        service_id: job.service_id,
+        version: job.template_version,
+        name: String::new(),
+        template_type: job.notification_type,
+        content: job.template_content.clone(),
+        subject: job.template_subject.clone(),
+        archived: false,
+        hidden: false,
+        postage: None,
+        letter_contact_block: None,
+        has_unsubscribe_link: job.unsubscribe_link.is_some(),
+        created_at: job.created_at,
+        updated_at: None,
+        created_by_email: None,
+    }
+}
+
+/// Plain values for the send step, rendered from the claimed row.
+enum Prepared {
+    Sms(SmsMessage, i32),
+    Email(EmailMessage),
+}
+
+fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
+    let values = Values::new(&personalisation(state, job)?);
+    let rendered = templates::render_unchecked(&template_of(job), &values);
+    Ok(match job.notification_type {
+        NotificationType::Sms => {
+            let content = if job.prefix_sms {
+                format!("{}: {}", job.service_name, rendered.body)
+            } else {
+                rendered.body
+            };
+            let fragments = sms::fragment_count(&content);
+            let multiplier = job.rate_multiplier.unwrap_or(1.0);
+            let message = SmsMessage {
+                notification_id: job.id,
+                to: job.normalised_to.clone().unwrap_or_else(|| job.to.clone()),
+                sender: job.reply_to_text.clone().unwrap_or_else(|| "GOVUK".into()),
+                content,
+                international: job.international,
+            };
+            Prepared::Sms(message, (fragments as f64 * multiplier).round() as i32)
+        }
+        _ => {
+            let mut html = rendered.html.unwrap_or_default();
+            let mut text = rendered.body;
+            if let Some(url) = &job.unsubscribe_link {
+                html.push_str(&format!(
+                    "\n<hr />\n<p><a href=\"{url}\">Unsubscribe from these emails</a></p>"
+                ));
+                text.push_str(&format!("\n\n---\n\nUnsubscribe from these emails: {url}"));
+            }
+            Prepared::Email(EmailMessage {
+                notification_id: job.id,
+                to: job.to.clone(),
+                from: format!(
+                    "{}@{}",
+                    job.email_sender_local_part, state.config.notify_email_domain
+                ),
+                reply_to: job.reply_to_text.clone(),
+                subject: rendered.subject.unwrap_or_default(),
+                text_body: text,
+                html_body: html,
+                unsubscribe_url: job.unsubscribe_link.clone(),
+            })
+        }
+    })
+}
+
+/// Tries each provider in turn; the first acceptance wins, a permanent error stops the round.
+async fn send_sms(
+    providers: &[Arc<dyn SmsProvider>],
+    message: &SmsMessage,
+) -> Result<(String, Accepted), ProviderError> {
+    let mut last = ProviderError::Retryable("no SMS provider configured".into());
+    for provider in providers
+        .iter()
+        .filter(|p| !message.international || p.supports_international())
+    {
+        match provider.send_sms(message).await {
+            Ok(accepted) => return Ok((provider.name().to_string(), accepted)),
+            Err(e @ ProviderError::Permanent(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(provider = provider.name(), notification_id = %message.notification_id, error = %e, "SMS provider failed; trying the next");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+async fn send_email(
+    providers: &[Arc<dyn EmailProvider>],
+    message: &EmailMessage,
+) -> Result<(String, Accepted), ProviderError> {
+    let mut last = ProviderError::Retryable("no email provider configured".into());
+    for provider in providers {
+        match provider.send_email(message).await {
+            Ok(accepted) => return Ok((provider.name().to_string(), accepted)),
+            Err(e @ ProviderError::Permanent(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(provider = provider.name(), notification_id = %message.notification_id, error = %e, "email provider failed; trying the next");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// One delivery message: claim, send with plain values, record. Idempotent: a duplicate finds nothing to claim.
+pub async fn deliver(
+    state: &AppState,
+    providers: &Providers,
+    notification_id: Uuid,
+) -> Result<Outcome, DbError> {
+    // Claim: the connection goes back to the pool as soon as this returns.
+    let Some(job) = state.db.claim_for_delivery(notification_id).await? else {
+        return Ok(Outcome::AlreadyHandled);
+    };
+    if !job.service_active {
+        state.db.mark_technical_failure(job.id).await?;
+        return Ok(Outcome::Failed("service is inactive".into()));
+    }
+    let prepared = prepare(state, &job)?;
+    let test_key = job.key_type == KeyType::Test;
+    // Send: plain values only; no database connection is held here.
+    let (result, billable_units) = match &prepared {
+        Prepared::Sms(message, units) => {
+            let result = if test_key {
+                send_sms(
+                    &[providers.simulated.clone() as Arc<dyn SmsProvider>],
+                    message,
+                )
+                .await
+            } else {
+                send_sms(&providers.sms, message).await
+            };
+            (result, *units)
+        }
+        Prepared::Email(message) => {
+            let result = if test_key {
+                send_email(
+                    &[providers.simulated.clone() as Arc<dyn EmailProvider>],
+                    message,
+                )
+                .await
+            } else {
+                send_email(&providers.email, message).await
+            };
+            (result, 0)
+        }
+    };
+    // Record: a new short statement.
+    match result {
+        Ok((provider, accepted)) => {
+            let sent = SentRecord {
+                provider: provider.clone(),
+                reference: accepted.reference.clone(),
+                billable_units,
+                status: accepted.status,
+                sent_at: state.now(),
+            };
+            state.db.record_sent(job.id, &sent).await?;
+            Ok(Outcome::Sent {
+                provider,
+                reference: accepted.reference,
+            })
+        }
+        Err(ProviderError::Retryable(reason)) => {
+            state.db.release_for_retry(job.id).await?;
+            Ok(Outcome::Retry(reason))
+        }
+        Err(ProviderError::Permanent(reason)) => {
+            state.db.mark_technical_failure(job.id).await?;
+            Ok(Outcome::Failed(reason))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_outcomes() {
+        assert_eq!(
+            SimulatedProvider::sms_outcome("447700900003"),
+            NotificationStatus::TemporaryFailure
+        );
+        assert_eq!(
+            SimulatedProvider::sms_outcome("447700900002"),
+            NotificationStatus::PermanentFailure
+        );
+        assert_eq!(
+            SimulatedProvider::sms_outcome("447700900123"),
+            NotificationStatus::Delivered
+        );
+        assert_eq!(
+            SimulatedProvider::email_outcome("Perm-Fail@simulator.notify"),
+            NotificationStatus::PermanentFailure
+        );
+        assert_eq!(
+            SimulatedProvider::email_outcome("temp-fail@simulator.notify"),
+            NotificationStatus::TemporaryFailure
+        );
+        assert_eq!(
+            SimulatedProvider::email_outcome("a@example.com"),
+            NotificationStatus::Delivered
+        );
+    }
+}

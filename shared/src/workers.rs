@@ -1,0 +1,163 @@
+//! The queue consumers' work, shared by the Lambda handlers and the local stack's in-process workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::AppState;
+use crate::db::DbError;
+use crate::delivery::{self, Outcome, Providers};
+use crate::queue::{InProcessQueue, Message, Queue};
+
+/// How long a receipt for a reference nobody has recorded yet is kept trying.
+pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
+const RECEIPT_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// One delivery message. `Ok(Some(delay))` asks for the message to come back after `delay`.
+pub async fn handle_delivery(
+    state: &AppState,
+    providers: &Providers,
+    message: &Message,
+    retry_delay: Duration,
+) -> Result<Option<Duration>, DbError> {
+    let Message::Deliver {
+        notification_id, ..
+    } = message
+    else {
+        tracing::warn!("not a delivery message; dropped");
+        return Ok(None);
+    };
+    match delivery::deliver(state, providers, *notification_id).await? {
+        Outcome::Retry(reason) => {
+            tracing::warn!(notification_id = %notification_id, reason, "provider send will be retried");
+            Ok(Some(retry_delay))
+        }
+        Outcome::Failed(reason) => {
+            tracing::warn!(notification_id = %notification_id, reason, "technical-failure");
+            Ok(None)
+        }
+        Outcome::Sent { provider, .. } => {
+            tracing::info!(notification_id = %notification_id, provider, "sent to provider");
+            Ok(None)
+        }
+        Outcome::AlreadyHandled => Ok(None),
+    }
+}
+
+/// A batch of receipts in one statement. Returns the receipts to try again later: those whose reference is not
+/// recorded yet and are younger than [`RECEIPT_RETRY_WINDOW`]; older ones are dropped with a log line.
+pub async fn handle_receipts(
+    state: &AppState,
+    messages: &[Message],
+) -> Result<Vec<Message>, DbError> {
+    let receipts: Vec<(String, crate::model::NotificationStatus)> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Receipt {
+                reference, status, ..
+            } => Some((reference.clone(), *status)),
+            _ => None,
+        })
+        .collect();
+    if receipts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (applied, unmatched) = state.db.apply_receipts(&receipts).await?;
+    tracing::info!(
+        applied = applied.len(),
+        unmatched = unmatched.len(),
+        "receipts applied"
+    );
+    let now = Utc::now();
+    Ok(messages
+        .iter()
+        .filter(|m| match m {
+            Message::Receipt {
+                reference,
+                at,
+                provider,
+                ..
+            } if unmatched.contains(reference) => {
+                let keep = now - *at < RECEIPT_RETRY_WINDOW;
+                if !keep {
+                    tracing::warn!(
+                        reference,
+                        provider,
+                        "receipt for an unknown reference dropped after 5 minutes"
+                    );
+                }
+                keep
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect())
+}
+
+/// Queue names the in-process workers consume.
+#[derive(Clone, Debug)]
+pub struct WorkerQueues {
+    pub deliver: Vec<String>,
+    pub status: String,
+}
+
+/// The local stack's workers: the same code paths as the Lambda handlers, fed by the in-process queue.
+pub fn spawn_in_process(
+    state: AppState,
+    providers: Providers,
+    queue: Arc<InProcessQueue>,
+    queues: WorkerQueues,
+    retry_delay: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for name in queues.deliver {
+        let (state, providers, queue) = (state.clone(), providers.clone(), queue.clone());
+        handles.push(tokio::spawn(async move {
+            loop {
+                let batch = queue.receive(&name, 10, Duration::from_secs(1)).await;
+                // Concurrently: one slow provider call delays nobody else in the batch.
+                let results = futures::future::join_all(
+                    batch
+                        .iter()
+                        .map(|m| handle_delivery(&state, &providers, m, retry_delay)),
+                )
+                .await;
+                for (message, result) in batch.iter().zip(results) {
+                    let again = match result {
+                        Ok(again) => again,
+                        Err(e) => {
+                            tracing::error!(error = %e, "delivery failed; will retry");
+                            Some(retry_delay)
+                        }
+                    };
+                    if let Some(delay) = again {
+                        let _ = queue.send_delayed(&name, "retry", message, delay).await;
+                    }
+                }
+            }
+        }));
+    }
+    let status = queues.status;
+    handles.push(tokio::spawn(async move {
+        loop {
+            let batch = queue.receive(&status, 100, Duration::from_secs(1)).await;
+            if batch.is_empty() {
+                continue;
+            }
+            let retry = match handle_receipts(&state, &batch).await {
+                Ok(retry) => retry,
+                Err(e) => {
+                    tracing::error!(error = %e, "receipts not applied; will retry");
+                    batch
+                }
+            };
+            for message in retry {
+                let _ = queue
+                    .send_delayed(&status, "retry", &message, RECEIPT_RETRY_DELAY)
+                    .await;
+            }
+        }
+    }));
+    handles
+}

@@ -1,0 +1,344 @@
+//! The delivery pipeline in-process: claim → provider (plain values, no DB connection) → record; receipts through
+//! the status queue; duplicates send once; test keys reach their simulated outcomes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use notify::delivery::{
+    Accepted, EmailProvider, Outcome, ProviderError, Providers, SimulatedProvider, SmsMessage,
+    SmsProvider,
+};
+use notify::model::NotificationStatus;
+use notify::queue::Message;
+use notify::workers::{self, WorkerQueues};
+use notify_tests::TestApp;
+use serde_json::json;
+use uuid::Uuid;
+
+const WORKER_APP_NAME: &str = "notify-test-worker";
+
+/// A provider that counts its calls and, while handling each one, counts the worker's open database
+/// connections from another connection.
+struct CountingProvider {
+    calls: AtomicUsize,
+    connections_seen: std::sync::Mutex<Vec<i64>>,
+    observer: tokio_postgres::Client,
+    fail_with: Option<ProviderError>,
+}
+
+#[async_trait]
+impl SmsProvider for CountingProvider {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn supports_international(&self) -> bool {
+        true
+    }
+    async fn send_sms(&self, _message: &SmsMessage) -> Result<Accepted, ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let row = self
+            .observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&WORKER_APP_NAME],
+            )
+            .await
+            .unwrap();
+        self.connections_seen.lock().unwrap().push(row.get(0));
+        match &self.fail_with {
+            Some(e) => Err(e.clone()),
+            None => Ok(Accepted {
+                reference: Uuid::new_v4().to_string(),
+                status: NotificationStatus::Sending,
+            }),
+        }
+    }
+}
+
+async fn observer(app: &TestApp) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// The worker's own state: short-lived connections under its own application name.
+fn worker_state(app: &TestApp) -> notify::AppState {
+    let db = notify::db::Db::connect_short_lived(&app.database_url, 4, WORKER_APP_NAME).unwrap();
+    notify::AppState::new((*app.state.config).clone(), db, app.queue.clone())
+}
+
+fn providers(app: &TestApp, sms: Vec<Arc<dyn SmsProvider>>) -> Providers {
+    Providers {
+        sms,
+        email: Vec::<Arc<dyn EmailProvider>>::new(),
+        simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    }
+}
+
+async fn send_sms(app: &TestApp, key: &str, template: Uuid, number: &str) -> Uuid {
+    let r = app
+        .call("POST", "/v2/notifications/sms", key, Some(json!({"phone_number": number, "template_id": template, "personalisation": {"name": "x"}})))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    r.json()["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn no_connection_is_open_during_the_provider_call_and_duplicates_send_once() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let provider = Arc::new(CountingProvider {
+        calls: AtomicUsize::new(0),
+        connections_seen: Default::default(),
+        observer: observer(&app).await,
+        fail_with: None,
+    });
+    let state = worker_state(&app);
+    let providers = providers(&app, vec![provider.clone()]);
+    let outcome = notify::delivery::deliver(&state, &providers, id)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Sent { ref provider, .. } if provider == "counting"),
+        "{outcome:?}"
+    );
+    // The same message again, as SQS may deliver it.
+    assert_eq!(
+        notify::delivery::deliver(&state, &providers, id)
+            .await
+            .unwrap(),
+        Outcome::AlreadyHandled
+    );
+    assert_eq!(
+        provider.calls.load(Ordering::SeqCst),
+        1,
+        "exactly one provider call"
+    );
+    assert_eq!(
+        *provider.connections_seen.lock().unwrap(),
+        [0],
+        "no worker connection open during the send"
+    );
+
+    let n = app
+        .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
+        .await
+        .json();
+    assert_eq!(n["status"], "sending");
+    assert_eq!(
+        n["cost_details"]["billable_sms_fragments"], 1,
+        "prefix included: 'Test service …: Hello x'"
+    );
+    assert!(n["sent_at"].is_string());
+}
+
+#[tokio::test]
+async fn failover_then_retry_then_permanent_failure() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let state = worker_state(&app);
+    let failing = |e: ProviderError, client| {
+        Arc::new(CountingProvider {
+            calls: AtomicUsize::new(0),
+            connections_seen: Default::default(),
+            observer: client,
+            fail_with: Some(e),
+        })
+    };
+    let down = failing(ProviderError::Retryable("500".into()), observer(&app).await);
+    let up = failing(
+        ProviderError::Retryable("unused".into()),
+        observer(&app).await,
+    );
+    let up = Arc::new(CountingProvider {
+        fail_with: None,
+        ..Arc::try_unwrap(up).ok().unwrap()
+    });
+
+    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let outcome =
+        notify::delivery::deliver(&state, &providers(&app, vec![down.clone(), up.clone()]), id)
+            .await
+            .unwrap();
+    assert!(matches!(outcome, Outcome::Sent { ref provider, .. } if provider == "counting"));
+    assert_eq!(
+        (
+            down.calls.load(Ordering::SeqCst),
+            up.calls.load(Ordering::SeqCst)
+        ),
+        (1, 1),
+        "failed over to the second"
+    );
+
+    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let both_down = providers(&app, vec![down.clone()]);
+    assert!(matches!(
+        notify::delivery::deliver(&state, &both_down, id)
+            .await
+            .unwrap(),
+        Outcome::Retry(_)
+    ));
+    let n = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        n.status,
+        NotificationStatus::Created,
+        "back to created for the retry"
+    );
+
+    let rejecting = failing(
+        ProviderError::Permanent("rejected recipient".into()),
+        observer(&app).await,
+    );
+    assert!(matches!(
+        notify::delivery::deliver(&state, &providers(&app, vec![rejecting]), id)
+            .await
+            .unwrap(),
+        Outcome::Failed(_)
+    ));
+    let n = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.status, NotificationStatus::TechnicalFailure);
+}
+
+#[tokio::test]
+async fn test_keys_reach_their_simulated_outcomes_through_the_status_queue() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let cases = [
+        ("07700900003", "temporary-failure"),
+        ("07700900002", "permanent-failure"),
+        ("07700900456", "delivered"),
+    ];
+    let mut ids = Vec::new();
+    for (number, expected) in cases {
+        ids.push((
+            send_sms(&app, &s.test_key, s.sms_template, number).await,
+            expected,
+        ));
+    }
+    let r = app
+        .call("POST", "/v2/notifications/email", &s.test_key, Some(json!({"email_address": "perm-fail@simulator.notify", "template_id": s.email_template, "personalisation": {"name": "x", "items": "y"}})))
+        .await;
+    ids.push((
+        r.json()["id"].as_str().unwrap().parse().unwrap(),
+        "permanent-failure",
+    ));
+
+    let state = worker_state(&app);
+    let queues = WorkerQueues {
+        deliver: vec!["deliver-sms".into(), "deliver-email".into()],
+        status: "status".into(),
+    };
+    let handles = workers::spawn_in_process(
+        state,
+        providers(&app, vec![]),
+        app.queue.clone(),
+        queues,
+        Duration::from_secs(60),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for (id, expected) in ids {
+        loop {
+            let n = app
+                .call("GET", &format!("/v2/notifications/{id}"), &s.test_key, None)
+                .await
+                .json();
+            if n["status"] == expected {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} stuck at {}",
+                n["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for h in handles {
+        h.abort();
+    }
+}
+
+#[tokio::test]
+async fn receipts_only_move_forward_and_wait_for_their_reference() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let state = worker_state(&app);
+    let receipt_at = |reference: &str, status, at| Message::Receipt {
+        v: 1,
+        provider: "simulated".into(),
+        reference: reference.into(),
+        status,
+        at,
+    };
+    let receipt = |reference: &str, status| receipt_at(reference, status, chrono::Utc::now());
+    // Before the reference is recorded: kept for a retry.
+    let early =
+        workers::handle_receipts(&state, &[receipt("ref-1", NotificationStatus::Delivered)])
+            .await
+            .unwrap();
+    assert_eq!(early.len(), 1);
+    let stale = receipt_at(
+        "ref-0",
+        NotificationStatus::Delivered,
+        chrono::Utc::now() - chrono::Duration::minutes(6),
+    );
+    assert!(
+        workers::handle_receipts(&state, &[stale])
+            .await
+            .unwrap()
+            .is_empty(),
+        "dropped after 5 minutes"
+    );
+
+    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    app.state.db.claim_for_delivery(id).await.unwrap().unwrap();
+    let sent = notify::db::SentRecord {
+        provider: "simulated".into(),
+        reference: "ref-1".into(),
+        billable_units: 1,
+        status: NotificationStatus::Sending,
+        sent_at: chrono::Utc::now(),
+    };
+    app.state.db.record_sent(id, &sent).await.unwrap();
+    assert!(
+        workers::handle_receipts(&state, &early)
+            .await
+            .unwrap()
+            .is_empty(),
+        "applied on retry"
+    );
+    let late = [
+        receipt("ref-1", NotificationStatus::Pending),
+        receipt("ref-1", NotificationStatus::PermanentFailure),
+    ];
+    workers::handle_receipts(&state, &late).await.unwrap();
+    let n = app
+        .state
+        .db
+        .get_notification(s.service.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        n.status,
+        NotificationStatus::Delivered,
+        "a final status is never overwritten"
+    );
+}
