@@ -41,7 +41,7 @@ impl SmsProvider for CountingProvider {
         let row = self
             .observer
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
                 &[&WORKER_APP_NAME],
             )
             .await

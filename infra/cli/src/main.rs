@@ -92,6 +92,9 @@ struct DevArgs {
     /// Do not create the demo service on first start.
     #[arg(long)]
     no_demo: bool,
+    /// Serve the API only: no in-process delivery and status workers (sends stay `created`).
+    #[arg(long)]
+    no_workers: bool,
 }
 
 #[derive(Subcommand)]
@@ -529,7 +532,9 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         AppState::from_config(config, "notify-api").await?
     } else {
         let queue = Arc::new(InProcessQueue::default());
-        spawn_workers(&config, queue.clone())?;
+        if !args.no_workers {
+            spawn_workers(&config, queue.clone())?;
+        }
         AppState::new(config, db, queue)
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
