@@ -263,21 +263,46 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
     })
 }
 
+/// A provider of either channel, as failover sees it.
+#[async_trait]
+trait Channel<M: Sync>: Send + Sync {
+    fn provider_name(&self) -> &str;
+    async fn hand_over(&self, message: &M) -> Result<Accepted, ProviderError>;
+}
+
+#[async_trait]
+impl Channel<SmsMessage> for Arc<dyn SmsProvider> {
+    fn provider_name(&self) -> &str {
+        self.name()
+    }
+    async fn hand_over(&self, message: &SmsMessage) -> Result<Accepted, ProviderError> {
+        self.send_sms(message).await
+    }
+}
+
+#[async_trait]
+impl Channel<EmailMessage> for Arc<dyn EmailProvider> {
+    fn provider_name(&self) -> &str {
+        self.name()
+    }
+    async fn hand_over(&self, message: &EmailMessage) -> Result<Accepted, ProviderError> {
+        self.send_email(message).await
+    }
+}
+
 /// Tries each provider in turn; the first acceptance wins, a permanent error stops the round.
-async fn send_sms(
-    providers: &[Arc<dyn SmsProvider>],
-    message: &SmsMessage,
+async fn with_failover<M: Sync, C: Channel<M>>(
+    providers: &[C],
+    message: &M,
+    notification_id: Uuid,
 ) -> Result<(String, Accepted), ProviderError> {
-    let mut last = ProviderError::Retryable("no SMS provider configured".into());
-    for provider in providers
-        .iter()
-        .filter(|p| !message.international || p.supports_international())
-    {
-        match provider.send_sms(message).await {
-            Ok(accepted) => return Ok((provider.name().to_string(), accepted)),
+    let mut last = ProviderError::Retryable("no provider configured for this channel".into());
+    for provider in providers {
+        match provider.hand_over(message).await {
+            Ok(accepted) => return Ok((provider.provider_name().to_string(), accepted)),
             Err(e @ ProviderError::Permanent(_)) => return Err(e),
             Err(e) => {
-                tracing::warn!(provider = provider.name(), notification_id = %message.notification_id, error = %e, "SMS provider failed; trying the next");
+                tracing::warn!(provider = provider.provider_name(), notification_id = %notification_id, error = %e, "provider failed; trying the next");
                 last = e;
             }
         }
@@ -285,22 +310,23 @@ async fn send_sms(
     Err(last)
 }
 
+async fn send_sms(
+    providers: &[Arc<dyn SmsProvider>],
+    message: &SmsMessage,
+) -> Result<(String, Accepted), ProviderError> {
+    let usable: Vec<Arc<dyn SmsProvider>> = providers
+        .iter()
+        .filter(|p| !message.international || p.supports_international())
+        .cloned()
+        .collect();
+    with_failover(&usable, message, message.notification_id).await
+}
+
 async fn send_email(
     providers: &[Arc<dyn EmailProvider>],
     message: &EmailMessage,
 ) -> Result<(String, Accepted), ProviderError> {
-    let mut last = ProviderError::Retryable("no email provider configured".into());
-    for provider in providers {
-        match provider.send_email(message).await {
-            Ok(accepted) => return Ok((provider.name().to_string(), accepted)),
-            Err(e @ ProviderError::Permanent(_)) => return Err(e),
-            Err(e) => {
-                tracing::warn!(provider = provider.name(), notification_id = %message.notification_id, error = %e, "email provider failed; trying the next");
-                last = e;
-            }
-        }
-    }
-    Err(last)
+    with_failover(providers, message, message.notification_id).await
 }
 
 /// One delivery message: claim, send with plain values, record. Idempotent: a duplicate finds nothing to claim.
