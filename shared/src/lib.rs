@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod limits;
 pub mod model;
 pub mod notifications;
+pub mod providers;
 pub mod queue;
 pub mod recipients;
 pub mod state;

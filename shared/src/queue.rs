@@ -31,6 +31,14 @@ pub enum Message {
         /// When the provider said it: a receipt for an unknown reference is retried for 5 minutes from here.
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// A provider's receipt exactly as it reached the API; the status worker parses it.
+    #[serde(rename = "raw_receipt")]
+    RawReceipt {
+        v: u32,
+        provider: String,
+        body: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Message {

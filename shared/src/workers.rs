@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::AppState;
 use crate::db::DbError;
 use crate::delivery::{self, Outcome, Providers};
+use crate::model::NotificationStatus;
 use crate::queue::{InProcessQueue, Message, Queue};
 
 /// How long a receipt for a reference nobody has recorded yet is kept trying.
@@ -45,20 +46,43 @@ pub async fn handle_delivery(
     }
 }
 
+/// A receipt message as (reference, status, when the provider said it); raw ones are parsed per provider.
+fn as_receipt(message: &Message) -> Option<(String, NotificationStatus, DateTime<Utc>)> {
+    match message {
+        Message::Receipt {
+            reference,
+            status,
+            at,
+            ..
+        } => Some((reference.clone(), *status, *at)),
+        Message::RawReceipt {
+            provider, body, at, ..
+        } => {
+            let parsed = match provider.as_str() {
+                "firetext" => crate::providers::firetext::parse_receipt(body.as_bytes()),
+                _ => None,
+            };
+            if parsed.is_none() {
+                tracing::warn!(provider, "receipt not understood; dropped");
+            }
+            parsed.map(|(reference, status)| (reference, status, *at))
+        }
+        Message::Deliver { .. } => None,
+    }
+}
+
 /// A batch of receipts in one statement. Returns the receipts to try again later: those whose reference is not
 /// recorded yet and are younger than [`RECEIPT_RETRY_WINDOW`]; older ones are dropped with a log line.
 pub async fn handle_receipts(
     state: &AppState,
     messages: &[Message],
 ) -> Result<Vec<Message>, DbError> {
-    let receipts: Vec<(String, crate::model::NotificationStatus)> = messages
+    let parsed: Vec<Option<(String, NotificationStatus, DateTime<Utc>)>> =
+        messages.iter().map(as_receipt).collect();
+    let receipts: Vec<(String, NotificationStatus)> = parsed
         .iter()
-        .filter_map(|m| match m {
-            Message::Receipt {
-                reference, status, ..
-            } => Some((reference.clone(), *status)),
-            _ => None,
-        })
+        .flatten()
+        .map(|(reference, status, _)| (reference.clone(), *status))
         .collect();
     if receipts.is_empty() {
         return Ok(Vec::new());
@@ -72,18 +96,13 @@ pub async fn handle_receipts(
     let now = Utc::now();
     Ok(messages
         .iter()
-        .filter(|m| match m {
-            Message::Receipt {
-                reference,
-                at,
-                provider,
-                ..
-            } if unmatched.contains(reference) => {
+        .zip(parsed)
+        .filter(|(_, parsed)| match parsed {
+            Some((reference, _, at)) if unmatched.contains(reference) => {
                 let keep = now - *at < RECEIPT_RETRY_WINDOW;
                 if !keep {
                     tracing::warn!(
                         reference,
-                        provider,
                         "receipt for an unknown reference dropped after 5 minutes"
                     );
                 }
@@ -91,7 +110,7 @@ pub async fn handle_receipts(
             }
             _ => false,
         })
-        .cloned()
+        .map(|(message, _)| message.clone())
         .collect())
 }
 

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod delivery;
+mod firetext;
 mod letters;
 mod limits;
 mod queue;

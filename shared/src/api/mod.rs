@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod errors;
+pub mod receipts;
 pub mod schema;
 pub mod v2;
 
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .merge(admin)
         .route("/_status", get(status))
+        .route("/notifications/sms/{provider}", post(receipts::sms_receipt))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))

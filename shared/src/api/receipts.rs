@@ -1,0 +1,51 @@
+//! Provider receipts arriving over HTTP: put on the status queue untouched, so the API answers fast and the
+//! status worker does the work.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::queue::Message;
+
+/// SMS aggregators whose receipt format the status worker understands.
+const SMS_RECEIPT_PROVIDERS: [&str; 1] = ["firetext"];
+
+pub async fn sms_receipt(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !SMS_RECEIPT_PROVIDERS.contains(&provider.as_str()) {
+        return super::not_found().await;
+    }
+    let message = Message::RawReceipt {
+        v: 1,
+        provider: provider.clone(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at: state.now(),
+    };
+    match state
+        .queue
+        .send(&state.config.queues.status, &provider, &message)
+        .await
+    {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"result": "success", "message": format!("{provider} callback succeeded")})),
+        )
+            .into_response(),
+        Err(e) => {
+            // The provider retries on a 5xx, so nothing is lost.
+            tracing::error!(provider, error = %e, "receipt not queued");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"result": "error", "message": "Internal server error"})),
+            )
+                .into_response()
+        }
+    }
+}
