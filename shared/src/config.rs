@@ -42,6 +42,11 @@ pub struct Config {
     pub document_download_api_host: String,
     pub sqs_endpoint_url: Option<String>,
     pub queues: QueueNames,
+    /// Firetext's send endpoint and key; without a key Firetext is not used.
+    pub firetext_url: String,
+    pub firetext_api_key: Option<String>,
+    /// Live sends go to the simulated provider too (the local stack's default; never in AWS).
+    pub simulate_providers: bool,
     /// How long a service, its keys, current templates and senders are reused before being read again.
     pub lookup_cache_ttl: std::time::Duration,
 }
@@ -72,6 +77,8 @@ pub struct ConfigError(pub String);
 
 /// Two seconds: a revoked key or edited template is seen within that, as with upstream's cached lookups.
 pub const DEFAULT_LOOKUP_CACHE_MS: u64 = 2000;
+
+pub const DEFAULT_FIRETEXT_URL: &str = "https://www.firetext.co.uk/api/sendsms/json";
 
 pub const DEFAULT_DOCUMENT_DOWNLOAD_API_HOST: &str =
     "https://download.notifications.service.gov.uk";
@@ -160,6 +167,9 @@ impl Config {
             document_download_api_host: var("DOCUMENT_DOWNLOAD_API_HOST")
                 .unwrap_or_else(|| DEFAULT_DOCUMENT_DOWNLOAD_API_HOST.into()),
             sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
+            firetext_url: var("FIRETEXT_URL").unwrap_or_else(|| DEFAULT_FIRETEXT_URL.into()),
+            firetext_api_key: var("FIRETEXT_API_KEY"),
+            simulate_providers: var("SIMULATE_PROVIDERS").is_some_and(|v| v == "true" || v == "1"),
             lookup_cache_ttl: std::time::Duration::from_millis(match var("LOOKUP_CACHE_MS") {
                 Some(v) => v.parse().map_err(|_| {
                     ConfigError(format!("LOOKUP_CACHE_MS must be a number, not {v:?}"))
@@ -188,6 +198,9 @@ impl Config {
             notify_email_domain: "notifications.service.gov.uk".into(),
             document_download_api_host: DEFAULT_DOCUMENT_DOWNLOAD_API_HOST.into(),
             sqs_endpoint_url: None,
+            firetext_url: DEFAULT_FIRETEXT_URL.into(),
+            firetext_api_key: None,
+            simulate_providers: true,
             queues: QueueNames::default(),
             lookup_cache_ttl: std::time::Duration::from_millis(DEFAULT_LOOKUP_CACHE_MS),
         }

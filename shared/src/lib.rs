@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod delivery;
+pub mod lambda;
 pub mod limits;
 pub mod model;
 pub mod notifications;

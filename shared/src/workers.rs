@@ -16,11 +16,13 @@ pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 const RECEIPT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// One delivery message. `Ok(Some(delay))` asks for the message to come back after `delay`.
+/// On its `final_attempt` a send that would be retried becomes `technical-failure` instead.
 pub async fn handle_delivery(
     state: &AppState,
     providers: &Providers,
     message: &Message,
     retry_delay: Duration,
+    final_attempt: bool,
 ) -> Result<Option<Duration>, DbError> {
     let Message::Deliver {
         notification_id, ..
@@ -30,6 +32,11 @@ pub async fn handle_delivery(
         return Ok(None);
     };
     match delivery::deliver(state, providers, *notification_id).await? {
+        Outcome::Retry(reason) if final_attempt => {
+            tracing::warn!(notification_id = %notification_id, reason, "retries exhausted: technical-failure");
+            state.db.mark_technical_failure(*notification_id).await?;
+            Ok(None)
+        }
         Outcome::Retry(reason) => {
             tracing::warn!(notification_id = %notification_id, reason, "provider send will be retried");
             Ok(Some(retry_delay))
@@ -139,7 +146,7 @@ pub fn spawn_in_process(
                 let results = futures::future::join_all(
                     batch
                         .iter()
-                        .map(|m| handle_delivery(&state, &providers, m, retry_delay)),
+                        .map(|m| handle_delivery(&state, &providers, m, retry_delay, false)),
                 )
                 .await;
                 for (message, result) in batch.iter().zip(results) {

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod delivery;
 mod firetext;
+mod lambda;
 mod letters;
 mod limits;
 mod queue;

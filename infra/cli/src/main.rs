@@ -13,7 +13,6 @@ use notify::AppState;
 use notify::admin::{self, CreateService, CreateTemplate};
 use notify::config::{self, Config};
 use notify::db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
-use notify::delivery::{Providers, SimulatedProvider};
 use notify::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
 use notify::queue::InProcessQueue;
 use notify::workers::{self, WorkerQueues};
@@ -489,15 +488,7 @@ fn spawn_workers(config: &Config, queue: Arc<InProcessQueue>) -> anyhow::Result<
         "notify-worker",
     )?;
     let worker_state = AppState::new(config.clone(), db, queue.clone());
-    let simulated = Arc::new(SimulatedProvider::new(
-        queue.clone(),
-        config.queues.status.clone(),
-    ));
-    let providers = Providers {
-        sms: vec![simulated.clone()],
-        email: vec![simulated.clone()],
-        simulated,
-    };
+    let providers = notify::providers::from_config(config, queue.clone());
     let queues = WorkerQueues {
         deliver: vec![
             config.queues.deliver_sms.clone(),

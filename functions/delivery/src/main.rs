@@ -1,0 +1,35 @@
+//! SQS (deliver-sms, deliver-email) → providers. Clients built once per execution environment; each message is
+//! claim → send → record with short-lived database connections.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use notify::queue::{Queue, SqsQueue};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().without_time().init();
+    let config = notify::config::Config::load().await?;
+    let sqs = aws_sdk_sqs::Client::new(
+        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+    );
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
+    let db = notify::db::Db::connect_short_lived(&config.database_url, 4, "notify-delivery")?;
+    let providers = notify::providers::from_config(&config, queue.clone());
+    let state = notify::AppState::new(config, db, queue);
+    let (state, providers, sqs) = (&state, &providers, &sqs);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(
+            notify::lambda::deliver_batch(
+                state,
+                providers,
+                sqs,
+                event.payload,
+                notify::lambda::DELIVERY_RETRY_DELAY,
+            )
+            .await,
+        )
+    }))
+    .await
+}

@@ -1,0 +1,23 @@
+//! SQS (status) → provider receipts applied in one statement per batch.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use notify::queue::SqsQueue;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().without_time().init();
+    let config = notify::config::Config::load().await?;
+    let sqs = aws_sdk_sqs::Client::new(
+        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+    );
+    let db = notify::db::Db::connect_short_lived(&config.database_url, 1, "notify-status")?;
+    let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
+    let state = &state;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(notify::lambda::status_batch(state, event.payload).await)
+    }))
+    .await
+}

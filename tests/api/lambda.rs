@@ -1,0 +1,148 @@
+//! The SQS Lambda batches: partial batch failures, the retry policy's last attempt, receipts awaiting a reference.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsEvent;
+use notify::delivery::{
+    Accepted, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage, SmsProvider,
+};
+use notify::model::NotificationStatus;
+use notify::queue::Message;
+use notify_tests::TestApp;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct Down;
+
+#[async_trait]
+impl SmsProvider for Down {
+    fn name(&self) -> &str {
+        "down"
+    }
+    fn supports_international(&self) -> bool {
+        true
+    }
+    async fn send_sms(&self, _: &SmsMessage) -> Result<Accepted, ProviderError> {
+        Err(ProviderError::Retryable("503".into()))
+    }
+}
+
+fn event(records: &[(&str, Value, u32)]) -> SqsEvent {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body, receives)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("handle-{id}"),
+                "body": if body.is_string() { body.as_str().unwrap().to_string() } else { body.to_string() },
+                "attributes": {"ApproximateReceiveCount": receives.to_string()},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-2:123456789012:deliver-sms",
+                "awsRegion": "eu-west-2"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).unwrap()
+}
+
+fn unreachable_sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .http_client(notify::aws::http_client())
+            .endpoint_url("http://127.0.0.1:1")
+            .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "t", "t", None, None, "static",
+            ))
+            .build(),
+    )
+}
+
+async fn send(app: &TestApp, key: &str, template: Uuid) -> Uuid {
+    let r = app
+        .call("POST", "/v2/notifications/sms", key, Some(json!({"phone_number": "07700900123", "template_id": template, "personalisation": {"name": "x"}})))
+        .await;
+    r.json()["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let providers = Providers {
+        sms: vec![Arc::new(Down) as Arc<dyn SmsProvider>],
+        email: Vec::<Arc<dyn EmailProvider>>::new(),
+        simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    };
+    let test_send = send(&app, &s.test_key, s.sms_template).await;
+    let retried = send(&app, &s.live_key, s.sms_template).await;
+    let exhausted = send(&app, &s.live_key, s.sms_template).await;
+    let deliver = |id: Uuid| serde_json::to_value(Message::deliver(id)).unwrap();
+    let batch = event(&[
+        ("ok", deliver(test_send), 1),
+        ("garbage", json!("not a message"), 1),
+        ("retry", deliver(retried), 3),
+        (
+            "last",
+            deliver(exhausted),
+            notify::lambda::MAX_DELIVERY_ATTEMPTS,
+        ),
+    ]);
+    let response = notify::lambda::deliver_batch(
+        &app.state,
+        &providers,
+        &unreachable_sqs(),
+        batch,
+        Duration::from_secs(300),
+    )
+    .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["garbage", "retry"]);
+    for (id, expected) in [
+        (test_send, NotificationStatus::Sending),
+        (retried, NotificationStatus::Created),
+        (exhausted, NotificationStatus::TechnicalFailure),
+    ] {
+        assert_eq!(
+            app.state
+                .db
+                .get_notification(s.service.id, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            expected
+        );
+    }
+}
+
+#[tokio::test]
+async fn receipts_waiting_for_their_reference_are_redelivered() {
+    let app = TestApp::new().await;
+    let receipt = Message::Receipt {
+        v: 1,
+        provider: "simulated".into(),
+        reference: "not-yet-recorded".into(),
+        status: NotificationStatus::Delivered,
+        at: chrono::Utc::now(),
+    };
+    let batch = event(&[
+        ("early", serde_json::to_value(&receipt).unwrap(), 1),
+        ("junk", json!("{}"), 1),
+    ]);
+    let response = notify::lambda::status_batch(&app.state, batch).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["early", "junk"]);
+}
