@@ -79,19 +79,13 @@ fn providers(app: &TestApp, sms: Vec<Arc<dyn SmsProvider>>) -> Providers {
     }
 }
 
-async fn send_sms(app: &TestApp, key: &str, template: Uuid, number: &str) -> Uuid {
-    let r = app
-        .call("POST", "/v2/notifications/sms", key, Some(json!({"phone_number": number, "template_id": template, "personalisation": {"name": "x"}})))
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.json());
-    r.json()["id"].as_str().unwrap().parse().unwrap()
-}
-
 #[tokio::test]
 async fn no_connection_is_open_during_the_provider_call_and_duplicates_send_once() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
     let provider = Arc::new(CountingProvider {
         calls: AtomicUsize::new(0),
         connections_seen: Default::default(),
@@ -160,7 +154,9 @@ async fn failover_then_retry_then_permanent_failure() {
         ..Arc::try_unwrap(up).ok().unwrap()
     });
 
-    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
     let outcome =
         notify::delivery::deliver(&state, &providers(&app, vec![down.clone(), up.clone()]), id)
             .await
@@ -175,7 +171,9 @@ async fn failover_then_retry_then_permanent_failure() {
         "failed over to the second"
     );
 
-    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
     let both_down = providers(&app, vec![down.clone()]);
     assert!(matches!(
         notify::delivery::deliver(&state, &both_down, id)
@@ -228,7 +226,8 @@ async fn test_keys_reach_their_simulated_outcomes_through_the_status_queue() {
     let mut ids = Vec::new();
     for (number, expected) in cases {
         ids.push((
-            send_sms(&app, &s.test_key, s.sms_template, number).await,
+            app.send_sms(&s.test_key, s.sms_template, number, None)
+                .await,
             expected,
         ));
     }
@@ -307,7 +306,9 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         "dropped after 5 minutes"
     );
 
-    let id = send_sms(&app, &s.live_key, s.sms_template, "07700900123").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
     app.state.db.claim_for_delivery(id).await.unwrap().unwrap();
     let sent = notify::db::SentRecord {
         provider: "simulated".into(),

@@ -48,27 +48,6 @@ fn event(records: &[(&str, Value, u32)]) -> SqsEvent {
     serde_json::from_value(json!({"Records": records})).unwrap()
 }
 
-fn unreachable_sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .http_client(notify::aws::http_client())
-            .endpoint_url("http://127.0.0.1:1")
-            .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "t", "t", None, None, "static",
-            ))
-            .build(),
-    )
-}
-
-async fn send(app: &TestApp, key: &str, template: Uuid) -> Uuid {
-    let r = app
-        .call("POST", "/v2/notifications/sms", key, Some(json!({"phone_number": "07700900123", "template_id": template, "personalisation": {"name": "x"}})))
-        .await;
-    r.json()["id"].as_str().unwrap().parse().unwrap()
-}
-
 #[tokio::test]
 async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
     let app = TestApp::new().await;
@@ -78,9 +57,15 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         email: Vec::<Arc<dyn EmailProvider>>::new(),
         simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
     };
-    let test_send = send(&app, &s.test_key, s.sms_template).await;
-    let retried = send(&app, &s.live_key, s.sms_template).await;
-    let exhausted = send(&app, &s.live_key, s.sms_template).await;
+    let test_send = app
+        .send_sms(&s.test_key, s.sms_template, "07700900123", None)
+        .await;
+    let retried = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    let exhausted = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
     let deliver = |id: Uuid| serde_json::to_value(Message::deliver(id)).unwrap();
     let batch = event(&[
         ("ok", deliver(test_send), 1),
@@ -95,7 +80,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
     let response = notify::lambda::deliver_batch(
         &app.state,
         &providers,
-        &unreachable_sqs(),
+        &notify_tests::sqs_client("http://127.0.0.1:1"),
         batch,
         Duration::from_secs(300),
     )

@@ -10,22 +10,9 @@ fn moto_url() -> String {
     std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
-fn sqs_client() -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .http_client(notify::aws::http_client())
-        .endpoint_url(moto_url())
-        .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
-
 #[tokio::test]
 async fn accepted_sends_arrive_on_sqs() {
-    let client = sqs_client();
+    let client = notify_tests::sqs_client(&moto_url());
     let name = format!("deliver-sms-{}", uuid::Uuid::new_v4().simple());
     client
         .create_queue()
@@ -89,16 +76,9 @@ async fn accepted_sends_arrive_on_sqs() {
 #[tokio::test]
 async fn an_unreachable_queue_keeps_the_notification_for_replay() {
     let app = TestApp::new().await;
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .http_client(notify::aws::http_client())
-        .endpoint_url("http://127.0.0.1:1")
-        .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .build();
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(config)));
+    let queue = Arc::new(SqsQueue::new(notify_tests::sqs_client(
+        "http://127.0.0.1:1",
+    )));
     let state = notify::AppState::new((*app.state.config).clone(), app.state.db.clone(), queue);
     let s = app.service(false).await;
     let auth = notify::auth::AuthenticatedKey {

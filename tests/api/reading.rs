@@ -5,19 +5,14 @@ use serde_json::{Value, json};
 
 use crate::messages;
 
-async fn send_sms(app: &TestApp, key: &str, template: uuid::Uuid, reference: &str) -> String {
-    let r = app
-        .call("POST", "/v2/notifications/sms", key, Some(json!({"phone_number": "07700900123", "template_id": template, "personalisation": {"name": "x"}, "reference": reference})))
-        .await;
-    assert_eq!(r.status, 201);
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn get_by_id_shows_every_field() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let id = send_sms(&app, &s.live_key, s.sms_template, "r").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", Some("r"))
+        .await
+        .to_string();
     let got = app
         .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
         .await;
@@ -57,9 +52,18 @@ async fn get_by_id_shows_every_field() {
 async fn list_filters_and_pages() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let first = send_sms(&app, &s.live_key, s.sms_template, "a b").await;
-    let second = send_sms(&app, &s.live_key, s.sms_template, "other").await;
-    let test_only = send_sms(&app, &s.test_key, s.sms_template, "a b").await;
+    let first = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", Some("a b"))
+        .await
+        .to_string();
+    let second = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", Some("other"))
+        .await
+        .to_string();
+    let test_only = app
+        .send_sms(&s.test_key, s.sms_template, "07700900123", Some("a b"))
+        .await
+        .to_string();
 
     let list = app
         .call("GET", "/v2/notifications", &s.live_key, None)
@@ -192,7 +196,10 @@ async fn list_query_errors() {
 async fn cost_fields() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let id = send_sms(&app, &s.live_key, s.sms_template, "c").await;
+    let id = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", Some("c"))
+        .await
+        .to_string();
     let n: Value = app
         .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
         .await

@@ -215,6 +215,25 @@ impl TestApp {
         .await
     }
 
+    /// Sends a text ("Hello x") and returns the new notification's id; the send must be accepted.
+    pub async fn send_sms(
+        &self,
+        key: &str,
+        template: Uuid,
+        number: &str,
+        reference: Option<&str>,
+    ) -> Uuid {
+        let mut body = serde_json::json!({"phone_number": number, "template_id": template, "personalisation": {"name": "x"}});
+        if let Some(reference) = reference {
+            body["reference"] = reference.into();
+        }
+        let r = self
+            .call("POST", "/v2/notifications/sms", key, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+        r.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
     pub async fn service(&self, restricted: bool) -> TestService {
         self.service_with(restricted, None).await
     }
@@ -297,6 +316,21 @@ impl TestApp {
             letter_template: letter.id,
         }
     }
+}
+
+/// An SQS client for `endpoint` (moto, or an address nothing listens on) with test credentials.
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .http_client(notify::aws::http_client())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .build(),
+    )
 }
 
 pub fn token(combined_key: &str) -> String {
