@@ -181,13 +181,7 @@ async fn failover_then_retry_then_permanent_failure() {
             .unwrap(),
         Outcome::Retry(_)
     ));
-    let n = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let n = app.stored(s.service.id, id).await;
     assert_eq!(
         n.status,
         NotificationStatus::Created,
@@ -204,13 +198,7 @@ async fn failover_then_retry_then_permanent_failure() {
             .unwrap(),
         Outcome::Failed(_)
     ));
-    let n = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let n = app.stored(s.service.id, id).await;
     assert_eq!(n.status, NotificationStatus::TechnicalFailure);
 }
 
@@ -330,13 +318,7 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         receipt("ref-1", NotificationStatus::PermanentFailure),
     ];
     workers::handle_receipts(&state, &late).await.unwrap();
-    let n = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let n = app.stored(s.service.id, id).await;
     assert_eq!(
         n.status,
         NotificationStatus::Delivered,

@@ -99,13 +99,7 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
             .unwrap()
             .is_empty()
     );
-    let n = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let n = app.stored(s.service.id, id).await;
     assert_eq!(n.status, NotificationStatus::Delivered);
     assert_eq!(
         app.request("POST", "/notifications/sms/unknown", None, Some(b"x"))

@@ -96,16 +96,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         (retried, NotificationStatus::Created),
         (exhausted, NotificationStatus::TechnicalFailure),
     ] {
-        assert_eq!(
-            app.state
-                .db
-                .get_notification(s.service.id, id)
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            expected
-        );
+        assert_eq!(app.stored(s.service.id, id).await.status, expected);
     }
 }
 

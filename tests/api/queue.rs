@@ -91,12 +91,6 @@ async fn an_unreachable_queue_keeps_the_notification_for_replay() {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap().parse().unwrap();
-    let stored = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.status, notify::model::NotificationStatus::Created);
 }

@@ -36,13 +36,7 @@ async fn sms_is_stored_queued_and_answered_like_notify() {
     insta::assert_json_snapshot!("sms_201", redact(&body));
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(app.queue.take_all("deliver-sms"), [Message::deliver(id)]);
-    let stored = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.normalised_to.as_deref(), Some("447700900123"));
     assert_eq!(stored.to, "07700 900123");
     let sealed = stored.encrypted_personalisation.unwrap();
@@ -388,13 +382,7 @@ async fn test_keys_are_stored_as_test() {
     let s = app.service(false).await;
     let (_, body) = sms(&app, &s.test_key, json!({"phone_number": "07700900003", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.key_type, notify::model::KeyType::Test);
 }
 
@@ -406,13 +394,7 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(status, 201, "the row is durable, so the send is accepted");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.status, notify::model::NotificationStatus::Created);
     let replayable = app
         .state
@@ -500,13 +482,7 @@ async fn international_numbers_with_permission() {
     let (status, body) = sms(&app, &s.live_key, json!({"phone_number": "+1 202 555 0104", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     assert_eq!(status, 201, "{body}");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    let stored = app
-        .state
-        .db
-        .get_notification(s.service.id, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(s.service.id, id).await;
     assert_eq!(
         (stored.normalised_to.as_deref(), stored.rate_multiplier),
         (Some("12025550104"), Some(1.0))

@@ -234,6 +234,16 @@ impl TestApp {
         r.json()["id"].as_str().unwrap().parse().unwrap()
     }
 
+    /// A notification as stored; it must exist.
+    pub async fn stored(&self, service_id: Uuid, id: Uuid) -> notify::db::NotificationRecord {
+        self.state
+            .db
+            .get_notification(service_id, id)
+            .await
+            .unwrap()
+            .expect("notification stored")
+    }
+
     pub async fn service(&self, restricted: bool) -> TestService {
         self.service_with(restricted, None).await
     }
