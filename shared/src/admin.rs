@@ -309,19 +309,14 @@ pub async fn receive_inbound_sms(
         .ok_or_else(|| {
             AdminOpError::Invalid("service has no inbound number: assign one first".into())
         })?;
-    let user_number = crate::recipients::PhoneNumber::parse(from)
-        .map(|p| p.normalised().to_string())
-        .unwrap_or_else(|_| from.to_string());
-    Ok(state
-        .db
-        .insert_inbound_sms(&crate::db::NewInboundSms {
-            service_id,
-            notify_number: number.number,
-            user_number,
-            provider: number.provider,
-            provider_reference: None,
-            provider_date: Some(state.now()),
-            encrypted_content: state.encryptor.encrypt(content),
-        })
-        .await?)
+    let text = crate::providers::aws_sms::InboundText {
+        from: from.to_string(),
+        to: number.number,
+        content: content.to_string(),
+        provider_reference: None,
+        received_at: None,
+    };
+    crate::inbound::receive(state, &number.provider, &text)
+        .await?
+        .ok_or_else(|| AdminOpError::Invalid("the service's inbound number is not active".into()))
 }

@@ -45,6 +45,21 @@ pub struct Config {
     /// Firetext's send endpoint and key; without a key Firetext is not used.
     pub firetext_url: String,
     pub firetext_api_key: Option<String>,
+    /// Send email through Amazon SES v2 (`SES_ENABLED`).
+    pub ses_enabled: bool,
+    pub ses_endpoint_url: Option<String>,
+    /// Its event destination is the SNS topic that feeds the status queue.
+    pub ses_configuration_set: Option<String>,
+    /// Send texts through AWS End User Messaging SMS (`AWS_SMS_ENABLED`).
+    pub aws_sms_enabled: bool,
+    pub aws_sms_endpoint_url: Option<String>,
+    pub aws_sms_configuration_set: Option<String>,
+    /// A pool, phone number or sender id; unset, the notification's own sender is used.
+    pub aws_sms_origination_identity: Option<String>,
+    /// Notify's retry policy for provider sends: attempts in all, and the delay between retries after the
+    /// first (which is immediate).
+    pub delivery_max_attempts: u32,
+    pub delivery_retry_delay: std::time::Duration,
     /// Live sends go to the simulated provider too (the local stack's default; never in AWS).
     pub simulate_providers: bool,
     /// How long a service, its keys, current templates and senders are reused before being read again.
@@ -58,6 +73,8 @@ pub struct QueueNames {
     pub deliver_letter: String,
     /// Provider receipts.
     pub status: String,
+    /// Service callbacks, each complete (URL, encrypted token, body).
+    pub callbacks: String,
 }
 
 impl Default for QueueNames {
@@ -67,6 +84,7 @@ impl Default for QueueNames {
             deliver_email: "deliver-email".into(),
             deliver_letter: "deliver-letter".into(),
             status: "status".into(),
+            callbacks: "service-callbacks".into(),
         }
     }
 }
@@ -76,6 +94,10 @@ impl Default for QueueNames {
 pub struct ConfigError(pub String);
 
 /// Two seconds: a revoked key or edited template is seen within that, as with upstream's cached lookups.
+/// Notify's policy: 48 attempts, 5 minutes apart, then `technical-failure`.
+pub const DEFAULT_DELIVERY_MAX_ATTEMPTS: u64 = 48;
+pub const DEFAULT_DELIVERY_RETRY_SECONDS: u64 = 300;
+
 pub const DEFAULT_LOOKUP_CACHE_MS: u64 = 2000;
 
 pub const DEFAULT_FIRETEXT_URL: &str = "https://www.firetext.co.uk/api/sendsms/json";
@@ -105,6 +127,7 @@ impl Config {
                 for (key, var) in [
                     ("secret_key", "SECRET_KEY"),
                     ("admin_client_secret", "ADMIN_CLIENT_SECRET"),
+                    ("firetext_api_key", "FIRETEXT_API_KEY"),
                 ] {
                     if let Some(v) = secret.get(key).and_then(|v| v.as_str()) {
                         overlay.insert(var.into(), v.into());
@@ -138,6 +161,15 @@ impl Config {
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match var(name) {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name} must be a number, not {v:?}"))),
+                None => Ok(default),
+            }
+        };
+        let flag = |name: &str| var(name).is_some_and(|v| v == "true" || v == "1");
         let required =
             |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
         let database_pool_size = match var("DATABASE_POOL_SIZE") {
@@ -169,7 +201,20 @@ impl Config {
             sqs_endpoint_url: var("SQS_ENDPOINT_URL"),
             firetext_url: var("FIRETEXT_URL").unwrap_or_else(|| DEFAULT_FIRETEXT_URL.into()),
             firetext_api_key: var("FIRETEXT_API_KEY"),
-            simulate_providers: var("SIMULATE_PROVIDERS").is_some_and(|v| v == "true" || v == "1"),
+            ses_enabled: flag("SES_ENABLED"),
+            ses_endpoint_url: var("SES_ENDPOINT_URL"),
+            ses_configuration_set: var("SES_CONFIGURATION_SET"),
+            aws_sms_enabled: flag("AWS_SMS_ENABLED"),
+            aws_sms_endpoint_url: var("AWS_SMS_ENDPOINT_URL"),
+            aws_sms_configuration_set: var("AWS_SMS_CONFIGURATION_SET"),
+            aws_sms_origination_identity: var("AWS_SMS_ORIGINATION_IDENTITY"),
+            simulate_providers: flag("SIMULATE_PROVIDERS"),
+            delivery_max_attempts: number("DELIVERY_MAX_ATTEMPTS", DEFAULT_DELIVERY_MAX_ATTEMPTS)?
+                as u32,
+            delivery_retry_delay: std::time::Duration::from_secs(number(
+                "DELIVERY_RETRY_SECONDS",
+                DEFAULT_DELIVERY_RETRY_SECONDS,
+            )?),
             lookup_cache_ttl: std::time::Duration::from_millis(match var("LOOKUP_CACHE_MS") {
                 Some(v) => v.parse().map_err(|_| {
                     ConfigError(format!("LOOKUP_CACHE_MS must be a number, not {v:?}"))
@@ -181,6 +226,7 @@ impl Config {
                 deliver_email: var("DELIVER_EMAIL_QUEUE").unwrap_or(defaults.deliver_email),
                 deliver_letter: var("DELIVER_LETTER_QUEUE").unwrap_or(defaults.deliver_letter),
                 status: var("STATUS_QUEUE").unwrap_or(defaults.status),
+                callbacks: var("CALLBACKS_QUEUE").unwrap_or(defaults.callbacks),
             },
         })
     }
@@ -200,7 +246,16 @@ impl Config {
             sqs_endpoint_url: None,
             firetext_url: DEFAULT_FIRETEXT_URL.into(),
             firetext_api_key: None,
+            ses_enabled: false,
+            ses_endpoint_url: None,
+            ses_configuration_set: None,
+            aws_sms_enabled: false,
+            aws_sms_endpoint_url: None,
+            aws_sms_configuration_set: None,
+            aws_sms_origination_identity: None,
             simulate_providers: true,
+            delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
+            delivery_retry_delay: std::time::Duration::from_secs(DEFAULT_DELIVERY_RETRY_SECONDS),
             queues: QueueNames::default(),
             lookup_cache_ttl: std::time::Duration::from_millis(DEFAULT_LOOKUP_CACHE_MS),
         }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::db::{DbError, DeliveryJob, SentRecord};
+use crate::db::{DbError, DeliveryJob, ProviderWeight, SentRecord};
 use crate::model::{KeyType, NotificationStatus, NotificationType, Template};
 use crate::queue::{Message, Queue};
 use crate::templates::{self, Values, sms};
@@ -70,12 +70,106 @@ pub trait EmailProvider: Send + Sync {
     async fn send_email(&self, message: &EmailMessage) -> Result<Accepted, ProviderError>;
 }
 
-/// The providers a worker may use, in order of preference, and the simulated one that test keys always use.
+/// The providers a worker may use, the simulated one that test keys always use, and the error counts that shift
+/// weight away from a failing SMS provider.
 #[derive(Clone)]
 pub struct Providers {
     pub sms: Vec<Arc<dyn SmsProvider>>,
     pub email: Vec<Arc<dyn EmailProvider>>,
     pub simulated: Arc<SimulatedProvider>,
+    pub health: Arc<ProviderHealth>,
+}
+
+impl Providers {
+    pub fn new(
+        sms: Vec<Arc<dyn SmsProvider>>,
+        email: Vec<Arc<dyn EmailProvider>>,
+        simulated: Arc<SimulatedProvider>,
+    ) -> Self {
+        Providers {
+            sms,
+            email,
+            simulated,
+            health: Arc::new(ProviderHealth::default()),
+        }
+    }
+}
+
+/// GOV.UK's rule: 50 errors from one SMS provider within 60 seconds move 10 points of weight away from it.
+pub const PRIORITY_SHIFT_ERRORS: usize = 50;
+pub const PRIORITY_SHIFT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+pub const PRIORITY_SHIFT_POINTS: i32 = 10;
+
+/// Recent errors per provider, in this process (one Lambda execution environment, or the local stack).
+#[derive(Default)]
+pub struct ProviderHealth {
+    errors: std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+    >,
+}
+
+impl ProviderHealth {
+    /// Counts an error; true when it makes [`PRIORITY_SHIFT_ERRORS`] within the window (the count then starts
+    /// again, so the next shift needs as many new errors).
+    pub fn record_error(&self, provider: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut errors = self.errors.lock().expect("health lock");
+        let recent = errors.entry(provider.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > PRIORITY_SHIFT_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.push_back(now);
+        if recent.len() >= PRIORITY_SHIFT_ERRORS {
+            recent.clear();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The order to try providers in: the first drawn at random by `provider_details.priority` among the active
+/// ones with weight, the rest by weight, heaviest first. Providers `provider_details` does not know (the
+/// simulated one, fakes) come last in configured order; those it marks inactive are not used.
+fn by_weight<C: Clone>(
+    providers: &[C],
+    name: impl Fn(&C) -> &str,
+    weights: &[ProviderWeight],
+    draw: impl FnOnce(u32) -> u32,
+) -> Vec<C> {
+    let weight_of = |p: &C| weights.iter().find(|w| w.identifier == name(p));
+    let mut known: Vec<(C, i32)> = Vec::new();
+    let mut unknown: Vec<C> = Vec::new();
+    for provider in providers {
+        match weight_of(provider) {
+            Some(w) if !w.active => {}
+            Some(w) => known.push((provider.clone(), w.priority.max(0))),
+            None => unknown.push(provider.clone()),
+        }
+    }
+    known.sort_by_key(|(_, w)| std::cmp::Reverse(*w));
+    let total: u32 = known.iter().map(|(_, w)| *w as u32).sum();
+    if total > 0 {
+        let mut ticket = draw(total);
+        let first = known
+            .iter()
+            .position(|(_, w)| {
+                let w = *w as u32;
+                if ticket < w {
+                    true
+                } else {
+                    ticket -= w;
+                    false
+                }
+            })
+            .unwrap_or(0);
+        let chosen = known.remove(first);
+        known.insert(0, chosen);
+    }
+    known.into_iter().map(|(p, _)| p).chain(unknown).collect()
 }
 
 /// What happened to one delivery message.
@@ -290,43 +384,83 @@ impl Channel<EmailMessage> for Arc<dyn EmailProvider> {
     }
 }
 
+/// The outcome of one send round, and the providers whose errors crossed the shift threshold during it.
+struct Round {
+    result: Result<(String, Accepted), ProviderError>,
+    shift_away: Vec<String>,
+}
+
 /// Tries each provider in turn; the first acceptance wins, a permanent error stops the round.
 async fn with_failover<M: Sync, C: Channel<M>>(
     providers: &[C],
     message: &M,
     notification_id: Uuid,
-) -> Result<(String, Accepted), ProviderError> {
+    health: &ProviderHealth,
+) -> Round {
     let mut last = ProviderError::Retryable("no provider configured for this channel".into());
+    let mut shift_away = Vec::new();
     for provider in providers {
         match provider.hand_over(message).await {
-            Ok(accepted) => return Ok((provider.provider_name().to_string(), accepted)),
-            Err(e @ ProviderError::Permanent(_)) => return Err(e),
+            Ok(accepted) => {
+                return Round {
+                    result: Ok((provider.provider_name().to_string(), accepted)),
+                    shift_away,
+                };
+            }
+            Err(e @ ProviderError::Permanent(_)) => {
+                return Round {
+                    result: Err(e),
+                    shift_away,
+                };
+            }
             Err(e) => {
                 tracing::warn!(provider = provider.provider_name(), notification_id = %notification_id, error = %e, "provider failed; trying the next");
+                if health.record_error(provider.provider_name()) {
+                    shift_away.push(provider.provider_name().to_string());
+                }
                 last = e;
             }
         }
     }
-    Err(last)
+    Round {
+        result: Err(last),
+        shift_away,
+    }
 }
 
 async fn send_sms(
     providers: &[Arc<dyn SmsProvider>],
+    weights: &[ProviderWeight],
     message: &SmsMessage,
-) -> Result<(String, Accepted), ProviderError> {
+    health: &ProviderHealth,
+) -> Round {
     let usable: Vec<Arc<dyn SmsProvider>> = providers
         .iter()
         .filter(|p| !message.international || p.supports_international())
         .cloned()
         .collect();
-    with_failover(&usable, message, message.notification_id).await
+    let ordered = by_weight(
+        &usable,
+        |p| p.name(),
+        weights,
+        |total| fastrand::u32(..total),
+    );
+    with_failover(&ordered, message, message.notification_id, health).await
 }
 
 async fn send_email(
     providers: &[Arc<dyn EmailProvider>],
+    weights: &[ProviderWeight],
     message: &EmailMessage,
-) -> Result<(String, Accepted), ProviderError> {
-    with_failover(providers, message, message.notification_id).await
+    health: &ProviderHealth,
+) -> Round {
+    let ordered = by_weight(
+        providers,
+        |p| p.name(),
+        weights,
+        |total| fastrand::u32(..total),
+    );
+    with_failover(&ordered, message, message.notification_id, health).await
 }
 
 /// One delivery message: claim, send with plain values, record. Idempotent: a duplicate finds nothing to claim.
@@ -345,35 +479,45 @@ pub async fn deliver(
     }
     let prepared = prepare(state, &job)?;
     let test_key = job.key_type == KeyType::Test;
+    let weights = &job.provider_weights;
+    let health = &providers.health;
     // Send: plain values only; no database connection is held here.
-    let (result, billable_units) = match &prepared {
+    let (round, billable_units) = match &prepared {
         Prepared::Sms(message, units) => {
-            let result = if test_key {
-                send_sms(
-                    &[providers.simulated.clone() as Arc<dyn SmsProvider>],
-                    message,
-                )
-                .await
+            let round = if test_key {
+                let simulated = providers.simulated.clone() as Arc<dyn SmsProvider>;
+                send_sms(&[simulated], &[], message, health).await
             } else {
-                send_sms(&providers.sms, message).await
+                send_sms(&providers.sms, weights, message, health).await
             };
-            (result, *units)
+            (round, *units)
         }
         Prepared::Email(message) => {
-            let result = if test_key {
-                send_email(
-                    &[providers.simulated.clone() as Arc<dyn EmailProvider>],
-                    message,
-                )
-                .await
+            let round = if test_key {
+                let simulated = providers.simulated.clone() as Arc<dyn EmailProvider>;
+                send_email(&[simulated], &[], message, health).await
             } else {
-                send_email(&providers.email, message).await
+                send_email(&providers.email, weights, message, health).await
             };
-            (result, 0)
+            (round, 0)
         }
     };
-    // Record: a new short statement.
-    match result {
+    // Record: new short statements.
+    for provider in &round.shift_away {
+        match state
+            .db
+            .shift_sms_priority_away(provider, PRIORITY_SHIFT_POINTS)
+            .await
+        {
+            Ok(true) => tracing::warn!(
+                provider,
+                "provider keeps failing: weight moved away from it"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::error!(provider, error = %e, "provider weight not shifted"),
+        }
+    }
+    match round.result {
         Ok((provider, accepted)) => {
             let sent = SentRecord {
                 provider: provider.clone(),
@@ -402,6 +546,53 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn weight(identifier: &str, priority: i32, active: bool) -> ProviderWeight {
+        ProviderWeight {
+            identifier: identifier.into(),
+            priority,
+            active,
+        }
+    }
+
+    #[test]
+    fn providers_are_drawn_by_weight_then_ordered() {
+        let providers = ["mmg", "firetext", "simulated", "aws-sms"];
+        let weights = [
+            weight("mmg", 51, true),
+            weight("firetext", 49, true),
+            weight("aws-sms", 0, false),
+        ];
+        let order = |ticket: u32| {
+            by_weight(
+                &providers,
+                |p| p,
+                &weights,
+                |total| {
+                    assert_eq!(total, 100);
+                    ticket
+                },
+            )
+        };
+        assert_eq!(order(0), ["mmg", "firetext", "simulated"]);
+        assert_eq!(order(50), ["mmg", "firetext", "simulated"]);
+        assert_eq!(order(51), ["firetext", "mmg", "simulated"]);
+        assert_eq!(order(99), ["firetext", "mmg", "simulated"]);
+        // No weight anywhere: configured order, nothing drawn.
+        let zero = [weight("mmg", 0, true), weight("firetext", 0, true)];
+        assert_eq!(
+            by_weight(&providers[..2], |p| p, &zero, |_| unreachable!()),
+            ["mmg", "firetext"]
+        );
+    }
+
+    #[test]
+    fn fifty_errors_in_a_minute_shift_weight_once() {
+        let health = ProviderHealth::default();
+        let crossings = (0..120).filter(|_| health.record_error("mmg")).count();
+        assert_eq!(crossings, 2);
+        assert!(!health.record_error("firetext"));
+    }
 
     #[test]
     fn simulated_outcomes() {

@@ -8,16 +8,17 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use crate::AppState;
 use crate::delivery::Providers;
 use crate::queue::Message;
+use crate::status::StatusBody;
 use crate::workers;
 
-/// Notify's policy: 48 attempts, 5 minutes apart, then `technical-failure`.
-pub const MAX_DELIVERY_ATTEMPTS: u32 = 48;
-pub const DELIVERY_RETRY_DELAY: Duration = Duration::from_secs(300);
-
-/// `arn:aws:sqs:eu-west-2:123456789012:deliver-sms` → its queue URL.
-pub fn queue_url_from_arn(arn: &str) -> Option<String> {
+/// `arn:aws:sqs:eu-west-2:123456789012:deliver-sms` → its queue URL; under `endpoint` (moto) when given.
+pub fn queue_url_from_arn(arn: &str, endpoint: Option<&str>) -> Option<String> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
+        ["arn", _, "sqs", _, account, name] if endpoint.is_some() => Some(format!(
+            "{}/{account}/{name}",
+            endpoint.unwrap_or_default().trim_end_matches('/')
+        )),
         ["arn", partition, "sqs", region, account, name] => {
             let domain = if *partition == "aws-cn" {
                 "amazonaws.com.cn"
@@ -47,14 +48,19 @@ fn receive_count(record: &SqsMessage) -> u32 {
 
 /// Puts a message back after `delay` by changing its visibility; best effort, since SQS returns it anyway once
 /// the queue's own visibility timeout passes.
-async fn come_back_after(sqs: &aws_sdk_sqs::Client, record: &SqsMessage, delay: Duration) {
+async fn come_back_after(
+    sqs: &aws_sdk_sqs::Client,
+    endpoint: Option<&str>,
+    record: &SqsMessage,
+    delay: Duration,
+) {
     let (Some(arn), Some(handle)) = (
         record.event_source_arn.as_deref(),
         record.receipt_handle.as_deref(),
     ) else {
         return;
     };
-    let Some(url) = queue_url_from_arn(arn) else {
+    let Some(url) = queue_url_from_arn(arn, endpoint) else {
         return;
     };
     let result = sqs
@@ -75,18 +81,20 @@ pub async fn deliver_batch(
     providers: &Providers,
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
-    retry_delay: Duration,
 ) -> SqsBatchResponse {
+    let retry_delay = state.config.delivery_retry_delay;
     let results = futures::future::join_all(event.records.iter().map(|record| async move {
         let Some(message) = parse(record) else {
             return false;
         };
-        let final_attempt = receive_count(record) >= MAX_DELIVERY_ATTEMPTS;
-        match workers::handle_delivery(state, providers, &message, retry_delay, final_attempt).await
-        {
+        let attempt = workers::Attempt {
+            number: receive_count(record),
+            max: state.config.delivery_max_attempts,
+        };
+        match workers::handle_delivery(state, providers, &message, retry_delay, attempt).await {
             Ok(None) => true,
             Ok(Some(delay)) => {
-                come_back_after(sqs, record, delay).await;
+                come_back_after(sqs, state.config.sqs_endpoint_url.as_deref(), record, delay).await;
                 false
             }
             Err(e) => {
@@ -105,30 +113,43 @@ pub async fn deliver_batch(
     response
 }
 
-/// Receipts, all applied in one statement; those waiting for their reference are reported for redelivery.
+/// Status messages, receipts applied in one statement; those waiting for their reference, and any that failed
+/// on their own, are reported for redelivery. An unreadable body is reported too, so it ends in the DLQ.
 pub async fn status_batch(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
-    let parsed: Vec<(String, Option<Message>)> = event
-        .records
-        .iter()
-        .map(|r| (r.message_id.clone().unwrap_or_default(), parse(r)))
-        .collect();
-    let messages: Vec<Message> = parsed.iter().filter_map(|(_, m)| m.clone()).collect();
-    let mut response = SqsBatchResponse::default();
-    match workers::handle_receipts(state, &messages).await {
-        Ok(retry) => {
-            for (id, message) in &parsed {
-                match message {
-                    Some(m) if retry.contains(m) => response.add_failure(id.clone()),
-                    None => response.add_failure(id.clone()),
-                    _ => {}
-                }
+    let mut failed = vec![false; event.records.len()];
+    let mut bodies = Vec::new();
+    let mut positions = Vec::new();
+    for (i, record) in event.records.iter().enumerate() {
+        match record.body.as_deref().and_then(StatusBody::parse) {
+            Some(body) => {
+                bodies.push(body);
+                positions.push(i);
+            }
+            None => {
+                tracing::error!(
+                    message_id = record.message_id.as_deref(),
+                    "unreadable status message"
+                );
+                failed[i] = true;
             }
         }
+    }
+    match crate::status::handle_batch(state, &bodies).await {
+        Ok(retry) => retry.into_iter().for_each(|b| failed[positions[b]] = true),
         Err(e) => {
             tracing::error!(error = %e, "receipts not applied; SQS will redeliver the batch");
-            response.set_failures(parsed.iter().map(|(id, _)| id.clone()));
+            failed.iter_mut().for_each(|f| *f = true);
         }
     }
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(
+        event
+            .records
+            .iter()
+            .zip(failed)
+            .filter(|(_, f)| *f)
+            .map(|(r, _)| r.message_id.clone().unwrap_or_default()),
+    );
     response
 }
 
@@ -139,9 +160,17 @@ mod tests {
     #[test]
     fn queue_urls_from_arns() {
         assert_eq!(
-            queue_url_from_arn("arn:aws:sqs:eu-west-2:123456789012:deliver-sms").as_deref(),
+            queue_url_from_arn("arn:aws:sqs:eu-west-2:123456789012:deliver-sms", None).as_deref(),
             Some("https://sqs.eu-west-2.amazonaws.com/123456789012/deliver-sms")
         );
-        assert_eq!(queue_url_from_arn("not an arn"), None);
+        assert_eq!(
+            queue_url_from_arn(
+                "arn:aws:sqs:us-east-1:123456789012:deliver-sms",
+                Some("http://127.0.0.1:5000/")
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:5000/123456789012/deliver-sms")
+        );
+        assert_eq!(queue_url_from_arn("not an arn", None), None);
     }
 }

@@ -39,6 +39,9 @@ pub enum Message {
         body: String,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// A service callback, complete: the callback worker needs no database.
+    #[serde(rename = "callback")]
+    Callback(crate::callbacks::Callback),
 }
 
 impl Message {
@@ -65,11 +68,15 @@ pub trait Queue: Send + Sync {
     ) -> Result<(), QueueError>;
 }
 
+/// A message, when it becomes visible, and how often it was received before.
+type Queued = (Instant, Message, u32);
+
 /// Messages kept in memory, per queue name: the local stack's default and the tests' window into what was sent.
 #[derive(Default)]
 pub struct InProcessQueue {
-    /// Each message with the time it becomes visible.
-    queues: Mutex<HashMap<String, VecDeque<(Instant, Message)>>>,
+    /// Each message with the time it becomes visible and how often it was received before (as SQS's
+    /// `ApproximateReceiveCount`, so retry limits work the same locally).
+    queues: Mutex<HashMap<String, VecDeque<Queued>>>,
     /// Lets tests simulate a queue outage.
     unavailable: Mutex<bool>,
     arrived: tokio::sync::Notify,
@@ -82,7 +89,7 @@ impl InProcessQueue {
             .lock()
             .expect("queue lock")
             .get_mut(queue)
-            .map(|q| q.drain(..).map(|(_, m)| m).collect())
+            .map(|q| q.drain(..).map(|(_, m, _)| m).collect())
             .unwrap_or_default()
     }
 
@@ -90,7 +97,7 @@ impl InProcessQueue {
         *self.unavailable.lock().expect("queue lock") = unavailable;
     }
 
-    fn take_visible(&self, queue: &str, max: usize) -> Vec<Message> {
+    fn take_visible(&self, queue: &str, max: usize) -> Vec<(Message, u32)> {
         let now = Instant::now();
         let mut queues = self.queues.lock().expect("queue lock");
         let Some(q) = queues.get_mut(queue) else {
@@ -98,11 +105,11 @@ impl InProcessQueue {
         };
         let mut taken = Vec::new();
         let mut kept = VecDeque::with_capacity(q.len());
-        for (visible_at, message) in q.drain(..) {
+        for (visible_at, message, received) in q.drain(..) {
             if taken.len() < max && visible_at <= now {
-                taken.push(message);
+                taken.push((message, received + 1));
             } else {
-                kept.push_back((visible_at, message));
+                kept.push_back((visible_at, message, received));
             }
         }
         *q = kept;
@@ -111,6 +118,20 @@ impl InProcessQueue {
 
     /// Up to `max` visible messages, waiting up to `wait` for some to arrive (like SQS long polling).
     pub async fn receive(&self, queue: &str, max: usize, wait: Duration) -> Vec<Message> {
+        self.receive_counted(queue, max, wait)
+            .await
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    /// As [`receive`](Self::receive), with each message's receive count (1 on its first receive).
+    pub async fn receive_counted(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Vec<(Message, u32)> {
         let deadline = Instant::now() + wait;
         loop {
             let arrived = self.arrived.notified();
@@ -146,14 +167,22 @@ impl Queue for InProcessQueue {
                 reason: "unavailable".into(),
             });
         }
+        self.put_back(queue, message, 0, delay);
+        Ok(())
+    }
+}
+
+impl InProcessQueue {
+    /// A received message made visible again after `delay`, keeping its receive count: what an SQS message
+    /// whose visibility timeout was changed does.
+    pub fn put_back(&self, queue: &str, message: &Message, received: u32, delay: Duration) {
         self.queues
             .lock()
             .expect("queue lock")
             .entry(queue.to_string())
             .or_default()
-            .push_back((Instant::now() + delay, message.clone()));
+            .push_back((Instant::now() + delay, message.clone(), received));
         self.arrived.notify_waiters();
-        Ok(())
     }
 }
 

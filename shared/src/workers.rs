@@ -3,27 +3,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use crate::AppState;
 use crate::db::DbError;
 use crate::delivery::{self, Outcome, Providers};
-use crate::model::NotificationStatus;
 use crate::queue::{InProcessQueue, Message, Queue};
+use crate::status::StatusBody;
 
-/// How long a receipt for a reference nobody has recorded yet is kept trying.
-pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 const RECEIPT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// One delivery message. `Ok(Some(delay))` asks for the message to come back after `delay`.
-/// On its `final_attempt` a send that would be retried becomes `technical-failure` instead.
+/// Which receive of its message this is, out of how many allowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    pub number: u32,
+    pub max: u32,
+}
+
+/// One delivery message. `Ok(Some(delay))` asks for the message to come back after `delay`: at once after
+/// the first attempt, `retry_delay` after later ones (Notify's policy). On the last attempt a send that would be
+/// retried becomes `technical-failure` instead.
 pub async fn handle_delivery(
     state: &AppState,
     providers: &Providers,
     message: &Message,
     retry_delay: Duration,
-    final_attempt: bool,
+    attempt: Attempt,
 ) -> Result<Option<Duration>, DbError> {
+    let final_attempt = attempt.number >= attempt.max;
     let Message::Deliver {
         notification_id, ..
     } = message
@@ -38,8 +43,12 @@ pub async fn handle_delivery(
             Ok(None)
         }
         Outcome::Retry(reason) => {
-            tracing::warn!(notification_id = %notification_id, reason, "provider send will be retried");
-            Ok(Some(retry_delay))
+            tracing::warn!(notification_id = %notification_id, reason, attempt = attempt.number, "provider send will be retried");
+            Ok(Some(if attempt.number <= 1 {
+                Duration::ZERO
+            } else {
+                retry_delay
+            }))
         }
         Outcome::Failed(reason) => {
             tracing::warn!(notification_id = %notification_id, reason, "technical-failure");
@@ -53,79 +62,14 @@ pub async fn handle_delivery(
     }
 }
 
-/// A receipt message as (reference, status, when the provider said it); raw ones are parsed per provider.
-fn as_receipt(message: &Message) -> Option<(String, NotificationStatus, DateTime<Utc>)> {
-    match message {
-        Message::Receipt {
-            reference,
-            status,
-            at,
-            ..
-        } => Some((reference.clone(), *status, *at)),
-        Message::RawReceipt {
-            provider, body, at, ..
-        } => {
-            let parsed = match provider.as_str() {
-                "firetext" => crate::providers::firetext::parse_receipt(body.as_bytes()),
-                _ => None,
-            };
-            if parsed.is_none() {
-                tracing::warn!(provider, "receipt not understood; dropped");
-            }
-            parsed.map(|(reference, status)| (reference, status, *at))
-        }
-        Message::Deliver { .. } => None,
-    }
-}
-
-/// A batch of receipts in one statement. Returns the receipts to try again later: those whose reference is not
-/// recorded yet and are younger than [`RECEIPT_RETRY_WINDOW`]; older ones are dropped with a log line.
-pub async fn handle_receipts(
-    state: &AppState,
-    messages: &[Message],
-) -> Result<Vec<Message>, DbError> {
-    let parsed: Vec<Option<(String, NotificationStatus, DateTime<Utc>)>> =
-        messages.iter().map(as_receipt).collect();
-    let receipts: Vec<(String, NotificationStatus)> = parsed
-        .iter()
-        .flatten()
-        .map(|(reference, status, _)| (reference.clone(), *status))
-        .collect();
-    if receipts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (applied, unmatched) = state.db.apply_receipts(&receipts).await?;
-    tracing::info!(
-        applied = applied.len(),
-        unmatched = unmatched.len(),
-        "receipts applied"
-    );
-    let now = Utc::now();
-    Ok(messages
-        .iter()
-        .zip(parsed)
-        .filter(|(_, parsed)| match parsed {
-            Some((reference, _, at)) if unmatched.contains(reference) => {
-                let keep = now - *at < RECEIPT_RETRY_WINDOW;
-                if !keep {
-                    tracing::warn!(
-                        reference,
-                        "receipt for an unknown reference dropped after 5 minutes"
-                    );
-                }
-                keep
-            }
-            _ => false,
-        })
-        .map(|(message, _)| message.clone())
-        .collect())
-}
-
-/// Queue names the in-process workers consume.
+/// How the local stack's in-process workers run: Lambda's event source mappings and retry policy, in a loop.
 #[derive(Clone, Debug)]
-pub struct WorkerQueues {
-    pub deliver: Vec<String>,
-    pub status: String,
+pub struct WorkerSettings {
+    pub deliver_queues: Vec<String>,
+    pub status_queue: String,
+    /// Sends in flight at once per delivery queue, as Lambda's maximum concurrency × batch size would allow.
+    pub delivery_concurrency: usize,
+    pub status_batch_size: usize,
 }
 
 /// The local stack's workers: the same code paths as the Lambda handlers, fed by the in-process queue.
@@ -133,54 +77,88 @@ pub fn spawn_in_process(
     state: AppState,
     providers: Providers,
     queue: Arc<InProcessQueue>,
-    queues: WorkerQueues,
-    retry_delay: Duration,
+    settings: WorkerSettings,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
-    for name in queues.deliver {
-        let (state, providers, queue) = (state.clone(), providers.clone(), queue.clone());
+    for name in settings.deliver_queues.clone() {
+        let (state, providers, queue, settings) = (
+            state.clone(),
+            providers.clone(),
+            queue.clone(),
+            settings.clone(),
+        );
         handles.push(tokio::spawn(async move {
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(
+                settings.delivery_concurrency.max(1),
+            ));
             loop {
-                let batch = queue.receive(&name, 10, Duration::from_secs(1)).await;
-                // Concurrently: one slow provider call delays nobody else in the batch.
-                let results = futures::future::join_all(
-                    batch
-                        .iter()
-                        .map(|m| handle_delivery(&state, &providers, m, retry_delay, false)),
-                )
-                .await;
-                for (message, result) in batch.iter().zip(results) {
-                    let again = match result {
-                        Ok(again) => again,
-                        Err(e) => {
-                            tracing::error!(error = %e, "delivery failed; will retry");
-                            Some(retry_delay)
+                let room = in_flight.available_permits().clamp(1, 10);
+                let batch = queue
+                    .receive_counted(&name, room, Duration::from_secs(1))
+                    .await;
+                for (message, received) in batch {
+                    let permit = in_flight
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore open");
+                    let (state, providers, queue, name) = (
+                        state.clone(),
+                        providers.clone(),
+                        queue.clone(),
+                        name.clone(),
+                    );
+                    // Each send on its own task: one slow provider call delays nobody else.
+                    tokio::spawn(async move {
+                        let attempt = Attempt {
+                            number: received,
+                            max: state.config.delivery_max_attempts,
+                        };
+                        let retry_delay = state.config.delivery_retry_delay;
+                        let again = match handle_delivery(
+                            &state,
+                            &providers,
+                            &message,
+                            retry_delay,
+                            attempt,
+                        )
+                        .await
+                        {
+                            Ok(again) => again,
+                            Err(e) => {
+                                tracing::error!(error = %e, "delivery failed; will retry");
+                                Some(retry_delay)
+                            }
+                        };
+                        if let Some(delay) = again {
+                            queue.put_back(&name, &message, received, delay);
                         }
-                    };
-                    if let Some(delay) = again {
-                        let _ = queue.send_delayed(&name, "retry", message, delay).await;
-                    }
+                        drop(permit);
+                    });
                 }
             }
         }));
     }
-    let status = queues.status;
     handles.push(tokio::spawn(async move {
+        let status = settings.status_queue;
         loop {
-            let batch = queue.receive(&status, 100, Duration::from_secs(1)).await;
+            let batch = queue
+                .receive(&status, settings.status_batch_size, Duration::from_secs(1))
+                .await;
             if batch.is_empty() {
                 continue;
             }
-            let retry = match handle_receipts(&state, &batch).await {
+            let bodies: Vec<StatusBody> = batch.iter().cloned().map(StatusBody::Task).collect();
+            let retry = match crate::status::handle_batch(&state, &bodies).await {
                 Ok(retry) => retry,
                 Err(e) => {
                     tracing::error!(error = %e, "receipts not applied; will retry");
-                    batch
+                    (0..batch.len()).collect()
                 }
             };
-            for message in retry {
+            for i in retry {
                 let _ = queue
-                    .send_delayed(&status, "retry", &message, RECEIPT_RETRY_DELAY)
+                    .send_delayed(&status, "retry", &batch[i], RECEIPT_RETRY_DELAY)
                     .await;
             }
         }

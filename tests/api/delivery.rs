@@ -12,7 +12,8 @@ use notify::delivery::{
 };
 use notify::model::NotificationStatus;
 use notify::queue::Message;
-use notify::workers::{self, WorkerQueues};
+use notify::status::StatusBody;
+use notify::workers::{self, WorkerSettings};
 use notify_tests::TestApp;
 use serde_json::json;
 use uuid::Uuid;
@@ -72,11 +73,22 @@ fn worker_state(app: &TestApp) -> notify::AppState {
 }
 
 fn providers(app: &TestApp, sms: Vec<Arc<dyn SmsProvider>>) -> Providers {
-    Providers {
+    Providers::new(
         sms,
-        email: Vec::<Arc<dyn EmailProvider>>::new(),
-        simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
-    }
+        Vec::<Arc<dyn EmailProvider>>::new(),
+        Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    )
+}
+
+/// The status worker's batch, returning the messages it wants back later.
+async fn apply(state: &notify::AppState, messages: &[Message]) -> Vec<Message> {
+    let bodies: Vec<StatusBody> = messages.iter().cloned().map(StatusBody::Task).collect();
+    notify::status::handle_batch(state, &bodies)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| messages[i].clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -228,17 +240,14 @@ async fn test_keys_reach_their_simulated_outcomes_through_the_status_queue() {
     ));
 
     let state = worker_state(&app);
-    let queues = WorkerQueues {
-        deliver: vec!["deliver-sms".into(), "deliver-email".into()],
-        status: "status".into(),
+    let settings = WorkerSettings {
+        deliver_queues: vec!["deliver-sms".into(), "deliver-email".into()],
+        status_queue: "status".into(),
+        delivery_concurrency: 10,
+        status_batch_size: 100,
     };
-    let handles = workers::spawn_in_process(
-        state,
-        providers(&app, vec![]),
-        app.queue.clone(),
-        queues,
-        Duration::from_secs(60),
-    );
+    let handles =
+        workers::spawn_in_process(state, providers(&app, vec![]), app.queue.clone(), settings);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for (id, expected) in ids {
         loop {
@@ -276,10 +285,7 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
     };
     let receipt = |reference: &str, status| receipt_at(reference, status, chrono::Utc::now());
     // Before the reference is recorded: kept for a retry.
-    let early =
-        workers::handle_receipts(&state, &[receipt("ref-1", NotificationStatus::Delivered)])
-            .await
-            .unwrap();
+    let early = apply(&state, &[receipt("ref-1", NotificationStatus::Delivered)]).await;
     assert_eq!(early.len(), 1);
     let stale = receipt_at(
         "ref-0",
@@ -287,10 +293,7 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         chrono::Utc::now() - chrono::Duration::minutes(6),
     );
     assert!(
-        workers::handle_receipts(&state, &[stale])
-            .await
-            .unwrap()
-            .is_empty(),
+        apply(&state, &[stale]).await.is_empty(),
         "dropped after 5 minutes"
     );
 
@@ -306,18 +309,12 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         sent_at: chrono::Utc::now(),
     };
     app.state.db.record_sent(id, &sent).await.unwrap();
-    assert!(
-        workers::handle_receipts(&state, &early)
-            .await
-            .unwrap()
-            .is_empty(),
-        "applied on retry"
-    );
+    assert!(apply(&state, &early).await.is_empty(), "applied on retry");
     let late = [
         receipt("ref-1", NotificationStatus::Pending),
         receipt("ref-1", NotificationStatus::PermanentFailure),
     ];
-    workers::handle_receipts(&state, &late).await.unwrap();
+    apply(&state, &late).await;
     let n = app.stored(s.service.id, id).await;
     assert_eq!(
         n.status,

@@ -55,11 +55,11 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let (fake, url) = start_fake().await;
-    let providers = Providers {
-        sms: vec![Arc::new(FiretextProvider::new(url, "firetext-key")) as Arc<dyn SmsProvider>],
-        email: Vec::<Arc<dyn EmailProvider>>::new(),
-        simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
-    };
+    let providers = Providers::new(
+        vec![Arc::new(FiretextProvider::new(url, "firetext-key")) as Arc<dyn SmsProvider>],
+        Vec::<Arc<dyn EmailProvider>>::new(),
+        Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    );
     let sent = app
         .call("POST", "/v2/notifications/sms", &s.live_key, Some(json!({"phone_number": "07700 900123", "template_id": s.sms_template, "personalisation": {"name": "Fire"}})))
         .await
@@ -94,10 +94,16 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
     let queued = app.queue.take_all("status");
     assert_eq!(queued.len(), 1);
     assert!(
-        notify::workers::handle_receipts(&app.state, &queued)
-            .await
-            .unwrap()
-            .is_empty()
+        notify::status::handle_batch(
+            &app.state,
+            &queued
+                .into_iter()
+                .map(notify::status::StatusBody::Task)
+                .collect::<Vec<_>>()
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     let n = app.stored(s.service.id, id).await;
     assert_eq!(n.status, NotificationStatus::Delivered);

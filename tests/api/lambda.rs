@@ -1,7 +1,6 @@
 //! The SQS Lambda batches: partial batch failures, the retry policy's last attempt, receipts awaiting a reference.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -52,11 +51,11 @@ fn event(records: &[(&str, Value, u32)]) -> SqsEvent {
 async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let providers = Providers {
-        sms: vec![Arc::new(Down) as Arc<dyn SmsProvider>],
-        email: Vec::<Arc<dyn EmailProvider>>::new(),
-        simulated: Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
-    };
+    let providers = Providers::new(
+        vec![Arc::new(Down) as Arc<dyn SmsProvider>],
+        Vec::<Arc<dyn EmailProvider>>::new(),
+        Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    );
     let test_send = app
         .send_sms(&s.test_key, s.sms_template, "07700900123", None)
         .await;
@@ -74,7 +73,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         (
             "last",
             deliver(exhausted),
-            notify::lambda::MAX_DELIVERY_ATTEMPTS,
+            notify::config::DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
         ),
     ]);
     let response = notify::lambda::deliver_batch(
@@ -82,7 +81,6 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         &providers,
         &notify_tests::sqs_client("http://127.0.0.1:1"),
         batch,
-        Duration::from_secs(300),
     )
     .await;
     let failed: Vec<&str> = response

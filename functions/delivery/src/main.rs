@@ -16,19 +16,12 @@ async fn main() -> Result<(), Error> {
     );
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
     let db = notify::db::Db::connect_short_lived(&config.database_url, 4, "notify-delivery")?;
-    let providers = notify::providers::from_config(&config, queue.clone());
+    let providers = notify::providers::from_config(&config, queue.clone()).await;
     let state = notify::AppState::new(config, db, queue);
     let (state, providers, sqs) = (&state, &providers, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(
-            notify::lambda::deliver_batch(
-                state,
-                providers,
-                sqs,
-                event.payload,
-                notify::lambda::DELIVERY_RETRY_DELAY,
-            )
-            .await,
+            notify::lambda::deliver_batch(state, providers, sqs, event.payload).await,
         )
     }))
     .await

@@ -14,8 +14,9 @@ use notify::admin::{self, CreateService, CreateTemplate};
 use notify::config::{self, Config};
 use notify::db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
 use notify::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
-use notify::queue::InProcessQueue;
-use notify::workers::{self, WorkerQueues};
+use notify::pollers::PollerSettings;
+use notify::queue::{InProcessQueue, Queue};
+use notify::workers::{self, WorkerSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -94,6 +95,9 @@ struct DevArgs {
     /// Serve the API only: no in-process delivery and status workers (sends stay `created`).
     #[arg(long)]
     no_workers: bool,
+    /// Provider sends in flight at once per delivery queue (Lambda's concurrency × batch size).
+    #[arg(long, env = "DELIVERY_CONCURRENCY", default_value_t = 200)]
+    delivery_concurrency: usize,
 }
 
 #[derive(Subcommand)]
@@ -480,29 +484,52 @@ async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
     })))
 }
 
-/// The delivery and status workers, in this process, on the in-process queue, with the simulated provider.
-fn spawn_workers(config: &Config, queue: Arc<InProcessQueue>) -> anyhow::Result<()> {
+/// The delivery and status workers, in this process: on the in-process queue, or polling SQS (moto) the way
+/// Lambda's event source mappings would, into the same handlers.
+async fn spawn_workers(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    in_process: Option<Arc<InProcessQueue>>,
+    delivery_concurrency: usize,
+) -> anyhow::Result<()> {
     let db = Db::connect_short_lived(
         &config.database_url,
         config.database_pool_size,
         "notify-worker",
     )?;
     let worker_state = AppState::new(config.clone(), db, queue.clone());
-    let providers = notify::providers::from_config(config, queue.clone());
-    let queues = WorkerQueues {
-        deliver: vec![
-            config.queues.deliver_sms.clone(),
-            config.queues.deliver_email.clone(),
-        ],
-        status: config.queues.status.clone(),
-    };
-    workers::spawn_in_process(
-        worker_state,
-        providers,
-        queue,
-        queues,
-        std::time::Duration::from_secs(30),
-    );
+    let providers = notify::providers::from_config(config, queue).await;
+    let deliver_queues = vec![
+        config.queues.deliver_sms.clone(),
+        config.queues.deliver_email.clone(),
+    ];
+    match in_process {
+        Some(in_process) => {
+            workers::spawn_in_process(
+                worker_state,
+                providers,
+                in_process,
+                WorkerSettings {
+                    deliver_queues,
+                    status_queue: config.queues.status.clone(),
+                    delivery_concurrency,
+                    status_batch_size: 500,
+                },
+            );
+        }
+        None => {
+            notify::pollers::spawn(
+                worker_state,
+                providers,
+                PollerSettings {
+                    deliver_queues,
+                    status_queue: config.queues.status.clone(),
+                    delivery_pollers: delivery_concurrency.div_ceil(10),
+                },
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -519,12 +546,27 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     )?;
     db.migrate().await?;
     let state = if config.sqs_endpoint_url.is_some() {
-        // SQS (moto): the API queues there; the SQS consumers come with the delivery functions.
-        AppState::from_config(config, "notify-api").await?
+        let state = AppState::from_config(config.clone(), "notify-api").await?;
+        if !args.no_workers {
+            spawn_workers(
+                &config,
+                state.queue.clone(),
+                None,
+                args.delivery_concurrency,
+            )
+            .await?;
+        }
+        state
     } else {
         let queue = Arc::new(InProcessQueue::default());
         if !args.no_workers {
-            spawn_workers(&config, queue.clone())?;
+            spawn_workers(
+                &config,
+                queue.clone(),
+                Some(queue.clone()),
+                args.delivery_concurrency,
+            )
+            .await?;
         }
         AppState::new(config, db, queue)
     };

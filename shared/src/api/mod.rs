@@ -154,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .route("/_status", get(status))
         .route("/notifications/sms/{provider}", post(receipts::sms_receipt))
+        .route("/inbound/sms/{provider}", post(receipts::inbound_sms))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))

@@ -1,5 +1,5 @@
-//! Provider receipts arriving over HTTP: put on the status queue untouched, so the API answers fast and the
-//! status worker does the work.
+//! What SMS aggregators post to us. Receipts are put on the status queue untouched, so the API answers fast and
+//! the status worker does the work; inbound texts are stored at once (one lookup, one INSERT).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -41,6 +41,40 @@ pub async fn sms_receipt(
         Err(e) => {
             // The provider retries on a 5xx, so nothing is lost.
             tracing::error!(provider, error = %e, "receipt not queued");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"result": "error", "message": "Internal server error"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A text a user sent to a service's inbound number. Answered 200 whenever the body was understood, even for a
+/// number nobody owns (the provider would otherwise retry a text nobody can take); a database fault answers
+/// 500 so that the provider retries it.
+pub async fn inbound_sms(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !crate::providers::inbound::PROVIDERS.contains(&provider.as_str()) {
+        return super::not_found().await;
+    }
+    let Some(text) = crate::providers::inbound::parse(&provider, &body) else {
+        tracing::warn!(provider, "inbound text not understood");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"result": "error", "message": format!("{provider} inbound message not understood")})),
+        )
+            .into_response();
+    };
+    match crate::inbound::receive(&state, &provider, &text).await {
+        // MMG expects this exact text; Firetext a JSON acknowledgement.
+        Ok(_) if provider == "mmg" => (StatusCode::OK, "RECEIVED").into_response(),
+        Ok(_) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::error!(provider, error = %e, "inbound text not stored");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({"result": "error", "message": "Internal server error"})),

@@ -4,6 +4,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Db, DbResult, text_enum};
+use crate::callbacks::{CallbackTarget, ComplaintData, DeliveryStatusData, delivery_callback_due};
 use crate::model::{KeyType, NotificationStatus, NotificationType};
 
 /// Everything a provider send needs, read in the claim transaction so the send itself needs no database.
@@ -29,6 +30,15 @@ pub struct DeliveryJob {
     pub prefix_sms: bool,
     pub email_sender_local_part: String,
     pub created_at: DateTime<Utc>,
+    /// `provider_details` for the channel, read in the same statement: the weights the send is chosen by.
+    pub provider_weights: Vec<ProviderWeight>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderWeight {
+    pub identifier: String,
+    pub priority: i32,
+    pub active: bool,
 }
 
 /// What the provider's answer means for the notification.
@@ -63,6 +73,21 @@ fn job_from_row(row: &Row) -> DbResult<DeliveryJob> {
         prefix_sms: row.try_get("prefix_sms")?,
         email_sender_local_part: row.try_get("email_sender_local_part")?,
         created_at: row.try_get("created_at")?,
+        provider_weights: {
+            let ids: Option<Vec<String>> = row.try_get("provider_ids")?;
+            let priorities: Option<Vec<i32>> = row.try_get("provider_priorities")?;
+            let active: Option<Vec<bool>> = row.try_get("provider_active")?;
+            ids.unwrap_or_default()
+                .into_iter()
+                .zip(priorities.unwrap_or_default())
+                .zip(active.unwrap_or_default())
+                .map(|((identifier, priority), active)| ProviderWeight {
+                    identifier,
+                    priority,
+                    active,
+                })
+                .collect()
+        },
     })
 }
 
@@ -77,9 +102,12 @@ impl Db {
              SELECT c.id, c.service_id, c.notification_type, c.\"to\", c.normalised_to, c.key_type, c.personalisation, \
                  c.reply_to_text, c.international, c.rate_multiplier, c.unsubscribe_link, c.template_id, \
                  c.template_version, c.created_at, h.content, h.subject, s.name AS service_name, s.active, \
-                 s.prefix_sms, s.email_sender_local_part \
+                 s.prefix_sms, s.email_sender_local_part, p.provider_ids, p.provider_priorities, p.provider_active \
              FROM claimed c JOIN templates_history h ON h.id = c.template_id AND h.version = c.template_version \
-             JOIN services s ON s.id = c.service_id",
+             JOIN services s ON s.id = c.service_id \
+             LEFT JOIN LATERAL (SELECT array_agg(d.identifier) AS provider_ids, \
+                 array_agg(d.priority) AS provider_priorities, array_agg(d.active) AS provider_active \
+                 FROM provider_details d WHERE d.notification_type = c.notification_type) p ON true",
             &[(&id, Type::UUID)],
         )
         .await?
@@ -121,6 +149,36 @@ impl Db {
         Ok(())
     }
 
+    /// GOV.UK's automatic shift: moves up to `points` of weight from a failing SMS provider to the heaviest other
+    /// active one, in one statement with its history rows. Skipped when the provider's weight changed in the last
+    /// minute, so a burst seen by many workers at once shifts it only once.
+    pub async fn shift_sms_priority_away(&self, identifier: &str, points: i32) -> DbResult<bool> {
+        let rows = self
+            .query(
+                "WITH failing AS ( \
+                     SELECT id, LEAST(priority, $2) AS delta FROM provider_details \
+                     WHERE identifier = $1 AND notification_type = 'sms' AND priority > 0 \
+                       AND (updated_at IS NULL OR updated_at < now() - interval '60 seconds') FOR UPDATE), \
+                 other AS ( \
+                     SELECT d.id FROM provider_details d, failing f WHERE d.notification_type = 'sms' AND d.active \
+                       AND d.id <> f.id ORDER BY d.priority DESC, d.identifier LIMIT 1 FOR UPDATE OF d), \
+                 lowered AS ( \
+                     UPDATE provider_details d SET priority = d.priority - f.delta, updated_at = now(), \
+                         version = d.version + 1 FROM failing f, other o WHERE d.id = f.id RETURNING d.*), \
+                 raised AS ( \
+                     UPDATE provider_details d SET priority = LEAST(d.priority + f.delta, 100), updated_at = now(), \
+                         version = d.version + 1 FROM failing f, other o WHERE d.id = o.id RETURNING d.*), \
+                 history AS ( \
+                     INSERT INTO provider_details_history SELECT * FROM lowered UNION ALL SELECT * FROM raised \
+                     RETURNING id) \
+                 SELECT count(*) FROM history",
+                &[(&identifier, Type::TEXT), (&points, Type::INT4)],
+            )
+            .await?;
+        let changed: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        Ok(changed > 0)
+    }
+
     pub async fn mark_technical_failure(&self, id: Uuid) -> DbResult<()> {
         self.execute(
             "UPDATE notifications SET notification_status = 'technical-failure', updated_at = now() \
@@ -132,18 +190,20 @@ impl Db {
     }
 }
 
-/// A receipt applied to its notification.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A receipt applied to its notification, with its delivery-status callback when one is now due.
+#[derive(Clone, Debug)]
 pub struct AppliedReceipt {
     pub notification_id: Uuid,
     pub reference: String,
     pub status: NotificationStatus,
+    pub callback: Option<(DeliveryStatusData, CallbackTarget)>,
 }
 
 impl Db {
     /// Applies a batch of receipts in one statement. Statuses only move forward: a final status is never
-    /// overwritten and a late `pending` never replaces `delivered`. Returns what changed and, separately, the
-    /// references nothing matched yet (the receipt came before the send was recorded).
+    /// overwritten and a late `pending` never replaces `delivered`. Returns what changed (with what a callback
+    /// needs, read in the same statement) and, separately, the references nothing matched yet (the receipt came
+    /// before the send was recorded).
     pub async fn apply_receipts(
         &self,
         receipts: &[(String, NotificationStatus)],
@@ -160,10 +220,15 @@ impl Db {
                      WHERE n.reference = r.reference \
                        AND n.notification_status IN ('sending', 'pending', 'sent') \
                        AND NOT (r.status = 'pending' AND n.notification_status = 'pending') \
-                     RETURNING n.id, n.reference, n.notification_status) \
-                 SELECT r.reference, u.id, u.notification_status, \
+                     RETURNING n.id, n.reference, n.notification_status, n.service_id, n.client_reference, n.\"to\", \
+                         n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, n.template_version) \
+                 SELECT r.reference, u.id, u.notification_status, u.service_id, u.client_reference, u.\"to\", \
+                     u.created_at, u.updated_at, u.sent_at, u.notification_type, u.template_id, u.template_version, \
+                     c.url AS callback_url, c.bearer_token AS callback_token, \
                      EXISTS (SELECT 1 FROM notifications x WHERE x.reference = r.reference) AS known \
-                 FROM r LEFT JOIN updated u ON u.reference = r.reference",
+                 FROM r LEFT JOIN updated u ON u.reference = r.reference \
+                 LEFT JOIN service_callback_api c ON c.service_id = u.service_id \
+                     AND c.callback_type = 'delivery_status'",
                 &[(&references, Type::TEXT_ARRAY), (&statuses, Type::TEXT_ARRAY)],
             )
             .await?;
@@ -172,17 +237,123 @@ impl Db {
         for row in rows {
             let reference: String = row.try_get(0)?;
             let id: Option<Uuid> = row.try_get(1)?;
-            let known: bool = row.try_get(3)?;
-            match id {
-                Some(notification_id) => applied.push(AppliedReceipt {
-                    notification_id,
-                    reference,
-                    status: text_enum(&row, "notification_status", NotificationStatus::parse)?,
-                }),
-                None if !known => unmatched.push(reference),
-                None => {}
-            }
+            let known: bool = row.try_get("known")?;
+            let Some(notification_id) = id else {
+                if !known {
+                    unmatched.push(reference);
+                }
+                continue;
+            };
+            let status = text_enum(&row, "notification_status", NotificationStatus::parse)?;
+            let url: Option<String> = row.try_get("callback_url")?;
+            let token: Option<String> = row.try_get("callback_token")?;
+            let callback = match url.zip(token) {
+                Some((url, encrypted_token)) if delivery_callback_due(status) => Some((
+                    DeliveryStatusData {
+                        notification_id,
+                        service_id: row.try_get("service_id")?,
+                        client_reference: row.try_get("client_reference")?,
+                        to: row.try_get("to")?,
+                        status,
+                        created_at: row.try_get("created_at")?,
+                        completed_at: row.try_get("updated_at")?,
+                        sent_at: row.try_get("sent_at")?,
+                        notification_type: text_enum(
+                            &row,
+                            "notification_type",
+                            NotificationType::parse,
+                        )?,
+                        template_id: row.try_get("template_id")?,
+                        template_version: row.try_get("template_version")?,
+                    },
+                    CallbackTarget {
+                        url,
+                        encrypted_token,
+                    },
+                )),
+                _ => None,
+            };
+            applied.push(AppliedReceipt {
+                notification_id,
+                reference,
+                status,
+                callback,
+            });
         }
         Ok((applied, unmatched))
+    }
+
+    /// Records an SES complaint against the email it is about, once per SES feedback id. Returns the complaint
+    /// callback's data (and target, when the service has one), or `None` when the reference is unknown or the
+    /// complaint was already recorded.
+    pub async fn record_complaint(
+        &self,
+        reference: &str,
+        feedback_id: Option<&str>,
+        complaint_type: Option<&str>,
+        complained_at: DateTime<Utc>,
+        recipient: Option<&str>,
+    ) -> DbResult<Option<(ComplaintData, Option<CallbackTarget>)>> {
+        let id = Uuid::new_v4();
+        let row = self
+            .query_opt(
+                "WITH n AS ( \
+                     SELECT id, service_id, client_reference, \"to\" FROM notifications WHERE reference = $2 \
+                     UNION ALL \
+                     SELECT id, service_id, client_reference, NULL FROM notification_history WHERE reference = $2 \
+                     LIMIT 1), \
+                 inserted AS ( \
+                     INSERT INTO complaints (id, notification_id, service_id, ses_feedback_id, complaint_type, \
+                         complaint_date) SELECT $1, n.id, n.service_id, $3, $4, $5 FROM n \
+                     ON CONFLICT (ses_feedback_id) DO NOTHING RETURNING id, notification_id, service_id) \
+                 SELECT i.id, i.notification_id, i.service_id, n.client_reference, n.\"to\", c.url, c.bearer_token \
+                 FROM inserted i JOIN n ON n.id = i.notification_id \
+                 LEFT JOIN service_callback_api c ON c.service_id = i.service_id AND c.callback_type = 'complaint'",
+                &[
+                    (&id, Type::UUID),
+                    (&reference, Type::TEXT),
+                    (&feedback_id, Type::TEXT),
+                    (&complaint_type, Type::TEXT),
+                    (&complained_at, Type::TIMESTAMPTZ),
+                ],
+            )
+            .await?;
+        row.map(|r| {
+            let stored_to: Option<String> = r.try_get(4)?;
+            let url: Option<String> = r.try_get(5)?;
+            let token: Option<String> = r.try_get(6)?;
+            Ok((
+                ComplaintData {
+                    complaint_id: r.try_get(0)?,
+                    notification_id: r.try_get(1)?,
+                    service_id: r.try_get(2)?,
+                    client_reference: r.try_get(3)?,
+                    to: recipient
+                        .map(str::to_string)
+                        .or(stored_to)
+                        .unwrap_or_default(),
+                    complaint_date: complained_at,
+                },
+                url.zip(token).map(|(url, encrypted_token)| CallbackTarget {
+                    url,
+                    encrypted_token,
+                }),
+            ))
+        })
+        .transpose()
+    }
+}
+
+impl Db {
+    /// Whether any notification, current or archived, carries this provider reference.
+    pub async fn reference_known(&self, reference: &str) -> DbResult<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM notifications WHERE reference = $1 \
+                 UNION ALL SELECT 1 FROM notification_history WHERE reference = $1 LIMIT 1",
+                &[(&reference, Type::TEXT)],
+            )
+            .await?
+            .is_some())
     }
 }

@@ -1,0 +1,272 @@
+//! The status queue's consumer: provider receipts (ours, the aggregators' raw ones, SES and End User Messaging
+//! events in their SNS envelopes), SES complaints and two-way SMS, applied in batches.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::callbacks;
+use crate::db::DbError;
+use crate::model::NotificationStatus;
+use crate::providers::aws_sms::{self, InboundText};
+use crate::providers::sns::SnsNotification;
+use crate::providers::{firetext, ses};
+use crate::queue::Message;
+
+/// How long a receipt for a reference nobody has recorded yet is kept trying.
+pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// A status-queue message body: one of ours, or what SNS delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StatusBody {
+    Task(Message),
+    Sns(SnsNotification),
+}
+
+impl StatusBody {
+    pub fn parse(body: &str) -> Option<StatusBody> {
+        serde_json::from_str(body).ok()
+    }
+}
+
+/// What one status-queue message asks for.
+#[derive(Clone, Debug, PartialEq)]
+enum StatusEvent {
+    Receipt {
+        reference: String,
+        status: NotificationStatus,
+        at: DateTime<Utc>,
+    },
+    Complaint {
+        reference: String,
+        feedback_id: Option<String>,
+        complaint_type: Option<String>,
+        complained_at: DateTime<Utc>,
+        recipient: Option<String>,
+        at: DateTime<Utc>,
+    },
+    Inbound(InboundText),
+    Ignored,
+}
+
+fn interpret(body: &StatusBody) -> StatusEvent {
+    match body {
+        StatusBody::Task(Message::Receipt {
+            reference,
+            status,
+            at,
+            ..
+        }) => StatusEvent::Receipt {
+            reference: reference.clone(),
+            status: *status,
+            at: *at,
+        },
+        StatusBody::Task(Message::RawReceipt {
+            provider, body, at, ..
+        }) => {
+            let parsed = match provider.as_str() {
+                "firetext" => firetext::parse_receipt(body.as_bytes()),
+                _ => None,
+            };
+            match parsed {
+                Some((reference, status)) => StatusEvent::Receipt {
+                    reference,
+                    status,
+                    at: *at,
+                },
+                None => {
+                    tracing::warn!(provider, "receipt not understood; dropped");
+                    StatusEvent::Ignored
+                }
+            }
+        }
+        StatusBody::Sns(sns) => interpret_sns(sns),
+        StatusBody::Task(_) => {
+            tracing::warn!("not a status message; dropped");
+            StatusEvent::Ignored
+        }
+    }
+}
+
+fn interpret_sns(sns: &SnsNotification) -> StatusEvent {
+    let at = sns.timestamp;
+    if let Some(event) = ses::parse_event(&sns.message) {
+        return match event {
+            ses::SesEvent::Status { reference, status } => StatusEvent::Receipt {
+                reference,
+                status,
+                at,
+            },
+            ses::SesEvent::Complaint {
+                reference,
+                feedback_id,
+                complaint_type,
+                complained_at,
+                recipient,
+            } => StatusEvent::Complaint {
+                reference,
+                feedback_id,
+                complaint_type,
+                complained_at: complained_at.unwrap_or(at),
+                recipient,
+                at,
+            },
+        };
+    }
+    if let Some((reference, status)) = aws_sms::parse_event(&sns.message) {
+        return StatusEvent::Receipt {
+            reference,
+            status,
+            at,
+        };
+    }
+    if let Some(mut text) = aws_sms::parse_inbound(&sns.message) {
+        text.received_at = Some(at);
+        return StatusEvent::Inbound(text);
+    }
+    // SES's Send/Open/Click and the like change nothing.
+    tracing::debug!(topic = sns.topic_arn, "SNS event with nothing to apply");
+    StatusEvent::Ignored
+}
+
+fn still_worth_waiting(reference: &str, at: DateTime<Utc>) -> bool {
+    let keep = Utc::now() - at < RECEIPT_RETRY_WINDOW;
+    if !keep {
+        tracing::warn!(
+            reference,
+            "receipt for an unknown reference dropped after 5 minutes"
+        );
+    }
+    keep
+}
+
+/// A batch of status messages: receipts in one statement, then complaints and inbound texts. Returns the
+/// positions of the messages to try again later: receipts and complaints whose reference is not recorded yet
+/// (for up to [`RECEIPT_RETRY_WINDOW`]) and anything that failed on its own.
+pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec<usize>, DbError> {
+    let events: Vec<StatusEvent> = bodies.iter().map(interpret).collect();
+    let receipts: Vec<(String, NotificationStatus)> = events
+        .iter()
+        .filter_map(|e| match e {
+            StatusEvent::Receipt {
+                reference, status, ..
+            } => Some((reference.clone(), *status)),
+            _ => None,
+        })
+        .collect();
+    let mut retry = Vec::new();
+    let mut due = Vec::new();
+    if !receipts.is_empty() {
+        let (applied, unmatched) = state.db.apply_receipts(&receipts).await?;
+        tracing::info!(
+            applied = applied.len(),
+            unmatched = unmatched.len(),
+            "receipts applied"
+        );
+        for (i, event) in events.iter().enumerate() {
+            if let StatusEvent::Receipt { reference, at, .. } = event
+                && unmatched.contains(reference)
+                && still_worth_waiting(reference, *at)
+            {
+                retry.push(i);
+            }
+        }
+        due.extend(
+            applied
+                .into_iter()
+                .filter_map(|a| a.callback)
+                .map(|(data, target)| callbacks::delivery_status(&data, &target)),
+        );
+    }
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            StatusEvent::Complaint {
+                reference,
+                feedback_id,
+                complaint_type,
+                complained_at,
+                recipient,
+                at,
+            } => {
+                let recorded = state
+                    .db
+                    .record_complaint(
+                        reference,
+                        feedback_id.as_deref(),
+                        complaint_type.as_deref(),
+                        *complained_at,
+                        recipient.as_deref(),
+                    )
+                    .await;
+                match recorded {
+                    Ok(Some((data, target))) => {
+                        tracing::info!(notification_id = %data.notification_id, "complaint recorded");
+                        if let Some(target) = target {
+                            due.push(callbacks::complaint(&data, &target));
+                        }
+                    }
+                    Ok(None) => {
+                        if !state.db.reference_known(reference).await?
+                            && still_worth_waiting(reference, *at)
+                        {
+                            retry.push(i);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "complaint not recorded; will retry");
+                        retry.push(i);
+                    }
+                }
+            }
+            StatusEvent::Inbound(text) => {
+                match crate::inbound::receive(state, aws_sms::NAME, text).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "inbound text not stored; will retry");
+                        retry.push(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !due.is_empty() {
+        // The statuses are applied already; a callback the queue refuses is logged, not retried through here.
+        let _ = callbacks::enqueue(state, due).await;
+    }
+    retry.sort_unstable();
+    Ok(retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_ours_or_sns() {
+        let ours = serde_json::to_string(&Message::Receipt {
+            v: 1,
+            provider: "simulated".into(),
+            reference: "r".into(),
+            status: NotificationStatus::Delivered,
+            at: Utc::now(),
+        })
+        .unwrap();
+        assert!(matches!(
+            StatusBody::parse(&ours),
+            Some(StatusBody::Task(Message::Receipt { .. }))
+        ));
+        let sns = serde_json::to_string(&SnsNotification::wrap(
+            &serde_json::json!({"eventType": "Delivery", "mail": {"messageId": "m-1"}}),
+            "arn:aws:sns:eu-west-2:123456789012:ses-events",
+        ))
+        .unwrap();
+        let body = StatusBody::parse(&sns).unwrap();
+        assert!(matches!(
+            interpret(&body),
+            StatusEvent::Receipt { reference, status: NotificationStatus::Delivered, .. } if reference == "m-1"
+        ));
+        assert_eq!(StatusBody::parse("{\"nothing\": 1}"), None);
+    }
+}
