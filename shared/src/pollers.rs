@@ -118,15 +118,13 @@ pub struct PollerSettings {
     pub delivery_pollers: usize,
 }
 
-/// Starts the pollers on the SQS endpoint the configuration names; fails if a queue cannot be resolved.
+/// Starts the pollers; fails if a queue cannot be resolved.
 pub async fn spawn(
     state: AppState,
     providers: Providers,
+    sqs: aws_sdk_sqs::Client,
     settings: PollerSettings,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let sqs = aws_sdk_sqs::Client::new(
-        &crate::aws::sdk_config(state.config.sqs_endpoint_url.as_deref()).await,
-    );
     let mut handles = Vec::new();
     for name in &settings.deliver_queues {
         let source = resolve(&sqs, name).await?;

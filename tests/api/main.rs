@@ -7,6 +7,7 @@ mod firetext;
 mod lambda;
 mod letters;
 mod limits;
+mod pipeline;
 mod queue;
 mod reading;
 mod send;

@@ -154,6 +154,12 @@ impl TestApp {
         }
     }
 
+    /// The API (and `state`) on another queue, e.g. SQS on moto; `queue` stays the in-process one.
+    pub fn use_queue(&mut self, queue: Arc<dyn notify::queue::Queue>) {
+        self.state.queue = queue;
+        self.router = api::router(self.state.clone());
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -339,6 +345,38 @@ pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(
                 "test", "test", None, None, "static",
             ))
+            .build(),
+    )
+}
+
+/// An SES v2 client for `endpoint` (moto) with test credentials.
+pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
+    aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::Config::builder()
+            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+            .http_client(notify::aws::http_client())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sesv2::config::Region::new("eu-west-2"))
+            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .build(),
+    )
+}
+
+/// An End User Messaging SMS client for `endpoint` (a fake) with test credentials.
+pub fn aws_sms_client(endpoint: &str) -> aws_sdk_pinpointsmsvoicev2::Client {
+    aws_sdk_pinpointsmsvoicev2::Client::from_conf(
+        aws_sdk_pinpointsmsvoicev2::Config::builder()
+            .behavior_version(aws_sdk_pinpointsmsvoicev2::config::BehaviorVersion::latest())
+            .http_client(notify::aws::http_client())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_pinpointsmsvoicev2::config::Region::new("eu-west-2"))
+            .credentials_provider(aws_sdk_pinpointsmsvoicev2::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            // The fake answers 500 on purpose; the worker's own failover decides, not SDK retries.
+            .retry_config(aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig::disabled())
             .build(),
     )
 }

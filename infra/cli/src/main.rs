@@ -518,9 +518,13 @@ async fn spawn_workers(
             );
         }
         None => {
+            let sqs = aws_sdk_sqs::Client::new(
+                &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+            );
             notify::pollers::spawn(
                 worker_state,
                 providers,
+                sqs,
                 PollerSettings {
                     deliver_queues,
                     status_queue: config.queues.status.clone(),
