@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::db::{DbError, DeliveryJob, ProviderWeight, SentRecord};
+use crate::db::{DbError, DeliveryJob, ProviderWeight, SendOutcome, SentRecord};
 use crate::model::{KeyType, NotificationStatus, NotificationType, Template};
 use crate::queue::{Message, Queue};
 use crate::templates::{self, Values, sms};
@@ -463,26 +463,39 @@ async fn send_email(
     with_failover(&ordered, message, message.notification_id, health).await
 }
 
+/// A notification to hand to a provider, and whether this is its last attempt (a send that would be retried
+/// is then `technical-failure` instead).
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryRequest {
+    pub notification_id: Uuid,
+    pub final_attempt: bool,
+}
+
 /// One delivery message: claim, send with plain values, record. Idempotent: a duplicate finds nothing to claim.
 pub async fn deliver(
     state: &AppState,
     providers: &Providers,
     notification_id: Uuid,
 ) -> Result<Outcome, DbError> {
-    // Claim: the connection goes back to the pool as soon as this returns.
-    let Some(job) = state.db.claim_for_delivery(notification_id).await? else {
-        return Ok(Outcome::AlreadyHandled);
+    let request = DeliveryRequest {
+        notification_id,
+        final_attempt: false,
     };
-    if !job.service_active {
-        state.db.mark_technical_failure(job.id).await?;
-        return Ok(Outcome::Failed("service is inactive".into()));
-    }
-    let prepared = prepare(state, &job)?;
-    let test_key = job.key_type == KeyType::Test;
+    Ok(deliver_many(state, providers, &[request])
+        .await?
+        .pop()
+        .expect("one outcome per request"))
+}
+
+async fn send_prepared(
+    providers: &Providers,
+    job: &DeliveryJob,
+    prepared: &Prepared,
+) -> (Round, i32) {
     let weights = &job.provider_weights;
     let health = &providers.health;
-    // Send: plain values only; no database connection is held here.
-    let (round, billable_units) = match &prepared {
+    let test_key = job.key_type == KeyType::Test;
+    match prepared {
         Prepared::Sms(message, units) => {
             let round = if test_key {
                 let simulated = providers.simulated.clone() as Arc<dyn SmsProvider>;
@@ -501,9 +514,79 @@ pub async fn deliver(
             };
             (round, 0)
         }
+    }
+}
+
+/// A batch of delivery messages in three steps: *claim* all in one statement (the connection is closed when it
+/// returns), *send* them concurrently with plain values (no connection open anywhere in the batch), *record*
+/// every outcome in one statement. Outcomes come back in request order.
+pub async fn deliver_many(
+    state: &AppState,
+    providers: &Providers,
+    requests: &[DeliveryRequest],
+) -> Result<Vec<Outcome>, DbError> {
+    let ids: Vec<Uuid> = requests.iter().map(|r| r.notification_id).collect();
+    let jobs = state.db.claim_many_for_delivery(&ids).await?;
+    let final_attempt = |id: Uuid| {
+        requests
+            .iter()
+            .any(|r| r.notification_id == id && r.final_attempt)
     };
-    // Record: new short statements.
-    for provider in &round.shift_away {
+    let mut outcomes: std::collections::HashMap<Uuid, Outcome> = Default::default();
+    let mut records = Vec::new();
+    let mut ready = Vec::new();
+    for job in &jobs {
+        if !job.service_active {
+            records.push((job.id, SendOutcome::Failed));
+            outcomes.insert(job.id, Outcome::Failed("service is inactive".into()));
+            continue;
+        }
+        match prepare(state, job) {
+            Ok(prepared) => ready.push((job, prepared)),
+            Err(e) => {
+                records.push((job.id, SendOutcome::Failed));
+                outcomes.insert(job.id, Outcome::Failed(e.to_string()));
+            }
+        }
+    }
+    let rounds = futures::future::join_all(
+        ready
+            .iter()
+            .map(|(job, prepared)| send_prepared(providers, job, prepared)),
+    )
+    .await;
+    let sent_at = state.now();
+    let mut shift_away = Vec::new();
+    for ((job, _), (round, billable_units)) in ready.iter().zip(rounds) {
+        shift_away.extend(round.shift_away);
+        let (record, outcome) = match round.result {
+            Ok((provider, accepted)) => (
+                SendOutcome::Sent(SentRecord {
+                    provider: provider.clone(),
+                    reference: accepted.reference.clone(),
+                    billable_units,
+                    status: accepted.status,
+                    sent_at,
+                }),
+                Outcome::Sent {
+                    provider,
+                    reference: accepted.reference,
+                },
+            ),
+            Err(ProviderError::Retryable(reason)) if final_attempt(job.id) => (
+                SendOutcome::Failed,
+                Outcome::Failed(format!("retries exhausted: {reason}")),
+            ),
+            Err(ProviderError::Retryable(reason)) => (SendOutcome::Retry, Outcome::Retry(reason)),
+            Err(ProviderError::Permanent(reason)) => (SendOutcome::Failed, Outcome::Failed(reason)),
+        };
+        records.push((job.id, record));
+        outcomes.insert(job.id, outcome);
+    }
+    record(state, &records).await?;
+    shift_away.sort();
+    shift_away.dedup();
+    for provider in &shift_away {
         match state
             .db
             .shift_sms_priority_away(provider, PRIORITY_SHIFT_POINTS)
@@ -517,30 +600,34 @@ pub async fn deliver(
             Err(e) => tracing::error!(provider, error = %e, "provider weight not shifted"),
         }
     }
-    match round.result {
-        Ok((provider, accepted)) => {
-            let sent = SentRecord {
-                provider: provider.clone(),
-                reference: accepted.reference.clone(),
-                billable_units,
-                status: accepted.status,
-                sent_at: state.now(),
-            };
-            state.db.record_sent(job.id, &sent).await?;
-            Ok(Outcome::Sent {
-                provider,
-                reference: accepted.reference,
-            })
-        }
-        Err(ProviderError::Retryable(reason)) => {
-            state.db.release_for_retry(job.id).await?;
-            Ok(Outcome::Retry(reason))
-        }
-        Err(ProviderError::Permanent(reason)) => {
-            state.db.mark_technical_failure(job.id).await?;
-            Ok(Outcome::Failed(reason))
+    Ok(ids
+        .iter()
+        .map(|id| outcomes.remove(id).unwrap_or(Outcome::AlreadyHandled))
+        .collect())
+}
+
+/// The record step, tried a few times: once a provider has accepted a message, losing its reference to a
+/// passing database fault would leave the notification `sending` with receipts that match nothing.
+async fn record(state: &AppState, records: &[(Uuid, SendOutcome)]) -> Result<(), DbError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1.. {
+        match state.db.record_send_outcomes(records).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::warn!(error = %e, attempt, "send outcomes not recorded; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 3;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "send outcomes not recorded");
+                return Err(e);
+            }
         }
     }
+    unreachable!("the loop returns")
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use crate::AppState;
 use crate::delivery::Providers;
 use crate::queue::Message;
-use crate::status::StatusBody;
+use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
 use crate::workers;
 
 /// `arn:aws:sqs:eu-west-2:123456789012:deliver-sms` → its queue URL; under `endpoint` (moto) when given.
@@ -75,7 +75,8 @@ async fn come_back_after(
     }
 }
 
-/// Delivery messages, concurrently: a slow provider call for one delays nobody else in the batch.
+/// Delivery messages as one batch: claimed together, sent concurrently (a slow provider call for one delays
+/// nobody else's send), recorded together.
 pub async fn deliver_batch(
     state: &AppState,
     providers: &Providers,
@@ -83,39 +84,59 @@ pub async fn deliver_batch(
     event: SqsEvent,
 ) -> SqsBatchResponse {
     let retry_delay = state.config.delivery_retry_delay;
-    let results = futures::future::join_all(event.records.iter().map(|record| async move {
-        let Some(message) = parse(record) else {
-            return false;
-        };
-        let attempt = workers::Attempt {
-            number: receive_count(record),
-            max: state.config.delivery_max_attempts,
-        };
-        match workers::handle_delivery(state, providers, &message, retry_delay, attempt).await {
-            Ok(None) => true,
-            Ok(Some(delay)) => {
-                come_back_after(sqs, state.config.sqs_endpoint_url.as_deref(), record, delay).await;
-                false
+    let max = state.config.delivery_max_attempts;
+    let mut failed = vec![false; event.records.len()];
+    let mut messages = Vec::new();
+    let mut positions = Vec::new();
+    for (i, record) in event.records.iter().enumerate() {
+        match parse(record) {
+            Some(message) => {
+                let number = receive_count(record);
+                messages.push((message, workers::Attempt { number, max }));
+                positions.push(i);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "delivery failed; SQS will redeliver");
-                false
-            }
-        }
-    }))
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (record, ok) in event.records.iter().zip(results) {
-        if !ok {
-            response.add_failure(record.message_id.clone().unwrap_or_default());
+            None => failed[i] = true,
         }
     }
+    let endpoint = state.config.sqs_endpoint_url.as_deref();
+    match workers::handle_deliveries(state, providers, &messages, retry_delay).await {
+        Ok(again) => {
+            for (b, again) in again.into_iter().enumerate() {
+                if let Some(delay) = again {
+                    let i = positions[b];
+                    failed[i] = true;
+                    come_back_after(sqs, endpoint, &event.records[i], delay).await;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "deliveries failed; SQS will redeliver");
+            positions.iter().for_each(|&i| failed[i] = true);
+        }
+    }
+    failures(&event, failed)
+}
+
+fn failures(event: &SqsEvent, failed: Vec<bool>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(
+        event
+            .records
+            .iter()
+            .zip(failed)
+            .filter(|(_, f)| *f)
+            .map(|(r, _)| r.message_id.clone().unwrap_or_default()),
+    );
     response
 }
 
 /// Status messages, receipts applied in one statement; those waiting for their reference, and any that failed
 /// on their own, are reported for redelivery. An unreadable body is reported too, so it ends in the DLQ.
-pub async fn status_batch(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+pub async fn status_batch(
+    state: &AppState,
+    sqs: &aws_sdk_sqs::Client,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let mut failed = vec![false; event.records.len()];
     let mut bodies = Vec::new();
     let mut positions = Vec::new();
@@ -135,22 +156,21 @@ pub async fn status_batch(state: &AppState, event: SqsEvent) -> SqsBatchResponse
         }
     }
     match crate::status::handle_batch(state, &bodies).await {
-        Ok(retry) => retry.into_iter().for_each(|b| failed[positions[b]] = true),
+        Ok(retry) => {
+            for b in retry {
+                let i = positions[b];
+                failed[i] = true;
+                // Sooner than the queue's visibility timeout: the reference is usually recorded within seconds.
+                let endpoint = state.config.sqs_endpoint_url.as_deref();
+                come_back_after(sqs, endpoint, &event.records[i], RECEIPT_RETRY_DELAY).await;
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "receipts not applied; SQS will redeliver the batch");
             failed.iter_mut().for_each(|f| *f = true);
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.set_failures(
-        event
-            .records
-            .iter()
-            .zip(failed)
-            .filter(|(_, f)| *f)
-            .map(|(r, _)| r.message_id.clone().unwrap_or_default()),
-    );
-    response
+    failures(&event, failed)
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ pub async fn spawn(
             match receive(&sqs, &source, 10).await {
                 Ok(event) if event.records.is_empty() => {}
                 Ok(event) => {
-                    let response = crate::lambda::status_batch(&state, event.clone()).await;
+                    let response = crate::lambda::status_batch(&state, &sqs, event.clone()).await;
                     settle(&sqs, &source, &event, &response).await;
                 }
                 Err(e) => {

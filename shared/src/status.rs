@@ -16,6 +16,9 @@ use crate::queue::Message;
 /// How long a receipt for a reference nobody has recorded yet is kept trying.
 pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
+/// When a receipt waiting for its reference is tried again.
+pub const RECEIPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A status-queue message body: one of ours, or what SNS delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use crate::AppState;
 use crate::db::DbError;
-use crate::delivery::{self, Outcome, Providers};
+use crate::delivery::{self, DeliveryRequest, Outcome, Providers};
 use crate::queue::{InProcessQueue, Message, Queue};
-use crate::status::StatusBody;
-
-const RECEIPT_RETRY_DELAY: Duration = Duration::from_secs(5);
+use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
 
 /// Which receive of its message this is, out of how many allowed.
 #[derive(Clone, Copy, Debug)]
@@ -18,48 +16,63 @@ pub struct Attempt {
     pub max: u32,
 }
 
-/// One delivery message. `Ok(Some(delay))` asks for the message to come back after `delay`: at once after
-/// the first attempt, `retry_delay` after later ones (Notify's policy). On the last attempt a send that would be
-/// retried becomes `technical-failure` instead.
-pub async fn handle_delivery(
+/// A batch of delivery messages, each with its attempt. For each, `Some(delay)` asks for it to come back after
+/// `delay`: at once after the first attempt, `retry_delay` after later ones (Notify's policy). On the last
+/// attempt a send that would be retried becomes `technical-failure` instead.
+pub async fn handle_deliveries(
     state: &AppState,
     providers: &Providers,
-    message: &Message,
+    messages: &[(Message, Attempt)],
     retry_delay: Duration,
-    attempt: Attempt,
-) -> Result<Option<Duration>, DbError> {
-    let final_attempt = attempt.number >= attempt.max;
-    let Message::Deliver {
-        notification_id, ..
-    } = message
-    else {
-        tracing::warn!("not a delivery message; dropped");
-        return Ok(None);
-    };
-    match delivery::deliver(state, providers, *notification_id).await? {
-        Outcome::Retry(reason) if final_attempt => {
-            tracing::warn!(notification_id = %notification_id, reason, "retries exhausted: technical-failure");
-            state.db.mark_technical_failure(*notification_id).await?;
-            Ok(None)
-        }
-        Outcome::Retry(reason) => {
-            tracing::warn!(notification_id = %notification_id, reason, attempt = attempt.number, "provider send will be retried");
-            Ok(Some(if attempt.number <= 1 {
-                Duration::ZERO
-            } else {
-                retry_delay
-            }))
-        }
-        Outcome::Failed(reason) => {
-            tracing::warn!(notification_id = %notification_id, reason, "technical-failure");
-            Ok(None)
-        }
-        Outcome::Sent { provider, .. } => {
-            tracing::info!(notification_id = %notification_id, provider, "sent to provider");
-            Ok(None)
-        }
-        Outcome::AlreadyHandled => Ok(None),
-    }
+) -> Result<Vec<Option<Duration>>, DbError> {
+    let requests: Vec<DeliveryRequest> = messages
+        .iter()
+        .filter_map(|(message, attempt)| match message {
+            Message::Deliver {
+                notification_id, ..
+            } => Some(DeliveryRequest {
+                notification_id: *notification_id,
+                final_attempt: attempt.number >= attempt.max,
+            }),
+            _ => {
+                tracing::warn!("not a delivery message; dropped");
+                None
+            }
+        })
+        .collect();
+    let mut outcomes = delivery::deliver_many(state, providers, &requests)
+        .await?
+        .into_iter();
+    Ok(messages
+        .iter()
+        .map(|(message, attempt)| {
+            let Message::Deliver {
+                notification_id, ..
+            } = message
+            else {
+                return None;
+            };
+            match outcomes.next().expect("one outcome per request") {
+                Outcome::Retry(reason) => {
+                    tracing::warn!(notification_id = %notification_id, reason, attempt = attempt.number, "provider send will be retried");
+                    Some(if attempt.number <= 1 {
+                        Duration::ZERO
+                    } else {
+                        retry_delay
+                    })
+                }
+                Outcome::Failed(reason) => {
+                    tracing::warn!(notification_id = %notification_id, reason, "technical-failure");
+                    None
+                }
+                Outcome::Sent { provider, .. } => {
+                    tracing::info!(notification_id = %notification_id, provider, "sent to provider");
+                    None
+                }
+                Outcome::AlreadyHandled => None,
+            }
+        })
+        .collect())
 }
 
 /// How the local stack's in-process workers run: Lambda's event source mappings and retry policy, in a loop.
@@ -92,50 +105,48 @@ pub fn spawn_in_process(
                 settings.delivery_concurrency.max(1),
             ));
             loop {
+                // Batches of up to 10, as Lambda's event source mapping gives them.
                 let room = in_flight.available_permits().clamp(1, 10);
                 let batch = queue
                     .receive_counted(&name, room, Duration::from_secs(1))
                     .await;
-                for (message, received) in batch {
-                    let permit = in_flight
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore open");
-                    let (state, providers, queue, name) = (
-                        state.clone(),
-                        providers.clone(),
-                        queue.clone(),
-                        name.clone(),
-                    );
-                    // Each send on its own task: one slow provider call delays nobody else.
-                    tokio::spawn(async move {
-                        let attempt = Attempt {
-                            number: received,
-                            max: state.config.delivery_max_attempts,
-                        };
-                        let retry_delay = state.config.delivery_retry_delay;
-                        let again = match handle_delivery(
-                            &state,
-                            &providers,
-                            &message,
-                            retry_delay,
-                            attempt,
-                        )
-                        .await
-                        {
+                if batch.is_empty() {
+                    continue;
+                }
+                let permits = in_flight
+                    .clone()
+                    .acquire_many_owned(batch.len() as u32)
+                    .await
+                    .expect("semaphore open");
+                let (state, providers, queue, name) = (
+                    state.clone(),
+                    providers.clone(),
+                    queue.clone(),
+                    name.clone(),
+                );
+                // Each batch on its own task: one slow provider call delays nobody outside it.
+                tokio::spawn(async move {
+                    let max = state.config.delivery_max_attempts;
+                    let retry_delay = state.config.delivery_retry_delay;
+                    let messages: Vec<(Message, Attempt)> = batch
+                        .into_iter()
+                        .map(|(m, number)| (m, Attempt { number, max }))
+                        .collect();
+                    let again =
+                        match handle_deliveries(&state, &providers, &messages, retry_delay).await {
                             Ok(again) => again,
                             Err(e) => {
-                                tracing::error!(error = %e, "delivery failed; will retry");
-                                Some(retry_delay)
+                                tracing::error!(error = %e, "deliveries failed; will retry");
+                                vec![Some(retry_delay); messages.len()]
                             }
                         };
+                    for ((message, attempt), again) in messages.iter().zip(again) {
                         if let Some(delay) = again {
-                            queue.put_back(&name, &message, received, delay);
+                            queue.put_back(&name, message, attempt.number, delay);
                         }
-                        drop(permit);
-                    });
-                }
+                    }
+                    drop(permits);
+                });
             }
         }));
     }

@@ -112,7 +112,12 @@ async fn receipts_waiting_for_their_reference_are_redelivered() {
         ("early", serde_json::to_value(&receipt).unwrap(), 1),
         ("junk", json!("{}"), 1),
     ]);
-    let response = notify::lambda::status_batch(&app.state, batch).await;
+    let response = notify::lambda::status_batch(
+        &app.state,
+        &notify_tests::sqs_client("http://127.0.0.1:1"),
+        batch,
+    )
+    .await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

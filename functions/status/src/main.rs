@@ -1,4 +1,5 @@
-//! SQS (status) → provider receipts applied in one statement per batch.
+//! SQS (status) → provider receipts applied in one statement per batch; SES complaints and two-way SMS too;
+//! callbacks that became due go on the callbacks queue, complete.
 
 use std::sync::Arc;
 
@@ -14,10 +15,10 @@ async fn main() -> Result<(), Error> {
         &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
     let db = notify::db::Db::connect_short_lived(&config.database_url, 1, "notify-status")?;
-    let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
-    let state = &state;
+    let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
+    let (state, sqs) = (&state, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(notify::lambda::status_batch(state, event.payload).await)
+        Ok::<SqsBatchResponse, Error>(notify::lambda::status_batch(state, sqs, event.payload).await)
     }))
     .await
 }

@@ -1,6 +1,7 @@
 //! `notify`: the local stack and the operator's one-off tasks (Notify's `flask command …`).
 
 mod bench;
+mod bench_pipeline;
 mod fixtures;
 mod local_db;
 
@@ -82,6 +83,32 @@ enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Sends end to end on an in-process local stack with fake providers answering in min..max ms.
+    Pipeline {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        min_latency_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        max_latency_ms: u64,
+        /// Provider sends in flight at once per delivery queue.
+        #[arg(long, default_value_t = 500)]
+        delivery_concurrency: usize,
+        /// The workers' connection limit (short-lived connections).
+        #[arg(long, default_value_t = 10)]
+        worker_pool_size: usize,
+        #[arg(long, default_value_t = 32)]
+        send_concurrency: usize,
+    },
+    /// The status consumer alone: receipts applied per second.
+    Receipts {
+        #[arg(long, default_value_t = 50_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
 }
 
@@ -1037,6 +1064,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 },
             );
+        }
+        Command::Bench(BenchCommand::Pipeline {
+            count,
+            min_latency_ms,
+            max_latency_ms,
+            delivery_concurrency,
+            worker_pool_size,
+            send_concurrency,
+        }) => {
+            let config = local_config(true).await?;
+            let result = bench_pipeline::pipeline(
+                config,
+                bench_pipeline::PipelineOptions {
+                    count,
+                    min_latency_ms,
+                    max_latency_ms,
+                    delivery_concurrency,
+                    worker_pool_size,
+                    send_concurrency,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::Receipts {
+            count,
+            batch_size,
+            concurrency,
+        }) => {
+            let config = local_config(true).await?;
+            let result = bench_pipeline::receipts(
+                config,
+                bench_pipeline::ReceiptOptions {
+                    count,
+                    batch_size,
+                    concurrency,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Command::Bench(BenchCommand::Sms {
             api_url,

@@ -41,6 +41,16 @@ pub struct ProviderWeight {
     pub active: bool,
 }
 
+/// What one send came to, as recorded.
+#[derive(Clone, Debug)]
+pub enum SendOutcome {
+    Sent(SentRecord),
+    /// Back to `created` for another attempt.
+    Retry,
+    /// `technical-failure`.
+    Failed,
+}
+
 /// What the provider's answer means for the notification.
 #[derive(Clone, Debug)]
 pub struct SentRecord {
@@ -95,10 +105,20 @@ impl Db {
     /// Moves the notification `created → sending` and reads what the send needs, in one statement. `None` when
     /// it is no longer `created`: a duplicate message, or one another worker already took.
     pub async fn claim_for_delivery(&self, id: Uuid) -> DbResult<Option<DeliveryJob>> {
-        self.query_opt(
+        Ok(self
+            .claim_many_for_delivery(&[id])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// [`claim_for_delivery`](Self::claim_for_delivery) for a whole batch in one statement: only the ones still
+    /// `created` come back.
+    pub async fn claim_many_for_delivery(&self, ids: &[Uuid]) -> DbResult<Vec<DeliveryJob>> {
+        self.query(
             "WITH claimed AS ( \
                  UPDATE notifications SET notification_status = 'sending', updated_at = now() \
-                 WHERE id = $1 AND notification_status = 'created' RETURNING * ) \
+                 WHERE id = ANY($1) AND notification_status = 'created' RETURNING * ) \
              SELECT c.id, c.service_id, c.notification_type, c.\"to\", c.normalised_to, c.key_type, c.personalisation, \
                  c.reply_to_text, c.international, c.rate_multiplier, c.unsubscribe_link, c.template_id, \
                  c.template_version, c.created_at, h.content, h.subject, s.name AS service_name, s.active, \
@@ -108,44 +128,90 @@ impl Db {
              LEFT JOIN LATERAL (SELECT array_agg(d.identifier) AS provider_ids, \
                  array_agg(d.priority) AS provider_priorities, array_agg(d.active) AS provider_active \
                  FROM provider_details d WHERE d.notification_type = c.notification_type) p ON true",
-            &[(&id, Type::UUID)],
+            &[(&ids, Type::UUID_ARRAY)],
         )
         .await?
-        .map(|r| job_from_row(&r))
-        .transpose()
+        .iter()
+        .map(job_from_row)
+        .collect()
     }
 
-    /// Records the provider's answer, only over `sending` (a receipt may already have moved it on).
+    /// Records the provider's answer, only over `sending` or later (a receipt may already have moved it on).
     pub async fn record_sent(&self, id: Uuid, sent: &SentRecord) -> DbResult<bool> {
-        let status = sent.status.as_str();
-        let n = self
-            .execute(
-                "UPDATE notifications SET sent_by = $2, reference = $3, billable_units = $4, sent_at = $5, \
-                     notification_status = CASE WHEN notification_status = 'sending' THEN $6 ELSE notification_status END, \
-                     updated_at = now() \
-                 WHERE id = $1 AND notification_status IN ('sending', 'pending', 'delivered', 'permanent-failure', \
-                     'temporary-failure')",
-                &[
-                    (&id, Type::UUID),
-                    (&sent.provider, Type::TEXT),
-                    (&sent.reference, Type::TEXT),
-                    (&sent.billable_units, Type::INT4),
-                    (&sent.sent_at, Type::TIMESTAMPTZ),
-                    (&status, Type::TEXT),
-                ],
-            )
-            .await?;
-        Ok(n > 0)
+        let outcome = SendOutcome::Sent(sent.clone());
+        Ok(self.record_send_outcomes(&[(id, outcome)]).await? > 0)
+    }
+
+    /// What each send of a batch came to, in one statement: the provider's answer (over `sending` or later), back
+    /// to `created` for a retry (over `sending` only), or `technical-failure` (over `created`/`sending`).
+    pub async fn record_send_outcomes(&self, outcomes: &[(Uuid, SendOutcome)]) -> DbResult<u64> {
+        let mut ids = Vec::new();
+        let mut kinds = Vec::new();
+        let mut providers: Vec<Option<&str>> = Vec::new();
+        let mut references: Vec<Option<&str>> = Vec::new();
+        let mut units: Vec<Option<i32>> = Vec::new();
+        let mut statuses: Vec<Option<&str>> = Vec::new();
+        let mut sent_ats: Vec<Option<DateTime<Utc>>> = Vec::new();
+        for (id, outcome) in outcomes {
+            ids.push(*id);
+            match outcome {
+                SendOutcome::Sent(sent) => {
+                    kinds.push("sent");
+                    providers.push(Some(&sent.provider));
+                    references.push(Some(&sent.reference));
+                    units.push(Some(sent.billable_units));
+                    statuses.push(Some(sent.status.as_str()));
+                    sent_ats.push(Some(sent.sent_at));
+                }
+                other => {
+                    kinds.push(if matches!(other, SendOutcome::Retry) {
+                        "retry"
+                    } else {
+                        "failed"
+                    });
+                    providers.push(None);
+                    references.push(None);
+                    units.push(None);
+                    statuses.push(None);
+                    sent_ats.push(None);
+                }
+            }
+        }
+        self.execute(
+            "UPDATE notifications n SET \
+                 sent_by = CASE WHEN r.kind = 'sent' THEN r.provider ELSE n.sent_by END, \
+                 reference = CASE WHEN r.kind = 'sent' THEN r.reference ELSE n.reference END, \
+                 billable_units = CASE WHEN r.kind = 'sent' THEN r.units ELSE n.billable_units END, \
+                 sent_at = CASE WHEN r.kind = 'sent' THEN r.sent_at ELSE n.sent_at END, \
+                 notification_status = CASE r.kind \
+                     WHEN 'sent' THEN CASE WHEN n.notification_status = 'sending' THEN r.status \
+                         ELSE n.notification_status END \
+                     WHEN 'retry' THEN 'created' ELSE 'technical-failure' END, \
+                 updated_at = now() \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::timestamptz[]) \
+                 AS r (id, kind, provider, reference, units, status, sent_at) \
+             WHERE n.id = r.id AND ( \
+                 (r.kind = 'sent' AND n.notification_status IN ('sending', 'pending', 'delivered', \
+                     'permanent-failure', 'temporary-failure')) \
+                 OR (r.kind = 'retry' AND n.notification_status = 'sending') \
+                 OR (r.kind = 'failed' AND n.notification_status IN ('created', 'sending')))",
+            &[
+                (&ids, Type::UUID_ARRAY),
+                (&kinds, Type::TEXT_ARRAY),
+                (&providers, Type::TEXT_ARRAY),
+                (&references, Type::TEXT_ARRAY),
+                (&units, Type::INT4_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+                (&sent_ats, Type::TIMESTAMPTZ_ARRAY),
+            ],
+        )
+        .await
     }
 
     /// Gives a claimed notification back for a retry after a provider error.
     pub async fn release_for_retry(&self, id: Uuid) -> DbResult<()> {
-        self.execute(
-            "UPDATE notifications SET notification_status = 'created', updated_at = now() \
-             WHERE id = $1 AND notification_status = 'sending'",
-            &[(&id, Type::UUID)],
-        )
-        .await?;
+        self.record_send_outcomes(&[(id, SendOutcome::Retry)])
+            .await?;
         Ok(())
     }
 
@@ -180,12 +246,8 @@ impl Db {
     }
 
     pub async fn mark_technical_failure(&self, id: Uuid) -> DbResult<()> {
-        self.execute(
-            "UPDATE notifications SET notification_status = 'technical-failure', updated_at = now() \
-             WHERE id = $1 AND notification_status IN ('created', 'sending')",
-            &[(&id, Type::UUID)],
-        )
-        .await?;
+        self.record_send_outcomes(&[(id, SendOutcome::Failed)])
+            .await?;
         Ok(())
     }
 }
@@ -355,5 +417,77 @@ impl Db {
             )
             .await?
             .is_some())
+    }
+}
+
+/// How quickly a service's SMS and email went out and came back: Notify's processing-time KPI (share handed to a
+/// provider within 10 seconds of creation), for operators and the pipeline benchmark.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SendTimings {
+    pub notifications: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub sent_within_10s: i64,
+    pub created_to_sent_p50_ms: Option<f64>,
+    pub created_to_sent_p99_ms: Option<f64>,
+    pub created_to_sent_max_ms: Option<f64>,
+    /// From the first creation to the last status change.
+    pub first_created_to_last_update_ms: Option<f64>,
+}
+
+impl Db {
+    pub async fn send_timings(&self, service_id: Uuid) -> DbResult<SendTimings> {
+        let row = self
+            .query_opt(
+                "SELECT count(*), count(sent_at), \
+                     count(*) FILTER (WHERE notification_status = 'delivered'), \
+                     count(*) FILTER (WHERE sent_at - created_at <= interval '10 seconds'), \
+                     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000, \
+                     percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000, \
+                     max(extract(epoch FROM sent_at - created_at))::float8 * 1000, \
+                     extract(epoch FROM max(updated_at) - min(created_at))::float8 * 1000 \
+                 FROM notifications WHERE service_id = $1 AND notification_type IN ('sms', 'email')",
+                &[(&service_id, Type::UUID)],
+            )
+            .await?
+            .ok_or_else(|| super::DbError::Data("no row".into()))?;
+        Ok(SendTimings {
+            notifications: row.try_get(0)?,
+            sent: row.try_get(1)?,
+            delivered: row.try_get(2)?,
+            sent_within_10s: row.try_get(3)?,
+            created_to_sent_p50_ms: row.try_get(4)?,
+            created_to_sent_p99_ms: row.try_get(5)?,
+            created_to_sent_max_ms: row.try_get(6)?,
+            first_created_to_last_update_ms: row.try_get(7)?,
+        })
+    }
+
+    /// Server connections open under `application_name` right now.
+    pub async fn connections_of(&self, application_name: &str) -> DbResult<i64> {
+        let row = self
+            .query_opt(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[(&application_name, Type::TEXT)],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// For the status-consumer benchmark: `count` copies of notification `like`, each `sending` with reference
+    /// `{prefix}{n}`.
+    pub async fn copy_as_sending(&self, like: Uuid, count: i64, prefix: &str) -> DbResult<u64> {
+        self.execute(
+            "INSERT INTO notifications SELECT (jsonb_populate_record(n, jsonb_build_object( \
+                 'id', gen_random_uuid(), 'reference', $3 || g, 'notification_status', 'sending', \
+                 'client_reference', NULL))).* \
+             FROM notifications n, generate_series(1, $2) g WHERE n.id = $1",
+            &[
+                (&like, Type::UUID),
+                (&count, Type::INT8),
+                (&prefix, Type::TEXT),
+            ],
+        )
+        .await
     }
 }

@@ -107,6 +107,8 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
     tokio_postgres_rustls::MakeRustlsConnect::new(config)
 }
 
+static POOL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Db {
@@ -151,11 +153,10 @@ impl Db {
     }
 
     pub(crate) async fn conn(&self) -> DbResult<Conn> {
-        let object = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| DbError::Pool(e.to_string()))?;
+        let object = self.pool.get().await.map_err(|e| {
+            POOL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            DbError::Pool(e.to_string())
+        })?;
         Ok(Conn {
             object: Some(object),
             keep_idle: self.keep_idle,
@@ -170,6 +171,11 @@ impl Db {
             .await
             .map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(report.applied_migrations().len())
+    }
+
+    /// Connections that could not be had in this process so far (acquire timeouts, refused connects).
+    pub fn pool_failures() -> u64 {
+        POOL_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Connections this pool has open right now (idle or in use).

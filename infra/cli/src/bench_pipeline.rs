@@ -1,0 +1,398 @@
+//! `notify bench pipeline`: sends end to end on the local stack (the API over HTTP, the in-process queue, the
+//! delivery and status workers on short-lived connections) with fake providers that answer in a uniform
+//! 100–1000 ms, Notify's load-test stub profile. `notify bench receipts`: the status consumer alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use async_trait::async_trait;
+use notify::AppState;
+use notify::admin::{self, CreateService, CreateTemplate};
+use notify::config::Config;
+use notify::db::Db;
+use notify::delivery::{
+    Accepted, EmailMessage, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage,
+    SmsProvider,
+};
+use notify::model::{KeyType, NotificationStatus, NotificationType, ServicePermission};
+use notify::queue::{InProcessQueue, Message, Queue};
+use notify::status::StatusBody;
+use notify::workers::{self, WorkerSettings};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WORKER_APP_NAME: &str = "notify-bench-worker";
+
+/// A provider that takes `min..=max` ms to answer, then (like a real one, later) sends its delivery receipt.
+struct SlowProvider {
+    min_ms: u64,
+    max_ms: u64,
+    calls: AtomicU64,
+    queue: Arc<dyn Queue>,
+    status_queue: String,
+}
+
+impl SlowProvider {
+    async fn accept(&self) -> Result<Accepted, ProviderError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let ms = fastrand::u64(self.min_ms..=self.max_ms);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let reference = Uuid::new_v4().to_string();
+        let receipt = Message::Receipt {
+            v: 1,
+            provider: "bench".into(),
+            reference: reference.clone(),
+            status: NotificationStatus::Delivered,
+            at: chrono::Utc::now(),
+        };
+        self.queue
+            .send_delayed(
+                &self.status_queue,
+                "bench",
+                &receipt,
+                Duration::from_millis(100),
+            )
+            .await
+            .map_err(|e| ProviderError::Retryable(e.to_string()))?;
+        Ok(Accepted {
+            reference,
+            status: NotificationStatus::Sending,
+        })
+    }
+}
+
+#[async_trait]
+impl SmsProvider for SlowProvider {
+    fn name(&self) -> &str {
+        "bench"
+    }
+    fn supports_international(&self) -> bool {
+        true
+    }
+    async fn send_sms(&self, _: &SmsMessage) -> Result<Accepted, ProviderError> {
+        self.accept().await
+    }
+}
+
+#[async_trait]
+impl EmailProvider for SlowProvider {
+    fn name(&self) -> &str {
+        "bench"
+    }
+    async fn send_email(&self, _: &EmailMessage) -> Result<Accepted, ProviderError> {
+        self.accept().await
+    }
+}
+
+pub struct PipelineOptions {
+    pub count: usize,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub delivery_concurrency: usize,
+    pub worker_pool_size: usize,
+    pub send_concurrency: usize,
+}
+
+struct Target {
+    service_id: Uuid,
+    key: String,
+    sms_template: Uuid,
+    email_template: Uuid,
+}
+
+async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
+    let service = admin::create_service(
+        state,
+        CreateService {
+            name: format!("Pipeline benchmark {}", Uuid::new_v4()),
+            created_by: None,
+            restricted: false,
+            email_from: Some("bench".into()),
+            permissions: Some(vec![ServicePermission::Sms, ServicePermission::Email]),
+            rate_limit: Some(1_000_000),
+            message_limit: Some(1_000_000_000),
+        },
+    )
+    .await?;
+    state
+        .db
+        .update_service(
+            service.id,
+            &notify::db::ServiceUpdate {
+                sms_message_limit: Some(1_000_000_000),
+                email_message_limit: Some(1_000_000_000),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let template = |kind, subject: Option<&str>| CreateTemplate {
+        service_id: service.id,
+        name: "bench".into(),
+        template_type: kind,
+        content: "Hello ((name)), your code is ((code))".into(),
+        subject: subject.map(str::to_string),
+        created_by: None,
+        postage: None,
+        has_unsubscribe_link: false,
+        letter_contact_id: None,
+    };
+    let sms = admin::create_template(state, template(NotificationType::Sms, None)).await?;
+    let email =
+        admin::create_template(state, template(NotificationType::Email, Some("Your code"))).await?;
+    let (_, key) = admin::create_api_key(state, service.id, "bench", KeyType::Normal, None).await?;
+    Ok(Target {
+        service_id: service.id,
+        key,
+        sms_template: sms.id,
+        email_template: email.id,
+    })
+}
+
+/// The API on an ephemeral port, as `notify dev` serves it.
+async fn serve(
+    state: &AppState,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let router = notify::api::router(state.clone());
+    Ok((
+        api,
+        tokio::spawn(async move { axum::serve(listener, router).await }),
+    ))
+}
+
+fn token(key: &str) -> String {
+    let (service_id, secret) = notify::auth::split_api_key(key).expect("combined key");
+    notify::auth::create_token(
+        &service_id.to_string(),
+        secret,
+        chrono::Utc::now().timestamp(),
+    )
+}
+
+pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Value> {
+    let queue = Arc::new(InProcessQueue::default());
+    let api_db = Db::connect(
+        &config.database_url,
+        config.database_pool_size,
+        "notify-api",
+    )?;
+    let state = AppState::new(config.clone(), api_db, queue.clone());
+    state.db.migrate().await?;
+    let target = bench_service(&state).await?;
+
+    let worker_db =
+        Db::connect_short_lived(&config.database_url, o.worker_pool_size, WORKER_APP_NAME)?;
+    let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
+    let provider = Arc::new(SlowProvider {
+        min_ms: o.min_latency_ms,
+        max_ms: o.max_latency_ms,
+        calls: AtomicU64::new(0),
+        queue: queue.clone(),
+        status_queue: config.queues.status.clone(),
+    });
+    let providers = Providers::new(
+        vec![provider.clone() as Arc<dyn SmsProvider>],
+        vec![provider.clone() as Arc<dyn EmailProvider>],
+        Arc::new(SimulatedProvider::new(
+            queue.clone(),
+            config.queues.status.clone(),
+        )),
+    );
+    let handles = workers::spawn_in_process(
+        worker_state,
+        providers,
+        queue.clone(),
+        WorkerSettings {
+            deliver_queues: vec![
+                config.queues.deliver_sms.clone(),
+                config.queues.deliver_email.clone(),
+            ],
+            status_queue: config.queues.status.clone(),
+            delivery_concurrency: o.delivery_concurrency,
+            status_batch_size: 500,
+        },
+    );
+    let (api, server) = serve(&state).await?;
+
+    // Peak worker connections, sampled from a separate connection every 20 ms.
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, db) = (peak.clone(), sampling.clone(), state.db.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(n) = db.connections_of(WORKER_APP_NAME).await {
+                    peak.fetch_max(n as u64, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let pool_failures_before = Db::pool_failures();
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.send_concurrency)
+        .build()?;
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for _ in 0..o.send_concurrency {
+        let (client, api, next, key) = (
+            client.clone(),
+            api.clone(),
+            next.clone(),
+            target.key.clone(),
+        );
+        let (sms, email, count) = (target.sms_template, target.email_template, o.count as u64);
+        senders.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return anyhow::Ok(());
+                }
+                let personalisation = json!({"name": "Bench", "code": i.to_string()});
+                let (path, body) = if i % 2 == 0 {
+                    ("sms", json!({"phone_number": "07700900123", "template_id": sms, "personalisation": personalisation}))
+                } else {
+                    ("email", json!({"email_address": "bench@example.com", "template_id": email, "personalisation": personalisation}))
+                };
+                let response = client
+                    .post(format!("{api}/v2/notifications/{path}"))
+                    .bearer_auth(token(&key))
+                    .json(&body)
+                    .send()
+                    .await?;
+                if response.status() != 201 {
+                    bail!("{}: {}", response.status(), response.text().await.unwrap_or_default());
+                }
+            }
+        }));
+    }
+    for s in senders {
+        s.await??;
+    }
+    let all_created = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let timings = loop {
+        let timings = state.db.send_timings(target.service_id).await?;
+        if timings.delivered as usize >= o.count || Instant::now() > deadline {
+            break timings;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let all_delivered = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    for h in handles {
+        h.abort();
+    }
+    server.abort();
+    Ok(json!({
+        "notifications": o.count,
+        "provider_latency_ms": [o.min_latency_ms, o.max_latency_ms],
+        "delivery_concurrency_per_queue": o.delivery_concurrency,
+        "worker_pool_size": o.worker_pool_size,
+        "provider_calls": provider.calls.load(Ordering::Relaxed),
+        "seconds_to_create_all": all_created.as_secs_f64(),
+        "seconds_until_all_delivered": all_delivered.as_secs_f64(),
+        "share_sent_within_10s": timings.sent_within_10s as f64 / timings.notifications.max(1) as f64,
+        "timings": timings,
+        "peak_worker_connections": peak.load(Ordering::Relaxed),
+        "pool_failures": Db::pool_failures() - pool_failures_before,
+    }))
+}
+
+pub struct ReceiptOptions {
+    pub count: usize,
+    pub batch_size: usize,
+    pub concurrency: usize,
+}
+
+/// Receipts for `count` notifications in `sending`, applied through the status handler in batches of
+/// `batch_size`, `concurrency` batches at once (the status function's batch size and maximum concurrency).
+pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value> {
+    let queue = Arc::new(InProcessQueue::default());
+    let db = Db::connect(
+        &config.database_url,
+        config.database_pool_size,
+        "notify-api",
+    )?;
+    let state = AppState::new(config.clone(), db, queue.clone());
+    state.db.migrate().await?;
+    let target = bench_service(&state).await?;
+    let (api, server) = serve(&state).await?;
+    let sent: Value = reqwest::Client::new()
+        .post(format!("{api}/v2/notifications/sms"))
+        .bearer_auth(token(&target.key))
+        .json(&json!({"phone_number": "07700900123", "template_id": target.sms_template, "personalisation": {"name": "Bench", "code": "1"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    server.abort();
+    let seed: Uuid = sent["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("seed send failed: {sent}"))?;
+    let prefix = format!("bench-{}-", Uuid::new_v4().simple());
+    state
+        .db
+        .copy_as_sending(seed, o.count as i64, &prefix)
+        .await?;
+
+    let worker_db =
+        Db::connect_short_lived(&config.database_url, o.concurrency, "notify-bench-status")?;
+    let worker = AppState::new(config, worker_db, queue);
+    let batches: Vec<Vec<StatusBody>> = (1..=o.count)
+        .collect::<Vec<_>>()
+        .chunks(o.batch_size)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|n| {
+                    StatusBody::Task(Message::Receipt {
+                        v: 1,
+                        provider: "bench".into(),
+                        reference: format!("{prefix}{n}"),
+                        status: NotificationStatus::Delivered,
+                        at: chrono::Utc::now(),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let batches = Arc::new(tokio::sync::Mutex::new(batches));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..o.concurrency {
+        let (batches, worker) = (batches.clone(), worker.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(batch) = batches.lock().await.pop() else {
+                    return anyhow::Ok(());
+                };
+                let retry = notify::status::handle_batch(&worker, &batch).await?;
+                if !retry.is_empty() {
+                    bail!("{} receipts found no notification", retry.len());
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed();
+    let timings = state.db.send_timings(target.service_id).await?;
+    Ok(json!({
+        "receipts": o.count,
+        "batch_size": o.batch_size,
+        "concurrency": o.concurrency,
+        "seconds": elapsed.as_secs_f64(),
+        "receipts_per_second": (o.count as f64 / elapsed.as_secs_f64()).round(),
+        "delivered_after": timings.delivered,
+    }))
+}
