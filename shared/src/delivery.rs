@@ -230,14 +230,14 @@ impl SimulatedProvider {
             status: outcome,
             at: chrono::Utc::now(),
         };
-        // A real provider's receipt comes after its answer; a short delay keeps it behind the recorded reference
+        // A real provider's receipt comes after its answer; a second keeps it behind the recorded reference
         // (and the status worker retries it if not).
         self.queue
             .send_delayed(
                 &self.status_queue,
                 "simulated",
                 &receipt,
-                std::time::Duration::from_millis(200),
+                std::time::Duration::from_secs(1),
             )
             .await
             .map_err(|e| ProviderError::Retryable(e.to_string()))?;

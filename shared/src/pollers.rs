@@ -110,6 +110,18 @@ async fn settle(
     }
 }
 
+/// Creates the queues unless they exist (SQS's CreateQueue is idempotent): the local stack on a fresh moto.
+pub async fn create_queues(sqs: &aws_sdk_sqs::Client, names: &[&str]) -> anyhow::Result<()> {
+    for name in names {
+        sqs.create_queue()
+            .queue_name(*name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    }
+    Ok(())
+}
+
 /// How many consumers of each kind to run: Lambda's maximum concurrency per event source.
 #[derive(Clone, Debug)]
 pub struct PollerSettings {

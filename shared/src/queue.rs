@@ -118,26 +118,34 @@ impl InProcessQueue {
 
     /// Up to `max` visible messages, waiting up to `wait` for some to arrive (like SQS long polling).
     pub async fn receive(&self, queue: &str, max: usize, wait: Duration) -> Vec<Message> {
-        self.receive_counted(queue, max, wait)
+        self.receive_counted(queue, max, wait, Duration::ZERO)
             .await
             .into_iter()
             .map(|(m, _)| m)
             .collect()
     }
 
-    /// As [`receive`](Self::receive), with each message's receive count (1 on its first receive).
+    /// As [`receive`](Self::receive), with each message's receive count (1 on its first receive). Once a first
+    /// message is there, more are gathered for up to `window` (Lambda's batching window) until `max`.
     pub async fn receive_counted(
         &self,
         queue: &str,
         max: usize,
         wait: Duration,
+        window: Duration,
     ) -> Vec<(Message, u32)> {
-        let deadline = Instant::now() + wait;
+        let mut deadline = Instant::now() + wait;
+        let mut taken: Vec<(Message, u32)> = Vec::new();
+        let mut gathering = false;
         loop {
             let arrived = self.arrived.notified();
-            let taken = self.take_visible(queue, max);
+            taken.extend(self.take_visible(queue, max - taken.len()));
             let now = Instant::now();
-            if !taken.is_empty() || now >= deadline {
+            if !taken.is_empty() && !gathering {
+                gathering = true;
+                deadline = now + window;
+            }
+            if taken.len() >= max || now >= deadline {
                 return taken;
             }
             // Wake on a new message, or soon anyway for delayed ones becoming visible.

@@ -9,6 +9,8 @@ use crate::delivery::{self, DeliveryRequest, Outcome, Providers};
 use crate::queue::{InProcessQueue, Message, Queue};
 use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
 
+const DATABASE_RETRY_DELAY: Duration = Duration::from_secs(5);
+
 /// Which receive of its message this is, out of how many allowed.
 #[derive(Clone, Copy, Debug)]
 pub struct Attempt {
@@ -83,6 +85,9 @@ pub struct WorkerSettings {
     /// Sends in flight at once per delivery queue, as Lambda's maximum concurrency × batch size would allow.
     pub delivery_concurrency: usize,
     pub status_batch_size: usize,
+    /// How long a batch may wait to fill once its first message is there: fewer, fuller batches mean fewer
+    /// connections (each batch opens one to claim and one to record).
+    pub batching_window: Duration,
 }
 
 /// The local stack's workers: the same code paths as the Lambda handlers, fed by the in-process queue.
@@ -108,7 +113,12 @@ pub fn spawn_in_process(
                 // Batches of up to 10, as Lambda's event source mapping gives them.
                 let room = in_flight.available_permits().clamp(1, 10);
                 let batch = queue
-                    .receive_counted(&name, room, Duration::from_secs(1))
+                    .receive_counted(
+                        &name,
+                        room,
+                        Duration::from_secs(1),
+                        settings.batching_window,
+                    )
                     .await;
                 if batch.is_empty() {
                     continue;
@@ -136,8 +146,10 @@ pub fn spawn_in_process(
                         match handle_deliveries(&state, &providers, &messages, retry_delay).await {
                             Ok(again) => again,
                             Err(e) => {
+                                // A database fault: nothing is lost (the record step retries on its own and
+                                // a claim that failed sent nothing), so try again soon.
                                 tracing::error!(error = %e, "deliveries failed; will retry");
-                                vec![Some(retry_delay); messages.len()]
+                                vec![Some(DATABASE_RETRY_DELAY); messages.len()]
                             }
                         };
                     for ((message, attempt), again) in messages.iter().zip(again) {
@@ -153,9 +165,17 @@ pub fn spawn_in_process(
     handles.push(tokio::spawn(async move {
         let status = settings.status_queue;
         loop {
-            let batch = queue
-                .receive(&status, settings.status_batch_size, Duration::from_secs(1))
-                .await;
+            let batch: Vec<Message> = queue
+                .receive_counted(
+                    &status,
+                    settings.status_batch_size,
+                    Duration::from_secs(1),
+                    settings.batching_window,
+                )
+                .await
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect();
             if batch.is_empty() {
                 continue;
             }

@@ -245,6 +245,7 @@ async fn test_keys_reach_their_simulated_outcomes_through_the_status_queue() {
         status_queue: "status".into(),
         delivery_concurrency: 10,
         status_batch_size: 100,
+        batching_window: std::time::Duration::from_millis(200),
     };
     let handles =
         workers::spawn_in_process(state, providers(&app, vec![]), app.queue.clone(), settings);

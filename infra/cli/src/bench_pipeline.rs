@@ -214,6 +214,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
             status_queue: config.queues.status.clone(),
             delivery_concurrency: o.delivery_concurrency,
             status_batch_size: 500,
+            batching_window: std::time::Duration::from_millis(200),
         },
     );
     let (api, server) = serve(&state).await?;

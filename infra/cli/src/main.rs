@@ -541,6 +541,7 @@ async fn spawn_workers(
                     status_queue: config.queues.status.clone(),
                     delivery_concurrency,
                     status_batch_size: 500,
+                    batching_window: std::time::Duration::from_millis(200),
                 },
             );
         }
@@ -548,6 +549,18 @@ async fn spawn_workers(
             let sqs = aws_sdk_sqs::Client::new(
                 &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
             );
+            let q = &config.queues;
+            notify::pollers::create_queues(
+                &sqs,
+                &[
+                    &q.deliver_sms,
+                    &q.deliver_email,
+                    &q.deliver_letter,
+                    &q.status,
+                    &q.callbacks,
+                ],
+            )
+            .await?;
             notify::pollers::spawn(
                 worker_state,
                 providers,
