@@ -565,7 +565,12 @@ pub async fn deliver_many(
                     provider: provider.clone(),
                     reference: accepted.reference.clone(),
                     billable_units,
-                    status: accepted.status,
+                    // Notify's rule: an international text is `sent`; carriers that give receipts move it on.
+                    status: if job.international && accepted.status == NotificationStatus::Sending {
+                        NotificationStatus::Sent
+                    } else {
+                        accepted.status
+                    },
                     sent_at,
                 }),
                 Outcome::Sent {

@@ -323,3 +323,36 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         "a final status is never overwritten"
     );
 }
+
+#[tokio::test]
+async fn international_texts_are_sent_not_sending() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let provider = Arc::new(CountingProvider {
+        calls: AtomicUsize::new(0),
+        connections_seen: Default::default(),
+        observer: observer(&app).await,
+        fail_with: None,
+    });
+    let providers = providers(&app, vec![provider.clone()]);
+    let state = worker_state(&app);
+    let international = app
+        .send_sms(&s.live_key, s.sms_template, "+1 202 555 0104", None)
+        .await;
+    let uk = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    for id in [international, uk] {
+        notify::delivery::deliver(&state, &providers, id)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        app.stored(s.service.id, international).await.status,
+        NotificationStatus::Sent
+    );
+    assert_eq!(
+        app.stored(s.service.id, uk).await.status,
+        NotificationStatus::Sending
+    );
+}
