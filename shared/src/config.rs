@@ -56,6 +56,9 @@ pub struct Config {
     pub aws_sms_configuration_set: Option<String>,
     /// A pool, phone number or sender id; unset, the notification's own sender is used.
     pub aws_sms_origination_identity: Option<String>,
+    /// `user:password` pairs providers must present (HTTP Basic) when they post receipts and inbound texts;
+    /// empty means those endpoints are open (behind the providers' IP allow-list).
+    pub provider_callback_credentials: Vec<String>,
     /// Notify's retry policy for provider sends: attempts in all, and the delay between retries after the
     /// first (which is immediate).
     pub delivery_max_attempts: u32,
@@ -128,6 +131,10 @@ impl Config {
                     ("secret_key", "SECRET_KEY"),
                     ("admin_client_secret", "ADMIN_CLIENT_SECRET"),
                     ("firetext_api_key", "FIRETEXT_API_KEY"),
+                    (
+                        "provider_callback_credentials",
+                        "PROVIDER_CALLBACK_CREDENTIALS",
+                    ),
                 ] {
                     if let Some(v) = secret.get(key).and_then(|v| v.as_str()) {
                         overlay.insert(var.into(), v.into());
@@ -209,6 +216,14 @@ impl Config {
             aws_sms_configuration_set: var("AWS_SMS_CONFIGURATION_SET"),
             aws_sms_origination_identity: var("AWS_SMS_ORIGINATION_IDENTITY"),
             simulate_providers: flag("SIMULATE_PROVIDERS"),
+            provider_callback_credentials: var("PROVIDER_CALLBACK_CREDENTIALS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             delivery_max_attempts: number("DELIVERY_MAX_ATTEMPTS", DEFAULT_DELIVERY_MAX_ATTEMPTS)?
                 as u32,
             delivery_retry_delay: std::time::Duration::from_secs(number(
@@ -254,6 +269,7 @@ impl Config {
             aws_sms_configuration_set: None,
             aws_sms_origination_identity: None,
             simulate_providers: true,
+            provider_callback_credentials: Vec::new(),
             delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
             delivery_retry_delay: std::time::Duration::from_secs(DEFAULT_DELIVERY_RETRY_SECONDS),
             queues: QueueNames::default(),

@@ -145,3 +145,51 @@ async fn firetext_errors_are_retryable_or_permanent() {
         Err(ProviderError::Retryable(_))
     ));
 }
+
+#[tokio::test]
+async fn provider_callbacks_need_the_configured_credentials() {
+    let app = TestApp::with_config(|c| {
+        c.provider_callback_credentials = vec!["firetext:s3cret-pass".into()]
+    })
+    .await;
+    let basic = |pair: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let receipt = b"mobile=447700900123&status=0&time=2026-11-27+10%3A00%3A00&reference=x&code=000";
+    let inbound = b"source=07700900123&destination=07700900999&message=hi";
+    for (path, body) in [
+        ("/notifications/sms/firetext", receipt.as_slice()),
+        ("/inbound/sms/firetext", inbound.as_slice()),
+    ] {
+        assert_eq!(
+            app.request("POST", path, None, Some(body)).await.status,
+            401,
+            "{path}"
+        );
+        let wrong = basic("firetext:guess");
+        assert_eq!(
+            app.request("POST", path, Some(&wrong), Some(body))
+                .await
+                .status,
+            403,
+            "{path}"
+        );
+        let right = basic("firetext:s3cret-pass");
+        assert_eq!(
+            app.request("POST", path, Some(&right), Some(body))
+                .await
+                .status,
+            200,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.queue.take_all("status").len(),
+        1,
+        "only the authenticated receipt was queued"
+    );
+}

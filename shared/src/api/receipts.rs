@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use serde_json::json;
 
 use crate::AppState;
@@ -14,13 +15,55 @@ use crate::queue::Message;
 /// SMS aggregators whose receipt format the status worker understands.
 const SMS_RECEIPT_PROVIDERS: [&str; 1] = ["firetext"];
 
+/// When credentials are configured, the provider must present one of them with HTTP Basic: none is 401, a wrong
+/// one 403 (Notify answers its inbound endpoints the same way).
+fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let allowed = &state.config.provider_callback_credentials;
+    if allowed.is_empty() {
+        return None;
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let (status, message) = match presented {
+        None => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        Some(p)
+            if allowed
+                .iter()
+                .any(|a| constant_time_eq(a.as_bytes(), p.as_bytes())) =>
+        {
+            return None;
+        }
+        Some(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+    };
+    Some((status, Json(json!({"result": "error", "message": message}))).into_response())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub async fn sms_receipt(
     State(state): State<AppState>,
     Path(provider): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if !SMS_RECEIPT_PROVIDERS.contains(&provider.as_str()) {
         return super::not_found().await;
+    }
+    if let Some(refusal) = refused(&state, &headers) {
+        return refusal;
     }
     let message = Message::RawReceipt {
         v: 1,
@@ -56,10 +99,14 @@ pub async fn sms_receipt(
 pub async fn inbound_sms(
     State(state): State<AppState>,
     Path(provider): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if !crate::providers::inbound::PROVIDERS.contains(&provider.as_str()) {
         return super::not_found().await;
+    }
+    if let Some(refusal) = refused(&state, &headers) {
+        return refusal;
     }
     let Some(text) = crate::providers::inbound::parse(&provider, &body) else {
         tracing::warn!(provider, "inbound text not understood");
