@@ -22,6 +22,9 @@ pub struct Callback {
     pub encrypted_token: String,
     /// The request body, serialised once here so every retry sends the same bytes.
     pub body: String,
+    /// Set on the copy put on the dead-letter queue when retries ran out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Where a callback goes, as read from `service_callback_api`.
@@ -183,7 +186,105 @@ fn callback(
         url: target.url.clone(),
         encrypted_token: target.encrypted_token.clone(),
         body: serde_json::to_string(body).expect("callback bodies serialise"),
+        last_error: None,
     }
+}
+
+/// What one attempt at a callback came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempted {
+    /// Any final answer below 400.
+    Delivered(u16),
+    /// Connection error, timeout, 5xx or 429: worth another go later.
+    Retry(String),
+    /// Another 4xx, a URL we refuse to call, or a token we cannot read: never going to work.
+    Dropped(String),
+}
+
+/// Makes callbacks: no database anywhere in here, only the HTTP client and the key to the bearer token.
+#[derive(Clone)]
+pub struct CallbackSender {
+    client: reqwest::Client,
+    encryptor: crate::crypto::Encryptor,
+    allow: crate::outbound::AllowList,
+}
+
+impl CallbackSender {
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let allow = crate::outbound::AllowList::new(config.callback_allow_private_hosts.clone());
+        Ok(CallbackSender {
+            client: crate::outbound::client(
+                allow.clone(),
+                config.callback_ca_bundle.as_deref(),
+                config.callback_timeout,
+            )?,
+            encryptor: crate::crypto::Encryptor::new(&config.secret_key),
+            allow,
+        })
+    }
+
+    /// One POST with Notify's headers and the stored body.
+    pub async fn attempt(&self, callback: &Callback) -> Attempted {
+        let url = match url::Url::parse(&callback.url) {
+            Ok(url) => url,
+            Err(e) => return Attempted::Dropped(format!("callback URL unusable: {e}")),
+        };
+        if let Err(refused) = crate::outbound::check_url(&url, &self.allow) {
+            return Attempted::Dropped(format!("callback URL refused: {refused}"));
+        }
+        let token = match self.encryptor.decrypt(&callback.encrypted_token) {
+            Ok(token) => token,
+            Err(e) => return Attempted::Dropped(format!("bearer token unreadable: {e}")),
+        };
+        let sent = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .bearer_auth(token)
+            .body(callback.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match status {
+                    0..=399 => Attempted::Delivered(status),
+                    429 | 500.. => Attempted::Retry(format!("receiver answered {status}")),
+                    _ => Attempted::Dropped(format!("receiver answered {status}")),
+                }
+            }
+            Err(e) if refused_by_guard(&e) => {
+                Attempted::Dropped(format!("callback refused: {}", chain(&e)))
+            }
+            Err(e) if e.is_redirect() => {
+                Attempted::Dropped(format!("redirect refused: {}", chain(&e)))
+            }
+            Err(e) if e.is_timeout() => Attempted::Retry("receiver did not answer in time".into()),
+            Err(e) => Attempted::Retry(format!("receiver unreachable: {}", chain(&e))),
+        }
+    }
+}
+
+fn refused_by_guard(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<crate::outbound::Refused>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Puts callbacks on the callbacks queue, grouped by service so one busy service cannot starve the others.

@@ -59,6 +59,14 @@ pub struct Config {
     /// `user:password` pairs providers must present (HTTP Basic) when they post receipts and inbound texts;
     /// empty means those endpoints are open (behind the providers' IP allow-list).
     pub provider_callback_credentials: Vec<String>,
+    /// Service callbacks: hosts or addresses callable although not public (tests, local development).
+    pub callback_allow_private_hosts: Vec<String>,
+    /// A PEM file of extra roots for receivers behind a private CA.
+    pub callback_ca_bundle: Option<std::path::PathBuf>,
+    pub callback_timeout: std::time::Duration,
+    /// Notify's policy: 5 retries, 300 s apart, then the DLQ.
+    pub callback_max_retries: u32,
+    pub callback_retry_delay: std::time::Duration,
     /// Notify's retry policy for provider sends: attempts in all, and the delay between retries after the
     /// first (which is immediate).
     pub delivery_max_attempts: u32,
@@ -78,6 +86,8 @@ pub struct QueueNames {
     pub status: String,
     /// Service callbacks, each complete (URL, encrypted token, body).
     pub callbacks: String,
+    /// Callbacks whose retries ran out, each with its last error.
+    pub callbacks_dlq: String,
 }
 
 impl Default for QueueNames {
@@ -88,6 +98,7 @@ impl Default for QueueNames {
             deliver_letter: "deliver-letter".into(),
             status: "status".into(),
             callbacks: "service-callbacks".into(),
+            callbacks_dlq: "service-callbacks-dlq".into(),
         }
     }
 }
@@ -176,6 +187,16 @@ impl Config {
                 None => Ok(default),
             }
         };
+        let list = |name: &str| -> Vec<String> {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let flag = |name: &str| var(name).is_some_and(|v| v == "true" || v == "1");
         let required =
             |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
@@ -187,7 +208,8 @@ impl Config {
         };
         let defaults = QueueNames::default();
         Ok(Config {
-            database_url: required("DATABASE_URL")?,
+            // Optional here: the callbacks function has no database; `Db::connect` refuses an empty one.
+            database_url: var("DATABASE_URL").unwrap_or_default(),
             database_pool_size,
             redis_url: var("REDIS_URL"),
             secret_key: required("SECRET_KEY")?,
@@ -216,6 +238,17 @@ impl Config {
             aws_sms_configuration_set: var("AWS_SMS_CONFIGURATION_SET"),
             aws_sms_origination_identity: var("AWS_SMS_ORIGINATION_IDENTITY"),
             simulate_providers: flag("SIMULATE_PROVIDERS"),
+            callback_allow_private_hosts: list("CALLBACK_ALLOW_PRIVATE_HOSTS"),
+            callback_ca_bundle: var("CALLBACK_CA_BUNDLE").map(Into::into),
+            callback_timeout: std::time::Duration::from_millis(number(
+                "CALLBACK_TIMEOUT_MS",
+                5000,
+            )?),
+            callback_max_retries: number("CALLBACK_MAX_RETRIES", 5)? as u32,
+            callback_retry_delay: std::time::Duration::from_secs(number(
+                "CALLBACK_RETRY_SECONDS",
+                300,
+            )?),
             provider_callback_credentials: var("PROVIDER_CALLBACK_CREDENTIALS")
                 .map(|v| {
                     v.split(',')
@@ -242,6 +275,7 @@ impl Config {
                 deliver_letter: var("DELIVER_LETTER_QUEUE").unwrap_or(defaults.deliver_letter),
                 status: var("STATUS_QUEUE").unwrap_or(defaults.status),
                 callbacks: var("CALLBACKS_QUEUE").unwrap_or(defaults.callbacks),
+                callbacks_dlq: var("CALLBACKS_DLQ").unwrap_or(defaults.callbacks_dlq),
             },
         })
     }
@@ -270,6 +304,11 @@ impl Config {
             aws_sms_origination_identity: None,
             simulate_providers: true,
             provider_callback_credentials: Vec::new(),
+            callback_allow_private_hosts: Vec::new(),
+            callback_ca_bundle: None,
+            callback_timeout: std::time::Duration::from_secs(5),
+            callback_max_retries: 5,
+            callback_retry_delay: std::time::Duration::from_secs(300),
             delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
             delivery_retry_delay: std::time::Duration::from_secs(DEFAULT_DELIVERY_RETRY_SECONDS),
             queues: QueueNames::default(),

@@ -6,6 +6,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::AppState;
+use crate::callbacks::CallbackSender;
+use crate::config::Config;
 use crate::delivery::Providers;
 use crate::queue::Message;
 use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
@@ -128,6 +130,37 @@ fn failures(event: &SqsEvent, failed: Vec<bool>) -> SqsBatchResponse {
             .map(|(r, _)| r.message_id.clone().unwrap_or_default()),
     );
     response
+}
+
+/// Callback messages, concurrently: one hanging receiver delays nobody else in the batch. No database here.
+pub async fn callback_batch(
+    sender: &CallbackSender,
+    queue: &dyn crate::queue::Queue,
+    config: &Config,
+    sqs: &aws_sdk_sqs::Client,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let endpoint = config.sqs_endpoint_url.as_deref();
+    let failed = futures::future::join_all(event.records.iter().map(|record| async move {
+        let Some(Message::Callback(callback)) = parse(record) else {
+            tracing::error!(
+                message_id = record.message_id.as_deref(),
+                "not a callback message"
+            );
+            return true;
+        };
+        match workers::handle_callback(sender, queue, config, &callback, receive_count(record))
+            .await
+        {
+            None => false,
+            Some(delay) => {
+                come_back_after(sqs, endpoint, record, delay).await;
+                true
+            }
+        }
+    }))
+    .await;
+    failures(&event, failed)
 }
 
 /// Status messages, receipts applied in one statement; those waiting for their reference, and any that failed

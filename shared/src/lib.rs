@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod limits;
 pub mod model;
 pub mod notifications;
+pub mod outbound;
 pub mod pollers;
 pub mod providers;
 pub mod queue;

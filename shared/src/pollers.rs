@@ -188,3 +188,47 @@ pub async fn spawn(
     }));
     Ok(handles)
 }
+
+/// The callback consumer on SQS: `pollers` loops, each handing its batch to the callback handler.
+pub async fn spawn_callbacks(
+    sender: crate::callbacks::CallbackSender,
+    queue: std::sync::Arc<dyn crate::queue::Queue>,
+    config: std::sync::Arc<crate::config::Config>,
+    sqs: aws_sdk_sqs::Client,
+    pollers: usize,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let source = resolve(&sqs, &config.queues.callbacks).await?;
+    let mut handles = Vec::new();
+    for _ in 0..pollers.max(1) {
+        let (sender, queue, config, sqs, source) = (
+            sender.clone(),
+            queue.clone(),
+            config.clone(),
+            sqs.clone(),
+            source.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            loop {
+                match receive(&sqs, &source, 10).await {
+                    Ok(event) if event.records.is_empty() => {}
+                    Ok(event) => {
+                        let response = crate::lambda::callback_batch(
+                            &sender,
+                            queue.as_ref(),
+                            &config,
+                            &sqs,
+                            event.clone(),
+                        )
+                        .await;
+                        settle(&sqs, &source, &event, &response).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "callbacks queue not read; trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+    Ok(handles)
+}

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::AppState;
+use crate::callbacks::{Attempted, Callback, CallbackSender};
+use crate::config::Config;
 use crate::db::DbError;
 use crate::delivery::{self, DeliveryRequest, Outcome, Providers};
 use crate::queue::{InProcessQueue, Message, Queue};
@@ -195,4 +197,98 @@ pub fn spawn_in_process(
         }
     }));
     handles
+}
+
+/// After one attempt at a callback: `None` when it is done with (delivered, dropped, or dead-lettered with its
+/// last error), `Some(delay)` to try again. The `receives`-th receive is attempt number `receives`; Notify makes
+/// 1 + `callback_max_retries` attempts.
+pub async fn handle_callback(
+    sender: &CallbackSender,
+    queue: &dyn Queue,
+    config: &Config,
+    callback: &Callback,
+    receives: u32,
+) -> Option<Duration> {
+    let about = callback.subject_id;
+    let service_id = callback.service_id;
+    let kind = callback.callback_type.as_str();
+    match sender.attempt(callback).await {
+        Attempted::Delivered(status) => {
+            tracing::info!(%about, %service_id, callback_type = kind, status, "callback delivered");
+            None
+        }
+        Attempted::Dropped(reason) => {
+            tracing::warn!(%about, %service_id, callback_type = kind, reason, "callback dropped");
+            None
+        }
+        Attempted::Retry(reason) if receives > config.callback_max_retries => {
+            let dead = Callback {
+                last_error: Some(reason.clone()),
+                ..callback.clone()
+            };
+            let group = service_id.to_string();
+            match queue
+                .send(
+                    &config.queues.callbacks_dlq,
+                    &group,
+                    &Message::Callback(dead),
+                )
+                .await
+            {
+                Ok(()) => {
+                    tracing::error!(%about, %service_id, callback_type = kind, reason, attempts = receives, "callback retries exhausted: dead-lettered");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
+                    Some(config.callback_retry_delay)
+                }
+            }
+        }
+        Attempted::Retry(reason) => {
+            tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
+            Some(config.callback_retry_delay)
+        }
+    }
+}
+
+/// The local stack's callback worker: up to `concurrency` callbacks in flight, each on its own task, so one
+/// hanging receiver delays nobody else. It has no database connection at all.
+pub fn spawn_callback_worker(
+    sender: CallbackSender,
+    queue: Arc<InProcessQueue>,
+    config: Arc<Config>,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let name = config.queues.callbacks.clone();
+        loop {
+            let room = in_flight.available_permits().clamp(1, 10);
+            let batch = queue
+                .receive_counted(&name, room, Duration::from_secs(1), Duration::ZERO)
+                .await;
+            for (message, receives) in batch {
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                let (sender, queue, config, name) =
+                    (sender.clone(), queue.clone(), config.clone(), name.clone());
+                tokio::spawn(async move {
+                    let Message::Callback(callback) = &message else {
+                        tracing::warn!("not a callback message; dropped");
+                        return;
+                    };
+                    if let Some(delay) =
+                        handle_callback(&sender, queue.as_ref(), &config, callback, receives).await
+                    {
+                        queue.put_back(&name, &message, receives, delay);
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    })
 }

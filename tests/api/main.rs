@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod callbacks;
 mod delivery;
 mod firetext;
 mod lambda;

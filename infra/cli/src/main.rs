@@ -125,6 +125,9 @@ struct DevArgs {
     /// Provider sends in flight at once per delivery queue (Lambda's concurrency × batch size).
     #[arg(long, env = "DELIVERY_CONCURRENCY", default_value_t = 200)]
     delivery_concurrency: usize,
+    /// Callbacks in flight at once.
+    #[arg(long, env = "CALLBACK_CONCURRENCY", default_value_t = 100)]
+    callback_concurrency: usize,
 }
 
 #[derive(Subcommand)]
@@ -518,14 +521,16 @@ async fn spawn_workers(
     queue: Arc<dyn Queue>,
     in_process: Option<Arc<InProcessQueue>>,
     delivery_concurrency: usize,
+    callback_concurrency: usize,
 ) -> anyhow::Result<()> {
+    let sender = notify::callbacks::CallbackSender::from_config(config)?;
     let db = Db::connect_short_lived(
         &config.database_url,
         config.database_pool_size,
         "notify-worker",
     )?;
     let worker_state = AppState::new(config.clone(), db, queue.clone());
-    let providers = notify::providers::from_config(config, queue).await;
+    let providers = notify::providers::from_config(config, queue.clone()).await;
     let deliver_queues = vec![
         config.queues.deliver_sms.clone(),
         config.queues.deliver_email.clone(),
@@ -535,7 +540,7 @@ async fn spawn_workers(
             workers::spawn_in_process(
                 worker_state,
                 providers,
-                in_process,
+                in_process.clone(),
                 WorkerSettings {
                     deliver_queues,
                     status_queue: config.queues.status.clone(),
@@ -543,6 +548,12 @@ async fn spawn_workers(
                     status_batch_size: 500,
                     batching_window: std::time::Duration::from_millis(200),
                 },
+            );
+            workers::spawn_callback_worker(
+                sender,
+                in_process,
+                Arc::new(config.clone()),
+                callback_concurrency,
             );
         }
         None => {
@@ -558,7 +569,16 @@ async fn spawn_workers(
                     &q.deliver_letter,
                     &q.status,
                     &q.callbacks,
+                    &q.callbacks_dlq,
                 ],
+            )
+            .await?;
+            notify::pollers::spawn_callbacks(
+                sender,
+                queue.clone(),
+                Arc::new(config.clone()),
+                sqs.clone(),
+                callback_concurrency.div_ceil(10),
             )
             .await?;
             notify::pollers::spawn(
@@ -597,6 +617,7 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
                 state.queue.clone(),
                 None,
                 args.delivery_concurrency,
+                args.callback_concurrency,
             )
             .await?;
         }
@@ -609,6 +630,7 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
                 queue.clone(),
                 Some(queue.clone()),
                 args.delivery_concurrency,
+                args.callback_concurrency,
             )
             .await?;
         }

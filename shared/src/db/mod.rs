@@ -113,6 +113,9 @@ pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Db {
     pub fn connect(database_url: &str, pool_size: usize, application_name: &str) -> DbResult<Self> {
+        if database_url.is_empty() {
+            return Err(DbError::Pool("DATABASE_URL must be set".into()));
+        }
         let mut pg: tokio_postgres::Config = database_url
             .parse()
             .map_err(|e: tokio_postgres::Error| DbError::Pool(e.to_string()))?;

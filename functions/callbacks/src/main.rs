@@ -1,0 +1,28 @@
+//! SQS (service-callbacks) → each callback POSTed to its service, concurrently. Every message already carries
+//! the URL, the encrypted bearer token and the body, so this function has no database connection at all.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use notify::callbacks::CallbackSender;
+use notify::queue::{Queue, SqsQueue};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().without_time().init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = notify::config::Config::load().await?;
+    let sqs = aws_sdk_sqs::Client::new(
+        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+    );
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
+    let sender = CallbackSender::from_config(&config)?;
+    let (sender, queue, config, sqs) = (&sender, queue.as_ref(), &config, &sqs);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(
+            notify::lambda::callback_batch(sender, queue, config, sqs, event.payload).await,
+        )
+    }))
+    .await
+}
