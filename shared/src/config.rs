@@ -67,6 +67,8 @@ pub struct Config {
     /// Notify's policy: 5 retries, 300 s apart, then the DLQ.
     pub callback_max_retries: u32,
     pub callback_retry_delay: std::time::Duration,
+    /// How long a notification may stay `created` before the replay job queues it again.
+    pub replay_after: std::time::Duration,
     /// Notify's retry policy for provider sends: attempts in all, and the delay between retries after the
     /// first (which is immediate).
     pub delivery_max_attempts: u32,
@@ -238,6 +240,7 @@ impl Config {
             aws_sms_configuration_set: var("AWS_SMS_CONFIGURATION_SET"),
             aws_sms_origination_identity: var("AWS_SMS_ORIGINATION_IDENTITY"),
             simulate_providers: flag("SIMULATE_PROVIDERS"),
+            replay_after: std::time::Duration::from_secs(number("REPLAY_AFTER_SECONDS", 300)?),
             callback_allow_private_hosts: list("CALLBACK_ALLOW_PRIVATE_HOSTS"),
             callback_ca_bundle: var("CALLBACK_CA_BUNDLE").map(Into::into),
             callback_timeout: std::time::Duration::from_millis(number(
@@ -304,6 +307,7 @@ impl Config {
             aws_sms_origination_identity: None,
             simulate_providers: true,
             provider_callback_credentials: Vec::new(),
+            replay_after: std::time::Duration::from_secs(300),
             callback_allow_private_hosts: Vec::new(),
             callback_ca_bundle: None,
             callback_timeout: std::time::Duration::from_secs(5),

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod delivery;
 pub mod inbound;
+pub mod jobs;
 pub mod lambda;
 pub mod limits;
 pub mod model;

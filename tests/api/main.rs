@@ -5,6 +5,7 @@ mod auth;
 mod callbacks;
 mod delivery;
 mod firetext;
+mod jobs;
 mod lambda;
 mod letters;
 mod limits;

@@ -91,8 +91,8 @@ async fn publish_event(sqs: &aws_sdk_sqs::Client, status_queue: &str, event: Val
 /// End User Messaging SMS, as far as `SendTextMessage` goes: answers in its JSON protocol, counts calls and the
 /// worker's open database connections during each, and then (as SNS would) puts a delivery event on the status
 /// queue.
-struct FakeAwsSms {
-    calls: AtomicUsize,
+pub(crate) struct FakeAwsSms {
+    pub(crate) calls: AtomicUsize,
     connections_seen: std::sync::Mutex<Vec<i64>>,
     requests: std::sync::Mutex<Vec<Value>>,
     failing: AtomicBool,
@@ -154,11 +154,11 @@ async fn fake_firetext() -> impl IntoResponse {
     axum::Json(json!({"code": 0, "description": "SMS successfully queued"}))
 }
 
-struct Pipeline {
-    app: TestApp,
+pub(crate) struct Pipeline {
+    pub(crate) app: TestApp,
     sqs: aws_sdk_sqs::Client,
     queues: Queues,
-    aws_sms: Arc<FakeAwsSms>,
+    pub(crate) aws_sms: Arc<FakeAwsSms>,
     observer: tokio_postgres::Client,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -178,6 +178,10 @@ async fn observer(database_url: &str) -> tokio_postgres::Client {
 }
 
 async fn pipeline() -> Pipeline {
+    pipeline_with(|_| {}).await
+}
+
+pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify::config::Config)) -> Pipeline {
     let moto = moto_url();
     let sqs = notify_tests::sqs_client(&moto);
     let queues = create_queues(&sqs).await;
@@ -189,6 +193,7 @@ async fn pipeline() -> Pipeline {
         c.queues.callbacks = q.callbacks;
         c.sqs_endpoint_url = Some(moto.clone());
         c.simulate_providers = false;
+        change(c);
     })
     .await;
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
@@ -269,7 +274,7 @@ async fn pipeline() -> Pipeline {
 }
 
 impl Pipeline {
-    async fn wait_for_status(&self, key: &str, id: Uuid, expected: &str) -> Value {
+    pub(crate) async fn wait_for_status(&self, key: &str, id: Uuid, expected: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let n = self
@@ -313,7 +318,7 @@ impl Pipeline {
             .get(0)
     }
 
-    async fn send(&self, key: &str, path: &str, body: Value) -> Uuid {
+    pub(crate) async fn send(&self, key: &str, path: &str, body: Value) -> Uuid {
         let r = self.app.call("POST", path, key, Some(body)).await;
         assert_eq!(r.status, 201, "{}", r.json());
         r.json()["id"].as_str().unwrap().parse().unwrap()

@@ -41,6 +41,10 @@ enum Command {
     Dev(DevArgs),
     /// Apply pending database migrations.
     Migrate,
+    /// Run one scheduled job now, as EventBridge would (timeout-sending-notifications,
+    /// replay-created-notifications, delete-notifications-older-than-retention, tend-providers-back-to-middle,
+    /// switch-sms-provider-on-slow-delivery).
+    RunJob { name: String },
     /// Services: create, list, update.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -636,6 +640,12 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         }
         AppState::new(config, db, queue)
     };
+    if !args.no_workers {
+        // The scheduled jobs, on their EventBridge schedules, on short-lived connections of their own.
+        let db = Db::connect_short_lived(&state.config.database_url, 2, "notify-scheduled")?;
+        let jobs_state = AppState::new((*state.config).clone(), db, state.queue.clone());
+        notify::jobs::spawn_scheduler(jobs_state);
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("port {} is taken", args.port))?;
@@ -690,6 +700,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let j = cli.json;
     match cli.command {
         Command::Dev(args) => dev(args, j).await?,
+        Command::RunJob { name } => {
+            let Some(job) = notify::jobs::Job::parse(&name) else {
+                let names: Vec<&str> = notify::jobs::Job::ALL.iter().map(|j| j.name()).collect();
+                bail!("no job {name:?}; jobs: {}", names.join(", "));
+            };
+            let state = state(false).await?;
+            if state.config.sqs_endpoint_url.is_none()
+                && job == notify::jobs::Job::ReplayCreatedNotifications
+            {
+                bail!(
+                    "without SQS_ENDPOINT_URL the delivery queue lives inside `notify dev`, which runs this job \
+                     every 5 minutes itself; set SQS_ENDPOINT_URL to replay through SQS from here"
+                );
+            }
+            let report = notify::jobs::run(&state, job, notify::jobs::TIME_BUDGET).await?;
+            print(j, json!({"job": job.name(), "report": report}), |v| {
+                format!("{}: {}", v["job"].as_str().unwrap_or_default(), v["report"])
+            });
+        }
         Command::Migrate => {
             let config = local_config(false).await?;
             let db = Db::connect(&config.database_url, 1, "notify-migrate")?;

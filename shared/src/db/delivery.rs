@@ -252,6 +252,39 @@ impl Db {
     }
 }
 
+/// The delivery-status callback a changed row makes due, from a row carrying the notification's columns and
+/// `callback_url` / `callback_token` (NULL when the service has no delivery-status callback).
+pub(crate) fn delivery_callback(
+    row: &Row,
+    notification_id: Uuid,
+    status: NotificationStatus,
+) -> DbResult<Option<(DeliveryStatusData, CallbackTarget)>> {
+    let url: Option<String> = row.try_get("callback_url")?;
+    let token: Option<String> = row.try_get("callback_token")?;
+    Ok(match url.zip(token) {
+        Some((url, encrypted_token)) if delivery_callback_due(status) => Some((
+            DeliveryStatusData {
+                notification_id,
+                service_id: row.try_get("service_id")?,
+                client_reference: row.try_get("client_reference")?,
+                to: row.try_get("to")?,
+                status,
+                created_at: row.try_get("created_at")?,
+                completed_at: row.try_get("updated_at")?,
+                sent_at: row.try_get("sent_at")?,
+                notification_type: text_enum(row, "notification_type", NotificationType::parse)?,
+                template_id: row.try_get("template_id")?,
+                template_version: row.try_get("template_version")?,
+            },
+            CallbackTarget {
+                url,
+                encrypted_token,
+            },
+        )),
+        _ => None,
+    })
+}
+
 /// A receipt applied to its notification, with its delivery-status callback when one is now due.
 #[derive(Clone, Debug)]
 pub struct AppliedReceipt {
@@ -307,34 +340,7 @@ impl Db {
                 continue;
             };
             let status = text_enum(&row, "notification_status", NotificationStatus::parse)?;
-            let url: Option<String> = row.try_get("callback_url")?;
-            let token: Option<String> = row.try_get("callback_token")?;
-            let callback = match url.zip(token) {
-                Some((url, encrypted_token)) if delivery_callback_due(status) => Some((
-                    DeliveryStatusData {
-                        notification_id,
-                        service_id: row.try_get("service_id")?,
-                        client_reference: row.try_get("client_reference")?,
-                        to: row.try_get("to")?,
-                        status,
-                        created_at: row.try_get("created_at")?,
-                        completed_at: row.try_get("updated_at")?,
-                        sent_at: row.try_get("sent_at")?,
-                        notification_type: text_enum(
-                            &row,
-                            "notification_type",
-                            NotificationType::parse,
-                        )?,
-                        template_id: row.try_get("template_id")?,
-                        template_version: row.try_get("template_version")?,
-                    },
-                    CallbackTarget {
-                        url,
-                        encrypted_token,
-                    },
-                )),
-                _ => None,
-            };
+            let callback = delivery_callback(&row, notification_id, status)?;
             applied.push(AppliedReceipt {
                 notification_id,
                 reference,

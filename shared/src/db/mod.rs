@@ -5,12 +5,14 @@
 
 mod delivery;
 mod inbound;
+mod jobs;
 mod notifications;
 mod services;
 mod templates;
 
 pub use delivery::*;
 pub use inbound::*;
+pub use jobs::*;
 pub use notifications::*;
 pub use services::*;
 pub use templates::*;

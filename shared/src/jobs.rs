@@ -1,0 +1,247 @@
+//! The scheduled housekeeping jobs. Each is idempotent and works in bounded batches within a time budget: what is
+//! left when the budget runs out is picked up by its next run. The same code runs from EventBridge
+//! (`functions/scheduled`), from the local stack's scheduler and from `notify run-job <name>`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::callbacks;
+use crate::db::DbError;
+use crate::model::NotificationType;
+use crate::queue::Message;
+
+/// When a job runs, in UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    EveryMinutes(u32),
+    DailyAt { hour: u32, minute: u32 },
+}
+
+impl Schedule {
+    /// The EventBridge schedule expression.
+    pub fn expression(self) -> String {
+        match self {
+            Schedule::EveryMinutes(1) => "rate(1 minute)".into(),
+            Schedule::EveryMinutes(n) => format!("rate({n} minutes)"),
+            Schedule::DailyAt { hour, minute } => format!("cron({minute} {hour} * * ? *)"),
+        }
+    }
+
+    /// Whether the job is due in the minute that `at` falls in.
+    pub fn due_at(self, at: DateTime<Utc>) -> bool {
+        match self {
+            Schedule::EveryMinutes(n) => (at.hour() * 60 + at.minute()).is_multiple_of(n),
+            Schedule::DailyAt { hour, minute } => at.hour() == hour && at.minute() == minute,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    TimeoutSendingNotifications,
+    ReplayCreatedNotifications,
+    DeleteNotificationsOlderThanRetention,
+    TendProvidersBackToMiddle,
+    SwitchSmsProviderOnSlowDelivery,
+}
+
+impl Job {
+    pub const ALL: [Job; 5] = [
+        Job::TimeoutSendingNotifications,
+        Job::ReplayCreatedNotifications,
+        Job::DeleteNotificationsOlderThanRetention,
+        Job::TendProvidersBackToMiddle,
+        Job::SwitchSmsProviderOnSlowDelivery,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::TimeoutSendingNotifications => "timeout-sending-notifications",
+            Job::ReplayCreatedNotifications => "replay-created-notifications",
+            Job::DeleteNotificationsOlderThanRetention => {
+                "delete-notifications-older-than-retention"
+            }
+            Job::TendProvidersBackToMiddle => "tend-providers-back-to-middle",
+            Job::SwitchSmsProviderOnSlowDelivery => "switch-sms-provider-on-slow-delivery",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    /// Notify's schedules (contract §10), UTC.
+    pub fn schedule(self) -> Schedule {
+        match self {
+            Job::TimeoutSendingNotifications => Schedule::DailyAt { hour: 0, minute: 5 },
+            Job::ReplayCreatedNotifications => Schedule::EveryMinutes(5),
+            Job::DeleteNotificationsOlderThanRetention => Schedule::DailyAt { hour: 3, minute: 0 },
+            Job::TendProvidersBackToMiddle => Schedule::EveryMinutes(5),
+            Job::SwitchSmsProviderOnSlowDelivery => Schedule::EveryMinutes(1),
+        }
+    }
+}
+
+/// How long a run may work before it leaves the rest to its next run (the function's timeout is 60 s).
+pub const TIME_BUDGET: Duration = Duration::from_secs(45);
+const BATCH: i64 = 1000;
+
+/// Runs one job until it is done or its time budget is spent; reports what it did.
+pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, DbError> {
+    let started = Instant::now();
+    let within_budget = || started.elapsed() < budget;
+    let report = match job {
+        Job::ReplayCreatedNotifications => {
+            let mut cursor = None;
+            let (mut replayed, mut failed) = (0u64, 0u64);
+            loop {
+                let batch = state
+                    .db
+                    .created_for_replay(state.config.replay_after, cursor, BATCH)
+                    .await?;
+                for (id, kind, _) in &batch {
+                    let queue = match kind {
+                        NotificationType::Email => &state.config.queues.deliver_email,
+                        _ => &state.config.queues.deliver_sms,
+                    };
+                    match state
+                        .queue
+                        .send(queue, "replay", &Message::deliver(*id))
+                        .await
+                    {
+                        Ok(()) => replayed += 1,
+                        Err(e) => {
+                            failed += 1;
+                            tracing::error!(notification_id = %id, error = %e, "replay not queued");
+                        }
+                    }
+                }
+                cursor = batch.last().map(|(id, _, at)| (*at, *id));
+                if (batch.len() as i64) < BATCH || !within_budget() {
+                    break;
+                }
+            }
+            json!({"replayed": replayed, "not_queued": failed})
+        }
+        Job::TimeoutSendingNotifications => {
+            let (mut timed_out, mut callbacks_due) = (0u64, 0usize);
+            loop {
+                let (n, due) = state.db.time_out_sending(BATCH).await?;
+                timed_out += n;
+                callbacks_due += due.len();
+                let messages = due
+                    .iter()
+                    .map(|(data, target)| callbacks::delivery_status(data, target))
+                    .collect();
+                let _ = callbacks::enqueue(state, messages).await;
+                if (n as i64) < BATCH || !within_budget() {
+                    break;
+                }
+            }
+            json!({"timed_out": timed_out, "callbacks_queued": callbacks_due})
+        }
+        Job::DeleteNotificationsOlderThanRetention => {
+            let (mut notifications, mut inbound) = (0u64, 0u64);
+            loop {
+                let n = state.db.purge_expired_notifications(BATCH).await?;
+                notifications += n;
+                if (n as i64) < BATCH || !within_budget() {
+                    break;
+                }
+            }
+            while within_budget() {
+                let n = state.db.purge_expired_inbound_sms(BATCH).await?;
+                inbound += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            json!({"notifications_removed": notifications, "inbound_sms_removed": inbound})
+        }
+        Job::TendProvidersBackToMiddle => {
+            let moved = state
+                .db
+                .tend_sms_providers_to_resting(crate::delivery::PRIORITY_SHIFT_POINTS)
+                .await?;
+            json!({"moved": moved.into_iter().map(|(p, w)| json!({"provider": p, "priority": w})).collect::<Vec<_>>()})
+        }
+        Job::SwitchSmsProviderOnSlowDelivery => {
+            let mut shifted = Vec::new();
+            for provider in state.db.slow_sms_providers(20).await? {
+                if state
+                    .db
+                    .shift_sms_priority_away(&provider, crate::delivery::PRIORITY_SHIFT_POINTS)
+                    .await?
+                {
+                    tracing::warn!(provider, "slow SMS provider: weight moved away from it");
+                    shifted.push(provider);
+                }
+            }
+            json!({"shifted_away_from": shifted})
+        }
+    };
+    tracing::info!(job = job.name(), report = %report, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
+    Ok(report)
+}
+
+/// The local stack's scheduler: every job on its schedule, checked each minute.
+pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_minute = None;
+        loop {
+            let now = Utc::now();
+            let minute = now.with_second(0).and_then(|t| t.with_nanosecond(0));
+            if minute != last_minute {
+                last_minute = minute;
+                for job in Job::ALL {
+                    if job.schedule().due_at(now) {
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = run(&state, job, TIME_BUDGET).await {
+                                tracing::error!(job = job.name(), error = %e, "job failed");
+                            }
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(
+            Job::ReplayCreatedNotifications.schedule().expression(),
+            "rate(5 minutes)"
+        );
+        assert_eq!(
+            Job::TimeoutSendingNotifications.schedule().expression(),
+            "cron(5 0 * * ? *)"
+        );
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 27, h, m, 30).unwrap();
+        assert!(Job::TimeoutSendingNotifications.schedule().due_at(at(0, 5)));
+        assert!(!Job::TimeoutSendingNotifications.schedule().due_at(at(0, 6)));
+        assert!(
+            Job::ReplayCreatedNotifications
+                .schedule()
+                .due_at(at(13, 25))
+        );
+        assert!(
+            !Job::ReplayCreatedNotifications
+                .schedule()
+                .due_at(at(13, 26))
+        );
+        for job in Job::ALL {
+            assert_eq!(Job::parse(job.name()), Some(job));
+        }
+    }
+}
