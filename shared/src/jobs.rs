@@ -244,4 +244,17 @@ mod tests {
             assert_eq!(Job::parse(job.name()), Some(job));
         }
     }
+
+    #[test]
+    fn the_template_schedules_every_job_as_the_local_scheduler_does() {
+        let template = include_str!("../../template.yaml");
+        for job in Job::ALL {
+            let rule = format!(
+                "Schedule: {}\n            Input: '{{\"job\": \"{}\"}}'",
+                job.schedule().expression(),
+                job.name()
+            );
+            assert!(template.contains(&rule), "template.yaml lacks {rule}");
+        }
+    }
 }
