@@ -16,6 +16,8 @@ pub mod inbound;
 pub mod jobs;
 pub mod lambda;
 pub mod limits;
+#[cfg(feature = "local-tls")]
+pub mod local_tls;
 pub mod model;
 pub mod notifications;
 pub mod outbound;

@@ -1,6 +1,7 @@
 //! `notify`: the local stack and the operator's one-off tasks (Notify's `flask command …`).
 
 mod bench;
+mod bench_callbacks;
 mod bench_pipeline;
 mod fixtures;
 mod local_db;
@@ -104,6 +105,20 @@ enum BenchCommand {
         worker_pool_size: usize,
         #[arg(long, default_value_t = 32)]
         send_concurrency: usize,
+    },
+    /// Callbacks to a slow receiver: the callback worker beside a comparator holding a DB connection per call.
+    Callbacks {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 2000)]
+        receiver_ms: u64,
+        #[arg(long, default_value_t = 200)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 10)]
+        pool_size: usize,
+        /// Only our worker (the comparator takes count / pool_size × receiver_ms).
+        #[arg(long)]
+        skip_comparator: bool,
     },
     /// The status consumer alone: receipts applied per second.
     Receipts {
@@ -1147,6 +1162,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     delivery_concurrency,
                     worker_pool_size,
                     send_concurrency,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::Callbacks {
+            count,
+            receiver_ms,
+            in_flight,
+            pool_size,
+            skip_comparator,
+        }) => {
+            let config = local_config(true).await?;
+            let result = bench_callbacks::run(
+                config,
+                bench_callbacks::Options {
+                    count,
+                    receiver_ms,
+                    in_flight,
+                    pool_size,
+                    skip_comparator,
                 },
             )
             .await?;

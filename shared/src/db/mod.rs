@@ -183,6 +183,30 @@ impl Db {
         POOL_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The design this project exists to avoid, kept for the callback benchmark's comparator only: a pooled
+    /// connection taken (and used once) before `work` and held until it ends, as Notify's inbound-SMS callback
+    /// task holds its session across the HTTP call. Waits for a connection as long as it takes, counting each
+    /// acquire timeout.
+    pub async fn hold_connection_during<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+        acquire_timeouts: &std::sync::atomic::AtomicU64,
+    ) -> DbResult<T> {
+        let conn = loop {
+            match self.conn().await {
+                Ok(conn) => break conn,
+                Err(DbError::Pool(_)) => {
+                    acquire_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        conn.query_typed("SELECT 1", &[]).await?;
+        let result = work.await;
+        drop(conn);
+        Ok(result)
+    }
+
     /// Connections this pool has open right now (idle or in use).
     pub fn open_connections(&self) -> usize {
         self.pool.status().size
