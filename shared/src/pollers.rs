@@ -130,6 +130,33 @@ pub struct PollerSettings {
     pub delivery_pollers: usize,
 }
 
+/// One event source mapping: receive, hand the batch to `handler`, delete what it did not report as failed.
+fn map_events<H, F>(
+    sqs: aws_sdk_sqs::Client,
+    source: Source,
+    handler: H,
+) -> tokio::task::JoinHandle<()>
+where
+    H: Fn(aws_sdk_sqs::Client, SqsEvent) -> F + Send + 'static,
+    F: std::future::Future<Output = SqsBatchResponse> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            match receive(&sqs, &source, 10).await {
+                Ok(event) if event.records.is_empty() => {}
+                Ok(event) => {
+                    let response = handler(sqs.clone(), event.clone()).await;
+                    settle(&sqs, &source, &event, &response).await;
+                }
+                Err(e) => {
+                    tracing::warn!(queue = source.url, error = %e, "queue not read; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })
+}
+
 /// Starts the pollers; fails if a queue cannot be resolved.
 pub async fn spawn(
     state: AppState,
@@ -141,50 +168,17 @@ pub async fn spawn(
     for name in &settings.deliver_queues {
         let source = resolve(&sqs, name).await?;
         for _ in 0..settings.delivery_pollers.max(1) {
-            let (state, providers, sqs, source) = (
-                state.clone(),
-                providers.clone(),
-                sqs.clone(),
-                source.clone(),
-            );
-            handles.push(tokio::spawn(async move {
-                loop {
-                    match receive(&sqs, &source, 10).await {
-                        Ok(event) if event.records.is_empty() => {}
-                        Ok(event) => {
-                            let response = crate::lambda::deliver_batch(
-                                &state,
-                                &providers,
-                                &sqs,
-                                event.clone(),
-                            )
-                            .await;
-                            settle(&sqs, &source, &event, &response).await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "delivery queue not read; trying again");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
+            let (state, providers) = (state.clone(), providers.clone());
+            handles.push(map_events(sqs.clone(), source.clone(), move |sqs, event| {
+                let (state, providers) = (state.clone(), providers.clone());
+                async move { crate::lambda::deliver_batch(&state, &providers, &sqs, event).await }
             }));
         }
     }
     let source = resolve(&sqs, &settings.status_queue).await?;
-    handles.push(tokio::spawn(async move {
-        loop {
-            match receive(&sqs, &source, 10).await {
-                Ok(event) if event.records.is_empty() => {}
-                Ok(event) => {
-                    let response = crate::lambda::status_batch(&state, &sqs, event.clone()).await;
-                    settle(&sqs, &source, &event, &response).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "status queue not read; trying again");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+    handles.push(map_events(sqs, source, move |sqs, event| {
+        let state = state.clone();
+        async move { crate::lambda::status_batch(&state, &sqs, event).await }
     }));
     Ok(handles)
 }
@@ -200,35 +194,18 @@ pub async fn spawn_callbacks(
     let source = resolve(&sqs, &config.queues.callbacks).await?;
     let mut handles = Vec::new();
     for _ in 0..pollers.max(1) {
-        let (sender, queue, config, sqs, source) = (
-            sender.clone(),
-            queue.clone(),
-            config.clone(),
+        let (sender, queue, config) = (sender.clone(), queue.clone(), config.clone());
+        handles.push(map_events(
             sqs.clone(),
             source.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            loop {
-                match receive(&sqs, &source, 10).await {
-                    Ok(event) if event.records.is_empty() => {}
-                    Ok(event) => {
-                        let response = crate::lambda::callback_batch(
-                            &sender,
-                            queue.as_ref(),
-                            &config,
-                            &sqs,
-                            event.clone(),
-                        )
-                        .await;
-                        settle(&sqs, &source, &event, &response).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "callbacks queue not read; trying again");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+            move |sqs, event| {
+                let (sender, queue, config) = (sender.clone(), queue.clone(), config.clone());
+                async move {
+                    crate::lambda::callback_batch(&sender, queue.as_ref(), &config, &sqs, event)
+                        .await
                 }
-            }
-        }));
+            },
+        ));
     }
     Ok(handles)
 }

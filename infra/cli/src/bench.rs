@@ -20,14 +20,17 @@ pub struct Options {
     pub database_url: String,
 }
 
-struct Target {
-    service_id: Uuid,
-    template_id: Uuid,
-    api_key_id: Uuid,
-    key: String,
+/// A live benchmark service with limits out of the way, an SMS and an email template, and a live key.
+pub(crate) struct Target {
+    pub(crate) service_id: Uuid,
+    /// The SMS template.
+    pub(crate) template_id: Uuid,
+    pub(crate) email_template_id: Uuid,
+    pub(crate) api_key_id: Uuid,
+    pub(crate) key: String,
 }
 
-async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
+pub(crate) async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
     let service = admin::create_service(
         state,
         CreateService {
@@ -35,7 +38,7 @@ async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
             created_by: None,
             restricted: false,
             email_from: Some("bench".into()),
-            permissions: Some(vec![ServicePermission::Sms]),
+            permissions: Some(vec![ServicePermission::Sms, ServicePermission::Email]),
             rate_limit: Some(1_000_000),
             message_limit: Some(1_000_000_000),
         },
@@ -47,36 +50,37 @@ async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
             service.id,
             &notify::db::ServiceUpdate {
                 sms_message_limit: Some(1_000_000_000),
+                email_message_limit: Some(1_000_000_000),
                 ..Default::default()
             },
         )
         .await?;
-    let template = admin::create_template(
-        state,
-        CreateTemplate {
-            service_id: service.id,
-            name: "bench".into(),
-            template_type: NotificationType::Sms,
-            content: "Hello ((name)), your code is ((code))".into(),
-            subject: None,
-            postage: None,
-            created_by: None,
-            letter_contact_id: None,
-            has_unsubscribe_link: false,
-        },
-    )
-    .await?;
+    let template = |template_type, subject: Option<&str>| CreateTemplate {
+        service_id: service.id,
+        name: "bench".into(),
+        template_type,
+        content: "Hello ((name)), your code is ((code))".into(),
+        subject: subject.map(str::to_string),
+        postage: None,
+        created_by: None,
+        letter_contact_id: None,
+        has_unsubscribe_link: false,
+    };
+    let sms = admin::create_template(state, template(NotificationType::Sms, None)).await?;
+    let email =
+        admin::create_template(state, template(NotificationType::Email, Some("Your code"))).await?;
     let (record, key) =
         admin::create_api_key(state, service.id, "bench", KeyType::Normal, None).await?;
     Ok(Target {
         service_id: service.id,
-        template_id: template.id,
+        template_id: sms.id,
+        email_template_id: email.id,
         api_key_id: record.id,
         key,
     })
 }
 
-fn token(key: &str) -> String {
+pub(crate) fn token(key: &str) -> String {
     let (service_id, secret) = notify::auth::split_api_key(key).expect("combined key");
     notify::auth::create_token(
         &service_id.to_string(),

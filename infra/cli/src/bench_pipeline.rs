@@ -9,19 +9,20 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use async_trait::async_trait;
 use notify::AppState;
-use notify::admin::{self, CreateService, CreateTemplate};
 use notify::config::Config;
 use notify::db::Db;
 use notify::delivery::{
     Accepted, EmailMessage, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage,
     SmsProvider,
 };
-use notify::model::{KeyType, NotificationStatus, NotificationType, ServicePermission};
+use notify::model::NotificationStatus;
 use notify::queue::{InProcessQueue, Message, Queue};
 use notify::status::StatusBody;
 use notify::workers::{self, WorkerSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::bench::{bench_service, token};
 
 const WORKER_APP_NAME: &str = "notify-bench-worker";
 
@@ -95,61 +96,6 @@ pub struct PipelineOptions {
     pub send_concurrency: usize,
 }
 
-struct Target {
-    service_id: Uuid,
-    key: String,
-    sms_template: Uuid,
-    email_template: Uuid,
-}
-
-async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
-    let service = admin::create_service(
-        state,
-        CreateService {
-            name: format!("Pipeline benchmark {}", Uuid::new_v4()),
-            created_by: None,
-            restricted: false,
-            email_from: Some("bench".into()),
-            permissions: Some(vec![ServicePermission::Sms, ServicePermission::Email]),
-            rate_limit: Some(1_000_000),
-            message_limit: Some(1_000_000_000),
-        },
-    )
-    .await?;
-    state
-        .db
-        .update_service(
-            service.id,
-            &notify::db::ServiceUpdate {
-                sms_message_limit: Some(1_000_000_000),
-                email_message_limit: Some(1_000_000_000),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let template = |kind, subject: Option<&str>| CreateTemplate {
-        service_id: service.id,
-        name: "bench".into(),
-        template_type: kind,
-        content: "Hello ((name)), your code is ((code))".into(),
-        subject: subject.map(str::to_string),
-        created_by: None,
-        postage: None,
-        has_unsubscribe_link: false,
-        letter_contact_id: None,
-    };
-    let sms = admin::create_template(state, template(NotificationType::Sms, None)).await?;
-    let email =
-        admin::create_template(state, template(NotificationType::Email, Some("Your code"))).await?;
-    let (_, key) = admin::create_api_key(state, service.id, "bench", KeyType::Normal, None).await?;
-    Ok(Target {
-        service_id: service.id,
-        key,
-        sms_template: sms.id,
-        email_template: email.id,
-    })
-}
-
 /// The API on an ephemeral port, as `notify dev` serves it.
 async fn serve(
     state: &AppState,
@@ -162,15 +108,6 @@ async fn serve(
         api,
         tokio::spawn(async move { axum::serve(listener, router).await }),
     ))
-}
-
-fn token(key: &str) -> String {
-    let (service_id, secret) = notify::auth::split_api_key(key).expect("combined key");
-    notify::auth::create_token(
-        &service_id.to_string(),
-        secret,
-        chrono::Utc::now().timestamp(),
-    )
 }
 
 pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Value> {
@@ -248,7 +185,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
             next.clone(),
             target.key.clone(),
         );
-        let (sms, email, count) = (target.sms_template, target.email_template, o.count as u64);
+        let (sms, email, count) = (target.template_id, target.email_template_id, o.count as u64);
         senders.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +266,7 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
     let sent: Value = reqwest::Client::new()
         .post(format!("{api}/v2/notifications/sms"))
         .bearer_auth(token(&target.key))
-        .json(&json!({"phone_number": "07700900123", "template_id": target.sms_template, "personalisation": {"name": "Bench", "code": "1"}}))
+        .json(&json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}))
         .send()
         .await?
         .json()
