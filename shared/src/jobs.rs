@@ -46,15 +46,19 @@ pub enum Job {
     DeleteNotificationsOlderThanRetention,
     TendProvidersBackToMiddle,
     SwitchSmsProviderOnSlowDelivery,
+    CreateNightlyBilling,
+    CreateNightlyNotificationStatus,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 7] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
         Job::TendProvidersBackToMiddle,
         Job::SwitchSmsProviderOnSlowDelivery,
+        Job::CreateNightlyBilling,
+        Job::CreateNightlyNotificationStatus,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +70,8 @@ impl Job {
             }
             Job::TendProvidersBackToMiddle => "tend-providers-back-to-middle",
             Job::SwitchSmsProviderOnSlowDelivery => "switch-sms-provider-on-slow-delivery",
+            Job::CreateNightlyBilling => "create-nightly-billing",
+            Job::CreateNightlyNotificationStatus => "create-nightly-notification-status",
         }
     }
 
@@ -81,6 +87,14 @@ impl Job {
             Job::DeleteNotificationsOlderThanRetention => Schedule::DailyAt { hour: 3, minute: 0 },
             Job::TendProvidersBackToMiddle => Schedule::EveryMinutes(5),
             Job::SwitchSmsProviderOnSlowDelivery => Schedule::EveryMinutes(1),
+            Job::CreateNightlyBilling => Schedule::DailyAt {
+                hour: 0,
+                minute: 15,
+            },
+            Job::CreateNightlyNotificationStatus => Schedule::DailyAt {
+                hour: 0,
+                minute: 30,
+            },
         }
     }
 }
@@ -181,6 +195,24 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                 }
             }
             json!({"shifted_away_from": shifted})
+        }
+        // Notify rebuilds billing for the last 10 days and statuses for the last 4 (letters 10): late receipts
+        // and retention both change recent days. Today is built by the next night's run.
+        Job::CreateNightlyBilling | Job::CreateNightlyNotificationStatus => {
+            let mut days = Vec::new();
+            for days_ago in 1..=10 {
+                if !within_budget() {
+                    break;
+                }
+                let day = state.db.london_day(days_ago).await?;
+                let rows = if job == Job::CreateNightlyBilling {
+                    state.db.rebuild_billing_facts(day).await?
+                } else {
+                    state.db.rebuild_notification_status_facts(day).await?
+                };
+                days.push(json!({"bst_date": day.to_string(), "rows": rows}));
+            }
+            json!({"days": days})
         }
     };
     tracing::info!(job = job.name(), report = %report, elapsed_ms = started.elapsed().as_millis() as u64, "job done");

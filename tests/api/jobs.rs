@@ -246,3 +246,104 @@ async fn provider_weights_tend_back_to_rest_ten_points_at_a_time() {
     let queue_untouched = app.queue.take_all("deliver-sms");
     assert!(queue_untouched.is_empty());
 }
+
+#[tokio::test]
+async fn nightly_facts_feed_statistics_and_the_usage_summary() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let db = sql(&app).await;
+    let delivered = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    let failed = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    let test_key = app
+        .send_sms(&s.test_key, s.sms_template, "07700900123", None)
+        .await;
+    let r = app
+        .call("POST", "/v2/notifications/email", &s.live_key, Some(json!({"email_address": "a@example.com", "template_id": s.email_template, "personalisation": {"name": "x", "items": "y"}})))
+        .await;
+    let email: Uuid = r.json()["id"].as_str().unwrap().parse().unwrap();
+    db.batch_execute(&format!(
+        "UPDATE notifications SET created_at = now() - interval '1 day', sent_by = 'firetext' \
+             WHERE service_id = '{sid}'; \
+         UPDATE notifications SET notification_status = 'delivered', billable_units = 2 WHERE id IN ('{delivered}', '{test_key}'); \
+         UPDATE notifications SET notification_status = 'permanent-failure', billable_units = 1 WHERE id = '{failed}'; \
+         UPDATE notifications SET notification_status = 'delivered', sent_by = 'ses' WHERE id = '{email}';"
+    ))
+    .await
+    .unwrap();
+    let today = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    // Twice: rebuilding is idempotent.
+    for _ in 0..2 {
+        for job in [
+            Job::CreateNightlyNotificationStatus,
+            Job::CreateNightlyBilling,
+        ] {
+            jobs::run(&app.state, job, jobs::TIME_BUDGET).await.unwrap();
+        }
+    }
+    let stats = app
+        .admin(
+            "GET",
+            &format!("/service/{sid}/statistics?limit_days=7"),
+            None,
+        )
+        .await;
+    assert_eq!(stats.status, 200);
+    assert_eq!(
+        stats.json()["data"],
+        json!({"sms": {"requested": 3, "delivered": 1, "failed": 1},
+               "email": {"requested": 1, "delivered": 1, "failed": 0},
+               "letter": {"requested": 0, "delivered": 0, "failed": 0}}),
+        "yesterday from the facts, today ({today}) live, test keys left out"
+    );
+    let year = db
+        .query_one(
+            "SELECT extract(year FROM (now() AT TIME ZONE 'Europe/London')::date - 1)::int",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i32>(0);
+    let usage = app
+        .admin(
+            "GET",
+            &format!("/service/{sid}/billing/yearly-usage-summary?year={year}"),
+            None,
+        )
+        .await
+        .json();
+    let sms = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["notification_type"] == "sms")
+        .unwrap();
+    assert_eq!(
+        (
+            sms["notifications_sent"].as_i64(),
+            sms["chargeable_units"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+    let rate = sms["rate"].as_f64().unwrap();
+    assert!(
+        rate > 0.0 && (sms["cost"].as_f64().unwrap() - 3.0 * rate).abs() < 1e-9,
+        "{sms}"
+    );
+    assert_eq!(
+        app.admin(
+            "GET",
+            &format!("/service/{sid}/statistics?limit_days=0"),
+            None
+        )
+        .await
+        .status,
+        400
+    );
+}

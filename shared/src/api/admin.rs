@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -729,4 +729,62 @@ pub async fn assign_inbound_number(
         json!({"id": record.id, "number": record.number, "provider": record.provider,
         "service": record.service_id, "active": record.active}),
     )
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatisticsQuery {
+    limit_days: Option<String>,
+}
+
+/// Requested, delivered and failed per channel over the last `limit_days` (default 7) London days, today
+/// included: earlier days from the nightly `ft_notification_status`, today live. Test keys are left out.
+pub async fn service_statistics(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(service_id): Path<String>,
+    Query(query): Query<StatisticsQuery>,
+) -> AdminResponse {
+    let days = match query.limit_days.as_deref() {
+        None => 7,
+        Some(raw) => raw
+            .parse::<i32>()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+            .ok_or_else(|| {
+                AdminError::bad_request("limit_days must be a whole number from 1 to 366")
+            })?,
+    };
+    let counts = state.db.service_statistics(id(&service_id)?, days).await?;
+    let mut data = serde_json::Map::new();
+    for channel in ["sms", "email", "letter"] {
+        let stats = counts
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        data.insert(channel.into(), json!(stats));
+    }
+    Ok(Json(json!({"data": data})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct YearQuery {
+    year: Option<String>,
+}
+
+/// A calendar year's usage per channel, from the nightly `ft_billing`.
+pub async fn yearly_usage_summary(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(service_id): Path<String>,
+    Query(query): Query<YearQuery>,
+) -> AdminResponse {
+    let year = query
+        .year
+        .as_deref()
+        .and_then(|y| y.parse::<i32>().ok())
+        .filter(|y| (2016..=2100).contains(y))
+        .ok_or_else(|| AdminError::bad_request("year must be given, e.g. ?year=2026"))?;
+    let summary = state.db.usage_summary(id(&service_id)?, year).await?;
+    Ok(Json(json!(summary)).into_response())
 }

@@ -147,6 +147,14 @@ pub fn router(state: AppState) -> Router {
             "/service/{service_id}/inbound-number",
             post(admin::assign_inbound_number),
         )
+        .route(
+            "/service/{service_id}/statistics",
+            get(admin::service_statistics),
+        )
+        .route(
+            "/service/{service_id}/billing/yearly-usage-summary",
+            get(admin::yearly_usage_summary),
+        )
         .route("/user", post(admin::create_user))
         .route("/user/{user_id}", get(admin::get_user));
     Router::new()

@@ -175,3 +175,187 @@ impl Db {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }
+
+/// What was sent, by channel, as the statistics show it.
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq, Eq)]
+pub struct ChannelStatistics {
+    pub requested: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// A year's usage per channel, from `ft_billing`.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct UsageSummary {
+    pub notification_type: String,
+    pub notifications_sent: i64,
+    pub chargeable_units: i64,
+    pub rate: f64,
+    pub cost: f64,
+}
+
+/// Live rows and archived ones, alike, for the fact tables.
+const ALL_NOTIFICATIONS: &str = "(SELECT id, template_id, service_id, job_id, notification_type, key_type, \
+     notification_status, created_at, sent_by, rate_multiplier, international, billable_units, postage \
+     FROM notifications \
+     UNION ALL SELECT id, template_id, service_id, job_id, notification_type, key_type, notification_status, \
+     created_at, sent_by, rate_multiplier, international, billable_units, postage FROM notification_history)";
+
+impl Db {
+    /// The London date `days_ago` days before today.
+    pub async fn london_day(&self, days_ago: i32) -> DbResult<chrono::NaiveDate> {
+        let row = self
+            .query_opt(
+                "SELECT (now() AT TIME ZONE 'Europe/London')::date - $1",
+                &[(&days_ago, Type::INT4)],
+            )
+            .await?
+            .ok_or_else(|| super::DbError::Data("no date".into()))?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Rebuilds `ft_notification_status` for one London day, in one statement: upserts today's facts, removes
+    /// those that no longer hold. Returns how many facts the day has.
+    pub async fn rebuild_notification_status_facts(&self, day: chrono::NaiveDate) -> DbResult<u64> {
+        let sql = format!(
+            "WITH facts AS ( \
+                 SELECT template_id, service_id, COALESCE(job_id, '00000000-0000-0000-0000-000000000000') AS job_id, \
+                     notification_type, key_type, notification_status, count(*)::int AS n \
+                 FROM {ALL_NOTIFICATIONS} a \
+                 WHERE created_at >= ($1::date)::timestamp AT TIME ZONE 'Europe/London' \
+                   AND created_at < ($1::date + 1)::timestamp AT TIME ZONE 'Europe/London' \
+                 GROUP BY 1, 2, 3, 4, 5, 6), \
+             upserted AS ( \
+                 INSERT INTO ft_notification_status (bst_date, template_id, service_id, job_id, notification_type, \
+                     key_type, notification_status, notification_count) \
+                 SELECT $1, template_id, service_id, job_id, notification_type, key_type, notification_status, n \
+                 FROM facts \
+                 ON CONFLICT (bst_date, template_id, service_id, job_id, notification_type, key_type, \
+                     notification_status) DO UPDATE SET notification_count = EXCLUDED.notification_count, \
+                     created_at = now() \
+                 RETURNING 1), \
+             removed AS ( \
+                 DELETE FROM ft_notification_status f WHERE f.bst_date = $1 AND NOT EXISTS (SELECT 1 FROM facts x \
+                     WHERE x.template_id = f.template_id AND x.service_id = f.service_id AND x.job_id = f.job_id \
+                       AND x.notification_type = f.notification_type AND x.key_type = f.key_type \
+                       AND x.notification_status = f.notification_status) RETURNING 1) \
+             SELECT (SELECT count(*) FROM upserted), (SELECT count(*) FROM removed)"
+        );
+        let rows = self.query(&sql, &[(&day, Type::DATE)]).await?;
+        Ok(rows
+            .first()
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// Rebuilds `ft_billing` for one London day (billable statuses, live and team keys, the SMS rate in force on
+    /// the day), the same way. Returns how many facts the day has.
+    pub async fn rebuild_billing_facts(&self, day: chrono::NaiveDate) -> DbResult<u64> {
+        let sql = format!(
+            "WITH facts AS ( \
+                 SELECT template_id, service_id, notification_type, COALESCE(sent_by, 'unknown') AS provider, \
+                     COALESCE(rate_multiplier, 1) AS rate_multiplier, international, \
+                     CASE WHEN notification_type = 'sms' THEN COALESCE((SELECT r.rate FROM rates r \
+                         WHERE r.notification_type = 'sms' AND r.valid_from <= ($1::date)::timestamp \
+                         ORDER BY r.valid_from DESC LIMIT 1), 0) ELSE 0 END AS rate, \
+                     COALESCE(postage, 'none') AS postage, sum(billable_units)::int AS units, count(*)::int AS sent \
+                 FROM {ALL_NOTIFICATIONS} a \
+                 WHERE created_at >= ($1::date)::timestamp AT TIME ZONE 'Europe/London' \
+                   AND created_at < ($1::date + 1)::timestamp AT TIME ZONE 'Europe/London' \
+                   AND key_type <> 'test' \
+                   AND notification_status IN ('sending', 'sent', 'delivered', 'pending', 'temporary-failure', \
+                       'permanent-failure', 'returned-letter') \
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8), \
+             upserted AS ( \
+                 INSERT INTO ft_billing (bst_date, template_id, service_id, notification_type, provider, \
+                     rate_multiplier, international, rate, postage, billable_units, notifications_sent) \
+                 SELECT $1, template_id, service_id, notification_type, provider, rate_multiplier, international, \
+                     rate, postage, units, sent FROM facts \
+                 ON CONFLICT (bst_date, template_id, service_id, notification_type, provider, rate_multiplier, \
+                     international, rate, postage) DO UPDATE SET billable_units = EXCLUDED.billable_units, \
+                     notifications_sent = EXCLUDED.notifications_sent, created_at = now() \
+                 RETURNING 1), \
+             removed AS ( \
+                 DELETE FROM ft_billing f WHERE f.bst_date = $1 AND NOT EXISTS (SELECT 1 FROM facts x \
+                     WHERE x.template_id = f.template_id AND x.service_id = f.service_id \
+                       AND x.notification_type = f.notification_type AND x.provider = f.provider \
+                       AND x.rate_multiplier = f.rate_multiplier AND x.international = f.international \
+                       AND x.rate = f.rate AND x.postage = f.postage) RETURNING 1) \
+             SELECT (SELECT count(*) FROM upserted), (SELECT count(*) FROM removed)"
+        );
+        let rows = self.query(&sql, &[(&day, Type::DATE)]).await?;
+        Ok(rows
+            .first()
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// Today (London) from `notifications`, earlier days of the last `days` from `ft_notification_status`,
+    /// live and team keys only, per channel.
+    pub async fn service_statistics(
+        &self,
+        service_id: Uuid,
+        days: i32,
+    ) -> DbResult<Vec<(String, ChannelStatistics)>> {
+        let rows = self
+            .query(
+                "WITH today AS (SELECT (now() AT TIME ZONE 'Europe/London')::date AS d), \
+                 counts AS ( \
+                     SELECT notification_type, notification_status, notification_count::bigint AS n \
+                     FROM ft_notification_status, today WHERE service_id = $1 AND key_type <> 'test' \
+                       AND bst_date >= today.d - ($2 - 1) AND bst_date < today.d \
+                     UNION ALL \
+                     SELECT notification_type, notification_status, count(*) FROM notifications, today \
+                     WHERE service_id = $1 AND key_type <> 'test' \
+                       AND created_at >= (today.d)::timestamp AT TIME ZONE 'Europe/London' \
+                     GROUP BY 1, 2) \
+                 SELECT notification_type, sum(n)::bigint, \
+                     (sum(n) FILTER (WHERE notification_status IN ('delivered', 'sent')))::bigint, \
+                     (sum(n) FILTER (WHERE notification_status IN ('technical-failure', 'temporary-failure', \
+                         'permanent-failure', 'validation-failed', 'virus-scan-failed', 'failed')))::bigint \
+                 FROM counts GROUP BY 1",
+                &[(&service_id, Type::UUID), (&days, Type::INT4)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    ChannelStatistics {
+                        requested: r.try_get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        delivered: r.try_get::<_, Option<i64>>(2)?.unwrap_or(0),
+                        failed: r.try_get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// A calendar year's usage per channel, from `ft_billing`.
+    pub async fn usage_summary(&self, service_id: Uuid, year: i32) -> DbResult<Vec<UsageSummary>> {
+        let rows = self
+            .query(
+                "SELECT notification_type, sum(notifications_sent)::bigint, \
+                     sum(billable_units * rate_multiplier)::bigint, max(rate), \
+                     sum(billable_units * rate_multiplier * rate) \
+                 FROM ft_billing WHERE service_id = $1 \
+                   AND bst_date >= make_date($2, 1, 1) AND bst_date < make_date($2 + 1, 1, 1) \
+                 GROUP BY notification_type ORDER BY notification_type",
+                &[(&service_id, Type::UUID), (&year, Type::INT4)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageSummary {
+                    notification_type: r.try_get(0)?,
+                    notifications_sent: r.try_get(1)?,
+                    chargeable_units: r.try_get(2)?,
+                    rate: r.try_get(3)?,
+                    cost: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+}
