@@ -159,11 +159,13 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         Job::DeleteNotificationsOlderThanRetention => {
             let (mut notifications, mut inbound) = (0u64, 0u64);
-            loop {
-                let n = state.db.purge_expired_notifications(BATCH).await?;
-                notifications += n;
-                if (n as i64) < BATCH || !within_budget() {
-                    break;
+            for kind in NotificationType::ALL {
+                while within_budget() {
+                    let n = state.db.purge_expired_notifications(*kind, BATCH).await?;
+                    notifications += n;
+                    if (n as i64) < BATCH {
+                        break;
+                    }
                 }
             }
             while within_budget() {

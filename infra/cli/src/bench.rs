@@ -111,7 +111,7 @@ async fn send_one(
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -152,7 +152,7 @@ async fn throughput(
 }
 
 /// Open loop at a fixed rate; latency counted from each request's scheduled time (no coordinated omission).
-async fn latency_at(
+pub(crate) async fn latency_at(
     client: &reqwest::Client,
     url: &str,
     target: &Target,

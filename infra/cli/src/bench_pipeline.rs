@@ -279,7 +279,13 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
     let prefix = format!("bench-{}-", Uuid::new_v4().simple());
     state
         .db
-        .copy_as_sending(seed, o.count as i64, &prefix)
+        .copy_notification(
+            seed,
+            o.count as i64,
+            &prefix,
+            NotificationStatus::Sending,
+            None,
+        )
         .await?;
 
     let worker_db =

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_callbacks;
 mod bench_pipeline;
+mod bench_retention;
 mod fixtures;
 mod local_db;
 
@@ -119,6 +120,16 @@ enum BenchCommand {
         /// Only our worker (the comparator takes count / pool_size × receiver_ms).
         #[arg(long)]
         skip_comparator: bool,
+    },
+    /// The retention purge of expired notifications beside sends at a fixed rate.
+    Retention {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        /// Sends per second, during the idle measurement and the purge.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        idle_seconds: u64,
     },
     /// The status consumer alone: receipts applied per second.
     Receipts {
@@ -1183,6 +1194,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     in_flight,
                     pool_size,
                     skip_comparator,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::Retention {
+            count,
+            rate,
+            idle_seconds,
+        }) => {
+            let config = local_config(true).await?;
+            let result = bench_retention::run(
+                config,
+                bench_retention::Options {
+                    count,
+                    rate,
+                    idle_seconds,
                 },
             )
             .await?;

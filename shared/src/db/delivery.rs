@@ -480,18 +480,28 @@ impl Db {
         Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
     }
 
-    /// For the status-consumer benchmark: `count` copies of notification `like`, each `sending` with reference
-    /// `{prefix}{n}`.
-    pub async fn copy_as_sending(&self, like: Uuid, count: i64, prefix: &str) -> DbResult<u64> {
+    /// For benchmarks: `count` copies of notification `like`, each in `status` with reference `{prefix}{n}`,
+    /// created at `created_at` (or when `like` was).
+    pub async fn copy_notification(
+        &self,
+        like: Uuid,
+        count: i64,
+        prefix: &str,
+        status: NotificationStatus,
+        created_at: Option<DateTime<Utc>>,
+    ) -> DbResult<u64> {
+        let status = status.as_str();
         self.execute(
             "INSERT INTO notifications SELECT (jsonb_populate_record(n, jsonb_build_object( \
-                 'id', gen_random_uuid(), 'reference', $3 || g, 'notification_status', 'sending', \
-                 'client_reference', NULL))).* \
+                 'id', gen_random_uuid(), 'reference', $3 || g, 'notification_status', $4::text, \
+                 'client_reference', NULL, 'created_at', COALESCE($5, n.created_at)))).* \
              FROM notifications n, generate_series(1, $2) g WHERE n.id = $1",
             &[
                 (&like, Type::UUID),
                 (&count, Type::INT8),
                 (&prefix, Type::TEXT),
+                (&status, Type::TEXT),
+                (&created_at, Type::TIMESTAMPTZ),
             ],
         )
         .await

@@ -87,14 +87,24 @@ impl Db {
     /// London midnight that many days ago) move to `notification_history` without recipient, personalisation,
     /// reply-to or unsubscribe link, and leave `notifications`. Test-key ones leave no history. Returns how
     /// many were removed.
-    pub async fn purge_expired_notifications(&self, limit: i64) -> DbResult<u64> {
+    /// One channel at a time, so the scan walks `(notification_type, created_at)` from the oldest row and stops
+    /// at the shortest retention allowed (3 days) instead of reading the whole table for every batch.
+    pub async fn purge_expired_notifications(
+        &self,
+        notification_type: NotificationType,
+        limit: i64,
+    ) -> DbResult<u64> {
+        let kind = notification_type.as_str();
         let rows = self
             .query(
                 "WITH doomed AS ( \
                      SELECT n.id FROM notifications n \
                      LEFT JOIN service_data_retention r ON r.service_id = n.service_id \
                          AND r.notification_type = n.notification_type \
-                     WHERE n.created_at < (date_trunc('day', now() AT TIME ZONE 'Europe/London') \
+                     WHERE n.notification_type = $2 \
+                       AND n.created_at < (date_trunc('day', now() AT TIME ZONE 'Europe/London') \
+                           - interval '3 days') AT TIME ZONE 'Europe/London' \
+                       AND n.created_at < (date_trunc('day', now() AT TIME ZONE 'Europe/London') \
                          - make_interval(days => COALESCE(r.days_of_retention, 7))) AT TIME ZONE 'Europe/London' \
                      ORDER BY n.created_at LIMIT $1 FOR UPDATE OF n SKIP LOCKED), \
                  kept AS ( \
@@ -114,7 +124,7 @@ impl Db {
                          billable_units = EXCLUDED.billable_units, reference = EXCLUDED.reference \
                      RETURNING id) \
                  DELETE FROM notifications n USING doomed d WHERE n.id = d.id RETURNING n.id",
-                &[(&limit, Type::INT8)],
+                &[(&limit, Type::INT8), (&kind, Type::TEXT)],
             )
             .await?;
         Ok(rows.len() as u64)

@@ -1,0 +1,126 @@
+//! `notify bench retention`: the retention purge of many expired notifications, with sends made at a fixed rate
+//! beside it; their latency compared with the same sends on an idle system.
+
+use std::time::{Duration, Instant};
+
+use notify::AppState;
+use notify::config::Config;
+use notify::db::Db;
+use notify::jobs::{self, Job};
+use notify::model::NotificationStatus;
+use notify::queue::InProcessQueue;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::bench::{Target, bench_service, latency_at, percentile, token};
+
+pub struct Options {
+    pub count: usize,
+    pub rate: f64,
+    pub idle_seconds: u64,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+async fn seed(state: &AppState, target: &Target, api: &str, count: usize) -> anyhow::Result<()> {
+    let sent: Value = reqwest::Client::new()
+        .post(format!("{api}/v2/notifications/sms"))
+        .bearer_auth(token(&target.key))
+        .json(&json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let like: Uuid = sent["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("seed send failed: {sent}"))?;
+    let expired = chrono::Utc::now() - chrono::Duration::days(30);
+    let prefix = format!("expired-{}-", Uuid::new_v4().simple());
+    let mut left = count as i64;
+    while left > 0 {
+        let n = left.min(100_000);
+        state
+            .db
+            .copy_notification(
+                like,
+                n,
+                &prefix,
+                NotificationStatus::Delivered,
+                Some(expired),
+            )
+            .await?;
+        left -= n;
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let queue = std::sync::Arc::new(InProcessQueue::default());
+    let db = Db::connect(
+        &config.database_url,
+        config.database_pool_size,
+        "notify-api",
+    )?;
+    let state = AppState::new(config.clone(), db, queue);
+    state.db.migrate().await?;
+    let target = bench_service(&state).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let router = notify::api::router(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let seeding = Instant::now();
+    seed(&state, &target, &api, o.count).await?;
+    let seeded_in = seeding.elapsed();
+    let client = reqwest::Client::new();
+    let url = format!("{api}/v2/notifications/sms");
+
+    let idle = latency_at(&client, &url, &target, o.rate, o.idle_seconds).await?;
+
+    let jobs_db = Db::connect_short_lived(&config.database_url, 1, "notify-scheduled")?;
+    let jobs_state = AppState::new(config, jobs_db, state.queue.clone());
+    let started = Instant::now();
+    let purge = tokio::spawn(async move {
+        let mut removed = 0u64;
+        loop {
+            let report = jobs::run(
+                &jobs_state,
+                Job::DeleteNotificationsOlderThanRetention,
+                jobs::TIME_BUDGET,
+            )
+            .await?;
+            let n = report["notifications_removed"].as_u64().unwrap_or(0);
+            removed += n;
+            if n == 0 {
+                return anyhow::Ok(removed);
+            }
+        }
+    });
+    let mut during = Vec::new();
+    while !purge.is_finished() {
+        during.extend(latency_at(&client, &url, &target, o.rate, 5).await?);
+    }
+    let removed = purge.await??;
+    let purge_time = started.elapsed();
+    server.abort();
+    during.sort();
+    let idle_p99 = percentile(&idle, 0.99);
+    let during_p99 = percentile(&during, 0.99);
+    Ok(json!({
+        "expired_notifications": o.count,
+        "seeded_seconds": seeded_in.as_secs_f64(),
+        "purge_seconds": purge_time.as_secs_f64(),
+        "removed": removed,
+        "send_rate": o.rate,
+        "idle_sends": idle.len(),
+        "idle_p50_ms": ms(percentile(&idle, 0.5)),
+        "idle_p99_ms": ms(idle_p99),
+        "during_sends": during.len(),
+        "during_p50_ms": ms(percentile(&during, 0.5)),
+        "during_p99_ms": ms(during_p99),
+        "p99_ratio": (during_p99.as_secs_f64() / idle_p99.as_secs_f64() * 100.0).round() / 100.0,
+    }))
+}
