@@ -87,8 +87,9 @@ impl Db {
     /// London midnight that many days ago) move to `notification_history` without recipient, personalisation,
     /// reply-to or unsubscribe link, and leave `notifications`. Test-key ones leave no history. Returns how
     /// many were removed.
-    /// One channel at a time, so the scan walks `(notification_type, created_at)` from the oldest row and stops
-    /// at the shortest retention allowed (3 days) instead of reading the whole table for every batch.
+    /// One channel at a time, through `(notification_type, created_at)` up to the shortest retention allowed
+    /// (3 days). No ORDER BY: every row found goes, and sorting the whole expired range for each batch of 1,000
+    /// made a batch take 1.3 s on a million expired rows.
     pub async fn purge_expired_notifications(
         &self,
         notification_type: NotificationType,
@@ -106,7 +107,7 @@ impl Db {
                            - interval '3 days') AT TIME ZONE 'Europe/London' \
                        AND n.created_at < (date_trunc('day', now() AT TIME ZONE 'Europe/London') \
                          - make_interval(days => COALESCE(r.days_of_retention, 7))) AT TIME ZONE 'Europe/London' \
-                     ORDER BY n.created_at LIMIT $1 FOR UPDATE OF n SKIP LOCKED), \
+                     LIMIT $1 FOR UPDATE OF n SKIP LOCKED), \
                  kept AS ( \
                      INSERT INTO notification_history (id, job_id, job_row_number, service_id, template_id, \
                          template_version, api_key_id, key_type, billable_units, notification_type, created_at, \
