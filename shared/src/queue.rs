@@ -56,7 +56,10 @@ impl Message {
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// `group` keeps one service's burst from starving the others where the queue supports fairness.
-    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError>;
+    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError> {
+        self.send_delayed(queue, group, message, Duration::ZERO)
+            .await
+    }
 
     /// Visible only after `delay` (at most 15 minutes on SQS).
     async fn send_delayed(
@@ -157,11 +160,6 @@ impl InProcessQueue {
 
 #[async_trait]
 impl Queue for InProcessQueue {
-    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError> {
-        self.send_delayed(queue, group, message, Duration::ZERO)
-            .await
-    }
-
     async fn send_delayed(
         &self,
         queue: &str,
@@ -247,11 +245,6 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send(&self, queue: &str, group: &str, message: &Message) -> Result<(), QueueError> {
-        self.send_delayed(queue, group, message, Duration::ZERO)
-            .await
-    }
-
     async fn send_delayed(
         &self,
         queue: &str,

@@ -317,12 +317,7 @@ async fn the_lambda_handler_reports_only_what_must_come_back() {
         event,
     )
     .await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(failed, ["retry", "junk"]);
+    assert_eq!(notify_tests::failed_items(&response), ["retry", "junk"]);
     let dead = queue.take_all(&s.config.queues.callbacks_dlq);
     assert_eq!(dead.len(), 1, "the sixth failure is dead-lettered");
 }

@@ -381,6 +381,15 @@ pub fn aws_sms_client(endpoint: &str) -> aws_sdk_pinpointsmsvoicev2::Client {
     )
 }
 
+/// The message ids a Lambda SQS handler reported as failed, in order.
+pub fn failed_items(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
 pub fn token(combined_key: &str) -> String {
     token_at(combined_key, chrono::Utc::now().timestamp())
 }
