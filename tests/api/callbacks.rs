@@ -145,6 +145,58 @@ async fn callbacks_carry_notifys_headers_and_body_and_never_a_database_connectio
     assert_eq!(*s.receiver.connections_seen.lock().unwrap(), [0, 0]);
 }
 
+/// The inbound-text callback end to end: a provider's text arrives at the API, the callback it makes due is taken
+/// off the callbacks queue and made by the worker, and while the receiver handles it the worker has no connection.
+#[tokio::test]
+async fn inbound_text_callbacks_never_hold_a_database_connection_either() {
+    let s = setup(|_| {}).await;
+    let (observer, connection) =
+        tokio_postgres::connect(&s.app.database_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let _ = s.receiver.observer.set(observer);
+    let service = s.app.service(false).await;
+    let sid = service.service.id;
+    let r = s
+        .app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/inbound-number"),
+            Some(json!({"number": "07700900888", "provider": "mmg"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    let r = s.app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": format!("{}/ok", s.base), "bearer_token": "the-inbound-bearer-token", "callback_type": "inbound_sms"}))).await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    let r = s
+        .app
+        .request("POST", "/inbound/sms/mmg", None, Some(br#"{"MSISDN":"447700900123","Number":"447700900888","Message":"Yes+please%21","ID":"mmg-cb","DateRecieved":"2026-11-27+10%3A00%3A00"}"#))
+        .await;
+    assert_eq!(r.status, 200);
+
+    let due: Vec<Callback> = s
+        .app
+        .queue
+        .take_all(&s.config.queues.callbacks)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Callback(cb) => Some(cb),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(due.len(), 1, "one inbound-text callback queued");
+    let sender = CallbackSender::from_config(&s.config).unwrap();
+    assert_eq!(sender.attempt(&due[0]).await, Attempted::Delivered(200));
+    let calls = s.receiver.calls.lock().unwrap().clone();
+    let (_, headers, body) = &calls[0];
+    assert_eq!(headers["authorization"], "Bearer the-inbound-bearer-token");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["source_number"], "447700900123");
+    assert_eq!(body["message"], "Yes please!");
+    assert_eq!(*s.receiver.connections_seen.lock().unwrap(), [0]);
+}
+
 #[tokio::test]
 async fn retried_or_dropped_as_notify_does() {
     let s = setup(|_| {}).await;
