@@ -1,5 +1,6 @@
 //! EventBridge → one housekeeping job. Each rule's constant input is `{"job": "<name>"}`, which is the whole
-//! event the function receives (no envelope). Short-lived connections; each job works within its time budget.
+//! event the function receives (no envelope). Short-lived connections; each job works until shortly before
+//! the invocation's deadline and leaves the rest to its next run.
 
 use std::sync::Arc;
 
@@ -7,16 +8,19 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use notify::jobs::{self, Job};
 use notify::queue::SqsQueue;
 use serde_json::Value;
+use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().without_time().init();
+    // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
+    // with its requestId.
+    lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = notify::config::Config::load().await?;
     let sqs = aws_sdk_sqs::Client::new(
         &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
-    let db = notify::db::Db::connect_short_lived(&config.database_url, 1, "notify-scheduled")?;
+    let db = notify::db::Db::short_lived(&config, 1, "notify-scheduled")?;
     let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -25,7 +29,9 @@ async fn main() -> Result<(), Error> {
             .unwrap_or_default()
             .to_string();
         let job = Job::parse(&name).ok_or_else(|| format!("no such job: {name:?}"))?;
-        Ok::<Value, Error>(jobs::run(state, job, jobs::TIME_BUDGET).await?)
+        let budget = jobs::budget_before(event.context.deadline);
+        let span = tracing::info_span!("job", job = job.name());
+        Ok::<Value, Error>(jobs::run(state, job, budget).instrument(span).await?)
     }))
     .await
 }
