@@ -24,9 +24,52 @@ async fn fetch_json(
     serde_json::from_str(text).map_err(|e| ConfigError(format!("{arn} is not JSON: {e}")))
 }
 
+/// The proxy's URL without a password (that comes from a [`crate::db::PasswordSource`]); TLS required, and
+/// verified against the webpki roots, which hold the Amazon roots behind RDS Proxy's ACM certificates.
+fn database_url(host: &str, port: u16, user: &str, name: &str) -> Result<String, ConfigError> {
+    let mut url = url::Url::parse(&format!("postgres://{host}"))
+        .map_err(|e| ConfigError(format!("DB_HOST: {e}")))?;
+    let _ = url.set_username(user);
+    let _ = url.set_port(Some(port));
+    url.set_path(name);
+    url.set_query(Some("sslmode=require"));
+    Ok(url.to_string())
+}
+
+/// The RDS secret's password, read once per execution environment and again after the server refused it (the
+/// secret was rotated).
+struct SecretPassword {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    cached: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl crate::db::PasswordSource for SecretPassword {
+    async fn password(&self) -> anyhow::Result<String> {
+        if let Some(password) = self.cached.lock().expect("password cache").clone() {
+            return Ok(password);
+        }
+        let secret = fetch_json(&self.client, &self.arn).await?;
+        let password = secret
+            .get("password")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ConfigError(format!("{} has no password", self.arn)))?
+            .to_string();
+        *self.cached.lock().expect("password cache") = Some(password.clone());
+        Ok(password)
+    }
+
+    fn refused(&self) {
+        *self.cached.lock().expect("password cache") = None;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
+    /// Where the password comes from when it is not in the URL (RDS Proxy in AWS: an IAM token or the RDS secret).
+    pub database_password: Option<crate::db::DatabasePassword>,
     /// The local pool's cap; on Lambda each execution environment needs one connection.
     pub database_pool_size: usize,
     pub redis_url: Option<String>,
@@ -130,16 +173,27 @@ impl Config {
         Config::from_lookup(&|name| env::var(name).ok())
     }
 
-    /// In AWS: `APP_SECRET_ARN` (JSON with `secret_key` and `admin_client_secret`) and `DB_SECRET_ARN` (the RDS
-    /// secret's `username`/`password`, joined with `DB_HOST`, `DB_PORT` and `DB_NAME`) replace the plain values.
+    /// In AWS the secrets come from Secrets Manager: `APP_SECRET_ARN` (`secret_key`), `ADMIN_SECRET_ARN`
+    /// (`admin_client_secret`) and `PROVIDER_SECRET_ARN` (`firetext_api_key`, `provider_callback_credentials`), each
+    /// a JSON object, only those the function needs. The database is the RDS Proxy at `DB_HOST`/`DB_PORT`/`DB_NAME`
+    /// over verified TLS, as `DB_USER` with an IAM token (`DB_AUTH=iam`) or with the RDS secret at `DB_SECRET_ARN`.
+    /// Either password is cached per execution environment and made or read again when it expires or is refused.
     pub async fn load() -> Result<Self, ConfigError> {
         let mut overlay: HashMap<String, String> = HashMap::new();
-        let app_arn = env::var("APP_SECRET_ARN").ok().filter(|v| !v.is_empty());
-        let db_arn = env::var("DB_SECRET_ARN").ok().filter(|v| !v.is_empty());
-        if app_arn.is_some() || db_arn.is_some() {
-            let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(None).await);
-            if let Some(arn) = app_arn {
-                let secret = fetch_json(&client, &arn).await?;
+        let set = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
+        let secret_arns: Vec<String> =
+            ["APP_SECRET_ARN", "ADMIN_SECRET_ARN", "PROVIDER_SECRET_ARN"]
+                .iter()
+                .filter_map(|name| set(name))
+                .collect();
+        let db_arn = set("DB_SECRET_ARN");
+        let iam = set("DB_AUTH").is_some_and(|v| v == "iam");
+        let mut database_password = None;
+        if !secret_arns.is_empty() || db_arn.is_some() || iam {
+            let sdk = crate::aws::sdk_config(None).await;
+            let client = aws_sdk_secretsmanager::Client::new(&sdk);
+            for arn in &secret_arns {
+                let secret = fetch_json(&client, arn).await?;
                 for (key, var) in [
                     ("secret_key", "SECRET_KEY"),
                     ("admin_client_secret", "ADMIN_CLIENT_SECRET"),
@@ -154,29 +208,72 @@ impl Config {
                     }
                 }
             }
-            if let Some(arn) = db_arn {
+            let host = || set("DB_HOST").ok_or_else(|| ConfigError("DB_HOST must be set".into()));
+            let port = set("DB_PORT").and_then(|p| p.parse().ok()).unwrap_or(5432);
+            let name = set("DB_NAME").unwrap_or_else(|| "notify".into());
+            if iam {
+                let user = set("DB_USER")
+                    .ok_or_else(|| ConfigError("DB_USER must be set for DB_AUTH=iam".into()))?;
+                let who = crate::rds_auth::ProxyUser {
+                    region: sdk
+                        .region()
+                        .map(|r| r.to_string())
+                        .ok_or_else(|| ConfigError("AWS_REGION must be set".into()))?,
+                    host: host()?,
+                    port,
+                    user,
+                };
+                let credentials = sdk.credentials_provider().ok_or_else(|| {
+                    ConfigError("no AWS credentials for the IAM database token".into())
+                })?;
+                overlay.insert(
+                    "DATABASE_URL".into(),
+                    database_url(&who.host, port, &who.user, &name)?,
+                );
+                database_password = Some(crate::db::DatabasePassword(std::sync::Arc::new(
+                    crate::rds_auth::IamTokens::new(who, credentials),
+                )));
+            } else if let Some(arn) = db_arn {
                 let secret = fetch_json(&client, &arn).await?;
                 let field = |k: &str| secret.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                let host = env::var("DB_HOST")
-                    .ok()
+                let host = set("DB_HOST")
                     .or_else(|| field("host"))
                     .ok_or_else(|| ConfigError("DB_HOST must be set".into()))?;
-                let mut url = url::Url::parse(&format!("postgres://{host}"))
-                    .map_err(|e| ConfigError(format!("DB_HOST: {e}")))?;
-                let _ = url.set_username(&field("username").unwrap_or_default());
-                let _ = url.set_password(field("password").as_deref());
-                let _ = url.set_port(
-                    env::var("DB_PORT")
-                        .ok()
-                        .and_then(|p| p.parse().ok())
-                        .or(Some(5432)),
+                let user = field("username").unwrap_or_default();
+                overlay.insert(
+                    "DATABASE_URL".into(),
+                    database_url(&host, port, &user, &name)?,
                 );
-                url.set_path(&env::var("DB_NAME").unwrap_or_else(|_| "notify".into()));
-                url.set_query(Some("sslmode=require"));
-                overlay.insert("DATABASE_URL".into(), url.to_string());
+                database_password = Some(crate::db::DatabasePassword(std::sync::Arc::new(
+                    SecretPassword {
+                        client,
+                        arn,
+                        cached: std::sync::Mutex::new(field("password")),
+                    },
+                )));
             }
         }
-        Config::from_lookup(&|name| overlay.get(name).cloned().or_else(|| env::var(name).ok()))
+        let mut config = Config::from_lookup(&|name| {
+            overlay.get(name).cloned().or_else(|| env::var(name).ok())
+        })?;
+        config.database_password = database_password;
+        Ok(config)
+    }
+
+    /// For the functions that encrypt or decrypt (API keys, personalisation, callback tokens, inbound texts).
+    pub fn require_secret_key(&self) -> Result<(), ConfigError> {
+        if self.secret_key.is_empty() {
+            return Err(ConfigError("SECRET_KEY must be set".into()));
+        }
+        Ok(())
+    }
+
+    /// For the API, which serves the admin endpoints.
+    pub fn require_admin_client_secret(&self) -> Result<(), ConfigError> {
+        if self.admin_client_secrets.is_empty() {
+            return Err(ConfigError("ADMIN_CLIENT_SECRET must be set".into()));
+        }
+        Ok(())
     }
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -200,8 +297,6 @@ impl Config {
                 .unwrap_or_default()
         };
         let flag = |name: &str| var(name).is_some_and(|v| v == "true" || v == "1");
-        let required =
-            |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
         let database_pool_size = match var("DATABASE_POOL_SIZE") {
             Some(v) => v.parse().map_err(|_| {
                 ConfigError(format!("DATABASE_POOL_SIZE must be a number, not {v:?}"))
@@ -212,11 +307,14 @@ impl Config {
         Ok(Config {
             // Optional here: the callbacks function has no database; `Db::connect` refuses an empty one.
             database_url: var("DATABASE_URL").unwrap_or_default(),
+            database_password: None,
             database_pool_size,
             redis_url: var("REDIS_URL"),
-            secret_key: required("SECRET_KEY")?,
+            // Each function is given only the secrets it uses; those that need one say so with `require_*`.
+            secret_key: var("SECRET_KEY").unwrap_or_default(),
             admin_client_id: var("ADMIN_CLIENT_ID").unwrap_or_else(|| "notify-admin".into()),
-            admin_client_secrets: required("ADMIN_CLIENT_SECRET")?
+            admin_client_secrets: var("ADMIN_CLIENT_SECRET")
+                .unwrap_or_default()
                 .split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
@@ -287,6 +385,7 @@ impl Config {
     pub fn for_development(database_url: impl Into<String>) -> Self {
         Config {
             database_url: database_url.into(),
+            database_password: None,
             database_pool_size: 10,
             redis_url: None,
             secret_key: DEV_SECRET_KEY.into(),

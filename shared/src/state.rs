@@ -102,11 +102,7 @@ impl AppState {
     /// From the environment: SQS when `SQS_ENDPOINT_URL` or an AWS runtime is present, in-process otherwise.
     pub async fn from_config(config: Config, application_name: &str) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = Db::connect(
-            &config.database_url,
-            config.database_pool_size,
-            application_name,
-        )?;
+        let db = Db::pooled(&config, config.database_pool_size, application_name)?;
         let use_sqs = config.sqs_endpoint_url.is_some()
             || std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let queue: Arc<dyn Queue> = if use_sqs {

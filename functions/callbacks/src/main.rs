@@ -10,9 +10,12 @@ use notify::queue::{Queue, SqsQueue};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().without_time().init();
+    // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
+    // with its requestId.
+    lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = notify::config::Config::load().await?;
+    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
         &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );

@@ -9,12 +9,15 @@ use notify::queue::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().without_time().init();
+    // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
+    // with its requestId.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = notify::config::Config::load().await?;
+    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
         &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
-    let db = notify::db::Db::connect_short_lived(&config.database_url, 1, "notify-status")?;
+    let db = notify::db::Db::short_lived(&config, 1, "notify-status")?;
     let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
     let (state, sqs) = (&state, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
