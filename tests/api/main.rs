@@ -9,6 +9,7 @@ mod jobs;
 mod lambda;
 mod letters;
 mod limits;
+mod migrate;
 mod pipeline;
 mod queue;
 mod reading;

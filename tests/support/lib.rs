@@ -31,6 +31,17 @@ async fn admin_client() -> tokio_postgres::Client {
     client
 }
 
+/// A new database with nothing in it (not even the migrations), for tests of the migrations themselves.
+pub async fn empty_database() -> String {
+    let name = format!("notify_empty_{}", Uuid::new_v4().simple());
+    admin_client()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    format!("{}/{name}", server_url())
+}
+
 /// The migrations' fingerprint names the template, so a schema change gets a fresh one.
 fn template_name() -> String {
     let mut hash: u64 = 0xcbf29ce484222325;
