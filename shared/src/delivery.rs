@@ -424,7 +424,14 @@ async fn with_failover<M: Sync, C: Channel<M>>(
     let mut last = ProviderError::Retryable("no provider configured for this channel".into());
     let mut shift_away = Vec::new();
     for provider in providers {
-        match provider.hand_over(message).await {
+        let started = std::time::Instant::now();
+        let handed_over = provider.hand_over(message).await;
+        crate::metrics::milliseconds(
+            "ProviderLatency",
+            started.elapsed().as_secs_f64() * 1000.0,
+            &[("Provider", provider.provider_name())],
+        );
+        match handed_over {
             Ok(accepted) => {
                 return Round {
                     result: Ok((provider.provider_name().to_string(), accepted)),
@@ -613,6 +620,30 @@ pub async fn deliver_many(
         outcomes.insert(job.id, outcome);
     }
     record(state, &records).await?;
+    for job in &jobs {
+        let kind = job.notification_type.as_str();
+        match outcomes.get(&job.id) {
+            Some(Outcome::Sent { provider, .. }) => {
+                crate::metrics::count(
+                    "NotificationsSent",
+                    1,
+                    &[("NotificationType", kind), ("Provider", provider)],
+                );
+                let waited = (sent_at - job.created_at).num_milliseconds().max(0);
+                crate::metrics::milliseconds(
+                    "CreatedToSent",
+                    waited as f64,
+                    &[("NotificationType", kind)],
+                );
+            }
+            Some(Outcome::Failed(_)) => crate::metrics::count(
+                "NotificationsFailed",
+                1,
+                &[("NotificationType", kind), ("Status", "technical-failure")],
+            ),
+            _ => {}
+        }
+    }
     shift_away.sort();
     shift_away.dedup();
     for provider in &shift_away {

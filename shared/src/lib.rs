@@ -18,12 +18,15 @@ pub mod lambda;
 pub mod limits;
 #[cfg(feature = "local-tls")]
 pub mod local_tls;
+pub mod metrics;
+pub mod migrations;
 pub mod model;
 pub mod notifications;
 pub mod outbound;
 pub mod pollers;
 pub mod providers;
 pub mod queue;
+pub mod rds_auth;
 pub mod recipients;
 pub mod state;
 pub mod status;

@@ -114,6 +114,15 @@ impl NotificationStatus {
         )
     }
 
+    /// The statuses that mean the recipient never got it.
+    pub fn is_failure(self) -> bool {
+        use NotificationStatus::*;
+        matches!(
+            self,
+            Failed | TechnicalFailure | TemporaryFailure | PermanentFailure | ValidationFailed
+        )
+    }
+
     /// Letters show their own public vocabulary.
     pub fn public(self, notification_type: NotificationType) -> &'static str {
         use NotificationStatus::*;

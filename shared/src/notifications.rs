@@ -473,6 +473,18 @@ async fn persist_and_queue(state: &AppState, accepted: Accepted) -> Result<(), V
         .db
         .insert_notification(new, accepted.letter_pdf.as_deref())
         .await?;
+    tracing::info!(
+        notification_id = %new.id,
+        service_id = %new.service_id,
+        notification_type = new.notification_type.as_str(),
+        key_type = new.key_type.as_str(),
+        "notification created"
+    );
+    crate::metrics::count(
+        "NotificationsCreated",
+        1,
+        &[("NotificationType", new.notification_type.as_str())],
+    );
     if new.key_type != KeyType::Test {
         for counter in &accepted.counters {
             state
@@ -499,8 +511,12 @@ async fn persist_and_queue(state: &AppState, accepted: Accepted) -> Result<(), V
             tracing::error!(
                 notification_id = %new.id,
                 error = %e,
-                metric = "notification_queue_failed",
                 "stored but not queued; the replay job will queue it"
+            );
+            crate::metrics::count(
+                "NotificationsNotQueued",
+                1,
+                &[("NotificationType", new.notification_type.as_str())],
             );
         }
     }

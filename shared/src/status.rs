@@ -167,6 +167,7 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
             unmatched = unmatched.len(),
             "receipts applied"
         );
+        count_outcomes(&applied);
         for (i, event) in events.iter().enumerate() {
             if let StatusEvent::Receipt { reference, at, .. } = event
                 && unmatched.contains(reference)
@@ -240,6 +241,30 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
     }
     retry.sort_unstable();
     Ok(retry)
+}
+
+/// Receipts applied, and the notifications they finished, by type (and status for failures).
+fn count_outcomes(applied: &[crate::db::AppliedReceipt]) {
+    crate::metrics::count("ReceiptsApplied", applied.len() as u64, &[]);
+    let mut finished: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for receipt in applied {
+        if receipt.status == NotificationStatus::Delivered || receipt.status.is_failure() {
+            *finished
+                .entry((receipt.notification_type.as_str(), receipt.status.as_str()))
+                .or_default() += 1;
+        }
+    }
+    for ((kind, status), n) in finished {
+        if status == NotificationStatus::Delivered.as_str() {
+            crate::metrics::count("NotificationsDelivered", n, &[("NotificationType", kind)]);
+        } else {
+            crate::metrics::count(
+                "NotificationsFailed",
+                n,
+                &[("NotificationType", kind), ("Status", status)],
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -215,10 +215,12 @@ pub async fn handle_callback(
     match sender.attempt(callback).await {
         Attempted::Delivered(status) => {
             tracing::info!(%about, %service_id, callback_type = kind, status, "callback delivered");
+            crate::metrics::count("CallbacksSent", 1, &[("CallbackType", kind)]);
             None
         }
         Attempted::Dropped(reason) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, "callback dropped");
+            crate::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
             None
         }
         Attempted::Retry(reason) if receives > config.callback_max_retries => {
@@ -237,6 +239,7 @@ pub async fn handle_callback(
             {
                 Ok(()) => {
                     tracing::error!(%about, %service_id, callback_type = kind, reason, attempts = receives, "callback retries exhausted: dead-lettered");
+                    crate::metrics::count("CallbacksDeadLettered", 1, &[("CallbackType", kind)]);
                     None
                 }
                 Err(e) => {
@@ -247,6 +250,7 @@ pub async fn handle_callback(
         }
         Attempted::Retry(reason) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
+            crate::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
             Some(config.callback_retry_delay)
         }
     }

@@ -291,6 +291,7 @@ pub struct AppliedReceipt {
     pub notification_id: Uuid,
     pub reference: String,
     pub status: NotificationStatus,
+    pub notification_type: NotificationType,
     pub callback: Option<(DeliveryStatusData, CallbackTarget)>,
 }
 
@@ -341,10 +342,12 @@ impl Db {
             };
             let status = text_enum(&row, "notification_status", NotificationStatus::parse)?;
             let callback = delivery_callback(&row, notification_id, status)?;
+            let notification_type = text_enum(&row, "notification_type", NotificationType::parse)?;
             applied.push(AppliedReceipt {
                 notification_id,
                 reference,
                 status,
+                notification_type,
                 callback,
             });
         }
