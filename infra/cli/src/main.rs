@@ -2,10 +2,12 @@
 
 mod bench;
 mod bench_callbacks;
+mod bench_cold_start;
 mod bench_pipeline;
 mod bench_retention;
 mod fixtures;
 mod local_db;
+mod template_check;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +45,28 @@ enum Command {
     Dev(DevArgs),
     /// Apply pending database migrations.
     Migrate,
+    /// Call a deployed stack's admin API with a freshly signed admin JWT, e.g.
+    /// `notify admin-api POST /service --data '{...}'`; prints the response body.
+    AdminApi {
+        /// The stack's ApiUrl output.
+        #[arg(long, env = "NOTIFY_API_URL")]
+        api_url: String,
+        #[arg(long, env = "ADMIN_CLIENT_ID", default_value = "notify-admin")]
+        client_id: String,
+        /// The admin_client_secret in the stack's AdminClientSecret.
+        #[arg(long, env = "ADMIN_CLIENT_SECRET", hide_env_values = true)]
+        secret: String,
+        method: String,
+        path: String,
+        /// A JSON body.
+        #[arg(long)]
+        data: Option<String>,
+    },
+    /// Check template.yaml for the SAM-level mistakes cfn-lint lets through.
+    CheckTemplate {
+        #[arg(default_value = "template.yaml")]
+        path: PathBuf,
+    },
     /// Run one scheduled job now, as EventBridge would (timeout-sending-notifications,
     /// replay-created-notifications, delete-notifications-older-than-retention, tend-providers-back-to-middle,
     /// switch-sms-provider-on-slow-delivery).
@@ -81,6 +105,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Each Lambda binary's cold start (exec to first response), peak RSS and size, against
+    /// `cargo lambda watch --only-lambda-apis` (start it first; see BENCHMARKS.md).
+    ColdStart {
+        /// Where the release binaries are (`cargo build --release -p api -p delivery …`).
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// The emulator's address.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        emulator: String,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// POST /v2/notifications/sms against a running stack, beside pgbench's ceiling for the same INSERT.
     Sms {
         #[arg(long, default_value = "http://127.0.0.1:6011")]
@@ -398,9 +434,18 @@ fn project_dir() -> PathBuf {
 /// Config from the environment where given; development values for what the local stack may default.
 async fn local_config(may_start_db: bool) -> anyhow::Result<Config> {
     let database_url = local_db::resolve(&project_dir(), may_start_db).await?;
-    let mut config = Config::for_development(database_url);
-    if let Ok(env) = Config::from_env() {
+    let mut config = Config::for_development(&database_url);
+    let set = |n: &str| std::env::var(n).is_ok_and(|v| !v.is_empty());
+    // A fully configured environment is taken as it is; otherwise development values fill the gaps.
+    if let (true, true, Ok(env)) = (
+        set("SECRET_KEY"),
+        set("ADMIN_CLIENT_SECRET"),
+        Config::from_env(),
+    ) {
         config = env;
+        if config.database_url.is_empty() {
+            config.database_url = database_url;
+        }
     } else {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("SECRET_KEY") {
@@ -744,6 +789,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(j, json!({"job": job.name(), "report": report}), |v| {
                 format!("{}: {}", v["job"].as_str().unwrap_or_default(), v["report"])
             });
+        }
+        Command::AdminApi {
+            api_url,
+            client_id,
+            secret,
+            method,
+            path,
+            data,
+        } => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let token =
+                notify::auth::create_token(&client_id, &secret, chrono::Utc::now().timestamp());
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            let mut request = reqwest::Client::new()
+                .request(method, format!("{}{path}", api_url.trim_end_matches('/')))
+                .bearer_auth(token);
+            if let Some(data) = data {
+                let body: Value = serde_json::from_str(&data).context("--data must be JSON")?;
+                request = request.json(&body);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.text().await?;
+            println!("{body}");
+            if !status.is_success() {
+                bail!("{status}");
+            }
+        }
+        Command::CheckTemplate { path } => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let problems = template_check::problems(&template_check::load(&text)?);
+            print(j, json!({"problems": problems}), |v| {
+                let problems = v["problems"].as_array().map(Vec::len).unwrap_or(0);
+                if problems == 0 {
+                    "no known SAM mistakes".into()
+                } else {
+                    format!(
+                        "{problems} problem(s):\n{}",
+                        v["problems"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                }
+            });
+            if !problems.is_empty() {
+                bail!("{} has {} known mistake(s)", path.display(), problems.len());
+            }
         }
         Command::Migrate => {
             let config = local_config(false).await?;
@@ -1230,6 +1327,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     concurrency,
                 },
             )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::ColdStart {
+            bin_dir,
+            emulator,
+            runs,
+        }) => {
+            let config = local_config(true).await?;
+            Db::connect(&config.database_url, 1, "notify-migrate")?
+                .migrate()
+                .await?;
+            let result = bench_cold_start::run(bench_cold_start::Options {
+                bin_dir,
+                emulator,
+                runs,
+                database_url: config.database_url,
+            })
             .await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
