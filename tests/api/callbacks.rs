@@ -97,6 +97,18 @@ async fn setup(change: impl FnOnce(&mut Config)) -> Setup {
     }
 }
 
+/// As [`setup`], with the receiver counting the callback worker's connections in `pg_stat_activity` on each call.
+async fn setup_watching_connections() -> Setup {
+    let s = setup(|_| {}).await;
+    let (observer, connection) =
+        tokio_postgres::connect(&s.app.database_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let _ = s.receiver.observer.set(observer);
+    s
+}
+
 fn callback(app: &TestApp, url: &str, service_id: Uuid) -> Callback {
     let data = callbacks::DeliveryStatusData {
         notification_id: Uuid::new_v4(),
@@ -120,13 +132,7 @@ fn callback(app: &TestApp, url: &str, service_id: Uuid) -> Callback {
 
 #[tokio::test]
 async fn callbacks_carry_notifys_headers_and_body_and_never_a_database_connection() {
-    let s = setup(|_| {}).await;
-    let (observer, connection) =
-        tokio_postgres::connect(&s.app.database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let _ = s.receiver.observer.set(observer);
+    let s = setup_watching_connections().await;
     let sender = CallbackSender::from_config(&s.config).unwrap();
     let cb = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
     assert_eq!(sender.attempt(&cb).await, Attempted::Delivered(200));
@@ -149,13 +155,7 @@ async fn callbacks_carry_notifys_headers_and_body_and_never_a_database_connectio
 /// off the callbacks queue and made by the worker, and while the receiver handles it the worker has no connection.
 #[tokio::test]
 async fn inbound_text_callbacks_never_hold_a_database_connection_either() {
-    let s = setup(|_| {}).await;
-    let (observer, connection) =
-        tokio_postgres::connect(&s.app.database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let _ = s.receiver.observer.set(observer);
+    let s = setup_watching_connections().await;
     let service = s.app.service(false).await;
     let sid = service.service.id;
     let r = s

@@ -73,29 +73,30 @@ async fn migrate_at(url: &str) -> anyhow::Result<usize> {
         .await?)
 }
 
+/// One request of `kind`, answered to `url` after migrating the database at `database`.
+async fn migrate_on(
+    kind: &str,
+    url: &str,
+    database: &str,
+) -> aws_lambda_events::event::cloudformation::CloudFormationCustomResourceResponse {
+    notify::migrations::handle(
+        &reqwest::Client::new(),
+        request(kind, url),
+        || migrate_at(database),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_deploy_migrates_and_says_so() {
     let database = notify_tests::empty_database().await;
     let (url, answers) = presigned_url(1).await;
-    let http = reqwest::Client::new();
-    let sent = notify::migrations::handle(
-        &http,
-        request("Create", &url),
-        || migrate_at(&database),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let sent = migrate_on("Create", &url, &database).await;
     assert_eq!(sent.data["Applied"], "4");
     // The next deploy finds nothing to do, and says so under the same physical id.
-    notify::migrations::handle(
-        &http,
-        request("Update", &url),
-        || migrate_at(&database),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    migrate_on("Update", &url, &database).await;
     let answers = answers.lock().unwrap().clone();
     assert_eq!(answers.len(), 2, "the first PUT's 503 was retried");
     let (headers, first) = &answers[0];
@@ -141,23 +142,9 @@ async fn a_bad_migration_fails_the_deploy_with_its_error() {
         .unwrap();
     let (url, answers) = presigned_url(0).await;
     let http = reqwest::Client::new();
-    notify::migrations::handle(
-        &http,
-        request("Create", &url),
-        || migrate_at(&database),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    migrate_on("Create", &url, &database).await;
     // A database that does not answer, and migrations that outlast the invocation.
-    notify::migrations::handle(
-        &http,
-        request("Update", &url),
-        || migrate_at("postgres://postgres@127.0.0.1:1/notify"),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    migrate_on("Update", &url, "postgres://postgres@127.0.0.1:1/notify").await;
     notify::migrations::handle(
         &http,
         request("Update", &url),
