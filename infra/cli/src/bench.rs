@@ -111,6 +111,27 @@ async fn send_one(
     Ok(())
 }
 
+/// Milliseconds with one decimal, as the benchmarks report them.
+pub(crate) fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// One real send through the API: the notification the benchmarks copy in bulk.
+pub(crate) async fn seed_notification(api: &str, target: &Target) -> anyhow::Result<Uuid> {
+    let sent: Value = reqwest::Client::new()
+        .post(format!("{api}/v2/notifications/sms"))
+        .bearer_auth(token(&target.key))
+        .json(&json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    sent["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("seed send failed: {sent}"))
+}
+
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bench::percentile;
+use crate::bench::{ms, percentile};
 
 pub struct Options {
     pub bin_dir: PathBuf,
@@ -134,7 +134,6 @@ pub async fn run(o: Options) -> anyhow::Result<Value> {
             peak = peak.max(rss);
         }
         times.sort();
-        let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
         report.insert(
             (*function).into(),
             json!({

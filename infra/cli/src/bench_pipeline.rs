@@ -18,7 +18,7 @@ use notify::workers::{self, WorkerSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::bench::{bench_service, token};
+use crate::bench::{bench_service, seed_notification, token};
 
 const WORKER_APP_NAME: &str = "notify-bench-worker";
 
@@ -197,19 +197,9 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
     state.db.migrate().await?;
     let target = bench_service(&state).await?;
     let (api, server) = serve(&state).await?;
-    let sent: Value = reqwest::Client::new()
-        .post(format!("{api}/v2/notifications/sms"))
-        .bearer_auth(token(&target.key))
-        .json(&json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let seed = seed_notification(&api, &target).await;
     server.abort();
-    let seed: Uuid = sent["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("seed send failed: {sent}"))?;
+    let seed = seed?;
     let prefix = format!("bench-{}-", Uuid::new_v4().simple());
     state
         .db

@@ -12,7 +12,7 @@ use notify::queue::InProcessQueue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::bench::{Target, bench_service, latency_at, percentile, token};
+use crate::bench::{Target, bench_service, latency_at, ms, percentile, seed_notification};
 
 pub struct Options {
     pub count: usize,
@@ -20,23 +20,8 @@ pub struct Options {
     pub idle_seconds: u64,
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 async fn seed(state: &AppState, target: &Target, api: &str, count: usize) -> anyhow::Result<()> {
-    let sent: Value = reqwest::Client::new()
-        .post(format!("{api}/v2/notifications/sms"))
-        .bearer_auth(token(&target.key))
-        .json(&json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let like: Uuid = sent["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("seed send failed: {sent}"))?;
+    let like = seed_notification(api, target).await?;
     let expired = chrono::Utc::now() - chrono::Duration::days(30);
     let prefix = format!("expired-{}-", Uuid::new_v4().simple());
     let mut left = count as i64;
