@@ -160,9 +160,11 @@ pub async fn authenticate_service(
             key_type,
             expiry_date,
         } = key;
-        let secret = encryptor
-            .decrypt(&encrypted_secret)
-            .map_err(|e| DbError::Data(e.to_string()))?;
+        // One key sealed with another SECRET_KEY must not lock the service out with its other keys.
+        let Ok(secret) = encryptor.decrypt(&encrypted_secret) else {
+            crate::crypto::report_undecryptable("api_keys.secret", &id, &service.id);
+            continue;
+        };
         match check_with_secret(token, &secret, now) {
             KeyCheck::NoMatch => continue,
             KeyCheck::Rejected(e) => return Err(e),

@@ -234,7 +234,14 @@ impl CallbackSender {
         }
         let token = match self.encryptor.decrypt(&callback.encrypted_token) {
             Ok(token) => token,
-            Err(e) => return Attempted::Dropped(format!("bearer token unreadable: {e}")),
+            Err(e) => {
+                crate::crypto::report_undecryptable(
+                    "service_callback_api.bearer_token",
+                    &callback.subject_id,
+                    &callback.service_id,
+                );
+                return Attempted::Dropped(format!("bearer token unreadable: {e}"));
+            }
         };
         let sent = self
             .client

@@ -299,10 +299,14 @@ fn personalisation(state: &AppState, job: &DeliveryJob) -> Result<Map<String, Va
     match &job.encrypted_personalisation {
         None => Ok(Map::new()),
         Some(sealed) => {
-            let plain = state
-                .encryptor
-                .decrypt(sealed)
-                .map_err(|e| DbError::Data(e.to_string()))?;
+            let plain = state.encryptor.decrypt(sealed).map_err(|e| {
+                crate::crypto::report_undecryptable(
+                    "notifications.personalisation",
+                    &job.id,
+                    &job.service_id,
+                );
+                DbError::Data(e.to_string())
+            })?;
             serde_json::from_str(&plain).map_err(|e| DbError::Data(e.to_string()))
         }
     }

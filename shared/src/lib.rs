@@ -28,6 +28,7 @@ pub mod providers;
 pub mod queue;
 pub mod rds_auth;
 pub mod recipients;
+pub mod rotation;
 pub mod state;
 pub mod status;
 pub mod templates;

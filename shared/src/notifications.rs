@@ -981,7 +981,14 @@ fn estimated_delivery(created_at: DateTime<Utc>, postage: Option<Postage>) -> Da
 pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Result<Value, V2Error> {
     let personalisation: Map<String, Value> = match &record.encrypted_personalisation {
         Some(sealed) => {
-            let plain = state.encryptor.decrypt(sealed).map_err(V2Error::internal)?;
+            let plain = state.encryptor.decrypt(sealed).map_err(|e| {
+                crate::crypto::report_undecryptable(
+                    "notifications.personalisation",
+                    &record.id,
+                    &record.service_id,
+                );
+                V2Error::internal(e)
+            })?;
             serde_json::from_str(&plain).map_err(V2Error::internal)?
         }
         None => Map::new(),

@@ -110,7 +110,43 @@ impl AppState {
         } else {
             Arc::new(InProcessQueue::default())
         };
-        Ok(AppState::new(config, db, queue))
+        let state = AppState::new(config, db, queue);
+        state.check_secret_key().await?;
+        Ok(state)
+    }
+
+    /// Refuses a `SECRET_KEY` that cannot open this database's key check, so a wrong key stops the process at
+    /// start-up rather than failing every request. The first process to start writes the check; before that,
+    /// an existing API key it cannot open refuses it too (a database made before the check existed).
+    pub async fn check_secret_key(&self) -> anyhow::Result<()> {
+        let refuse = |why: &str| {
+            anyhow::anyhow!("SECRET_KEY does not decrypt this database's key check: {why}")
+        };
+        if let Some(sealed) = self.db.key_check().await? {
+            if self.encryptor.opens_key_check(&sealed) {
+                return Ok(());
+            }
+            return Err(refuse(
+                "none of its keys opens the stored check (the database was made with another key; \
+                 when rotating, keep the old key after the new one until `notify secrets re-encrypt` has run)",
+            ));
+        }
+        if let Some(secret) = self.db.any_api_key_secret().await?
+            && self.encryptor.decrypt(&secret).is_err()
+        {
+            return Err(refuse(
+                "there is no check yet and none of its keys opens this database's API keys",
+            ));
+        }
+        let sealed = self.encryptor.encrypt(crate::crypto::KEY_CHECK_PLAIN);
+        // Not written: another process wrote it first (read it back), or migrations have not made its table yet.
+        if !self.db.insert_key_check(&sealed).await?
+            && let Some(stored) = self.db.key_check().await?
+            && !self.encryptor.opens_key_check(&stored)
+        {
+            return Err(refuse("none of its keys opens the stored check"));
+        }
+        Ok(())
     }
 
     pub fn now(&self) -> DateTime<Utc> {

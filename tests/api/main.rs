@@ -13,6 +13,7 @@ mod migrate;
 mod pipeline;
 mod queue;
 mod reading;
+mod secret_keys;
 mod send;
 mod templates;
 

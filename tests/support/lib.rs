@@ -165,6 +165,19 @@ impl TestApp {
         }
     }
 
+    /// The same database and queue seen by a process started with another `SECRET_KEY` (rotation tests).
+    pub fn with_secret_key(&self, secret_key: &str) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        config.secret_key = secret_key.into();
+        let state = AppState::new(config, self.state.db.clone(), self.queue.clone());
+        TestApp {
+            router: api::router(state.clone()),
+            state,
+            queue: self.queue.clone(),
+            database_url: self.database_url.clone(),
+        }
+    }
+
     /// The API (and `state`) on another queue, e.g. SQS on moto; `queue` stays the in-process one.
     pub fn use_queue(&mut self, queue: Arc<dyn notify::queue::Queue>) {
         self.state.queue = queue;

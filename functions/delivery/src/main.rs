@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
     let db = notify::db::Db::short_lived(&config, 4, "notify-delivery")?;
     let providers = notify::providers::from_config(&config, queue.clone()).await;
     let state = notify::AppState::new(config, db, queue);
+    state.check_secret_key().await?;
     let (state, providers, sqs) = (&state, &providers, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(

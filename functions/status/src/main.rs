@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     );
     let db = notify::db::Db::short_lived(&config, 1, "notify-status")?;
     let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
+    state.check_secret_key().await?;
     let (state, sqs) = (&state, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(notify::lambda::status_batch(state, sqs, event.payload).await)

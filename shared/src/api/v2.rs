@@ -254,10 +254,12 @@ pub async fn list_notifications(
         .db
         .list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE)
         .await?;
-    let notifications = records
+    // A notification that cannot be shown (its personalisation unreadable, logged there) is left out of the
+    // page rather than failing the whole list.
+    let notifications: Vec<Value> = records
         .iter()
-        .map(|r| notifications::notification_json(&state, r))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|r| notifications::notification_json(&state, r).ok())
+        .collect();
     let base = format!("{}/v2/notifications", state.config.api_host_name);
     let mut links = json!({"current": link(&base, &pairs)});
     if let Some(last) = records.last() {
@@ -437,19 +439,24 @@ pub async fn received_text_messages(
             PAGE_SIZE,
         )
         .await?;
-    let messages = records
+    // A text whose content cannot be decrypted is left out (logged by id), not a 500 for the whole page.
+    let messages: Vec<Value> = records
         .iter()
-        .map(|r| {
-            Ok(json!({
+        .filter_map(|r| {
+            let Ok(content) = state.encryptor.decrypt(&r.encrypted_content) else {
+                crate::crypto::report_undecryptable("inbound_sms.content", &r.id, &r.service_id);
+                return None;
+            };
+            Some(json!({
                 "id": r.id,
                 "created_at": crate::time::format(r.created_at),
                 "service_id": r.service_id,
                 "notify_number": r.notify_number,
                 "user_number": r.user_number,
-                "content": state.encryptor.decrypt(&r.encrypted_content).map_err(V2Error::internal)?,
+                "content": content,
             }))
         })
-        .collect::<Result<Vec<_>, V2Error>>()?;
+        .collect();
     let base = format!("{}/v2/received-text-messages", state.config.api_host_name);
     let mut links = json!({"current": base});
     if let Some(last) = records.last() {

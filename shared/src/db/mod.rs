@@ -7,6 +7,7 @@ mod delivery;
 mod inbound;
 mod jobs;
 mod notifications;
+mod secrets;
 mod services;
 mod templates;
 
@@ -14,6 +15,7 @@ pub use delivery::*;
 pub use inbound::*;
 pub use jobs::*;
 pub use notifications::*;
+pub use secrets::*;
 pub use services::*;
 pub use templates::*;
 
