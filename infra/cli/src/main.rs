@@ -7,6 +7,7 @@ mod bench_pipeline;
 mod bench_retention;
 mod fixtures;
 mod local_db;
+mod secrets;
 mod template_check;
 
 use std::path::PathBuf;
@@ -98,6 +99,9 @@ enum Command {
     /// Remove test data.
     #[command(subcommand)]
     Purge(PurgeCommand),
+    /// SECRET_KEY rotation: re-encrypt.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Benchmarks (results go in BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -477,6 +481,7 @@ async fn state(may_start_db: bool) -> anyhow::Result<AppState> {
     let config = local_config(may_start_db).await?;
     let state = AppState::from_config(config, "notify-cli").await?;
     state.db.migrate().await?;
+    state.check_secret_key().await?;
     Ok(state)
 }
 
@@ -684,6 +689,13 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         "notify-api",
     )?;
     db.migrate().await?;
+    AppState::new(
+        config.clone(),
+        db.clone(),
+        Arc::new(InProcessQueue::default()),
+    )
+    .check_secret_key()
+    .await?;
     let state = if config.sqs_endpoint_url.is_some() {
         let state = AppState::from_config(config.clone(), "notify-api").await?;
         if !args.no_workers {
@@ -771,6 +783,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let j = cli.json;
     match cli.command {
         Command::Dev(args) => dev(args, j).await?,
+        Command::Secrets(command) => {
+            let report = secrets::run(&state(false).await?, command).await?;
+            print(j, report, |v| {
+                format!("re-encrypted {} values", v["rewritten"])
+            });
+        }
         Command::RunJob { name } => {
             let Some(job) = notify::jobs::Job::parse(&name) else {
                 let names: Vec<&str> = notify::jobs::Job::ALL.iter().map(|j| j.name()).collect();
