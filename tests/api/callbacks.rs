@@ -373,3 +373,17 @@ async fn the_lambda_handler_reports_only_what_must_come_back() {
     let dead = queue.take_all(&s.config.queues.callbacks_dlq);
     assert_eq!(dead.len(), 1, "the sixth failure is dead-lettered");
 }
+
+#[tokio::test]
+async fn a_callback_token_under_another_key_drops_only_that_callback() {
+    let s = setup_watching_connections().await;
+    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let mut foreign = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
+    foreign.encrypted_token = notify::crypto::Encryptor::new("another-key").encrypt("token");
+    assert!(
+        matches!(sender.attempt(&foreign).await, Attempted::Dropped(r) if r.contains("bearer token unreadable"))
+    );
+    let readable = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
+    assert_eq!(sender.attempt(&readable).await, Attempted::Delivered(200));
+    assert_eq!(s.receiver.calls.lock().unwrap().len(), 1);
+}
