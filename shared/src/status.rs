@@ -176,12 +176,7 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
                 retry.push(i);
             }
         }
-        due.extend(
-            applied
-                .into_iter()
-                .filter_map(|a| a.callback)
-                .map(|(data, target)| callbacks::delivery_status(&data, &target)),
-        );
+        due.extend(applied.iter().filter_map(|a| a.outbox_id));
     }
     for (i, event) in events.iter().enumerate() {
         match event {
@@ -200,15 +195,16 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
                         feedback_id.as_deref(),
                         complaint_type.as_deref(),
                         *complained_at,
-                        recipient.as_deref(),
+                        recipient
+                            .as_deref()
+                            .map(|to| state.encryptor.encrypt(to))
+                            .as_deref(),
                     )
                     .await;
                 match recorded {
-                    Ok(Some((data, target))) => {
-                        tracing::info!(notification_id = %data.notification_id, "complaint recorded");
-                        if let Some(target) = target {
-                            due.push(callbacks::complaint(&data, &target));
-                        }
+                    Ok(Some((notification_id, outbox_id))) => {
+                        tracing::info!(%notification_id, "complaint recorded");
+                        due.extend(outbox_id);
                     }
                     Ok(None) => {
                         if !state.db.reference_known(reference).await?
@@ -236,8 +232,8 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
         }
     }
     if !due.is_empty() {
-        // The statuses are applied already; a callback the queue refuses is logged, not retried through here.
-        let _ = callbacks::enqueue(state, due).await;
+        // Committed with the statuses already: what the queue refuses now stays in the outbox for the sweeper.
+        callbacks::relay_now(state, &due).await;
     }
     retry.sort_unstable();
     Ok(retry)

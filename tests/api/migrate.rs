@@ -108,7 +108,7 @@ async fn a_deploy_migrates_and_says_so() {
         first,
         &json!({"Status": "SUCCESS", "Reason": null, "PhysicalResourceId": "notify-database-migrations",
             "StackId": "arn:aws:cloudformation:eu-west-2:123456789012:stack/notify/1", "RequestId": "req-1",
-            "LogicalResourceId": "DatabaseMigrations", "NoEcho": false, "Data": {"Applied": "4"}})
+            "LogicalResourceId": "DatabaseMigrations", "NoEcho": false, "Data": {"Applied": "5"}})
     );
     assert_eq!(answers[1].1["Status"], "SUCCESS");
     assert_eq!(answers[1].1["Data"]["Applied"], "0");

@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult, delivery_callback, text_enum};
-use crate::callbacks::{CallbackTarget, DeliveryStatusData};
-use crate::model::{NotificationStatus, NotificationType};
+use super::{Db, DbResult, text_enum};
+use crate::model::NotificationType;
 
 /// Where the replay job has got to: created_at, then id.
 pub type ReplayCursor = (DateTime<Utc>, Uuid);
@@ -49,11 +48,9 @@ impl Db {
     }
 
     /// Up to `limit` SMS and email still `sending`/`pending` 72 hours after creation become
-    /// `temporary-failure`; returns the delivery-status callbacks that makes due.
-    pub async fn time_out_sending(
-        &self,
-        limit: i64,
-    ) -> DbResult<(u64, Vec<(DeliveryStatusData, CallbackTarget)>)> {
+    /// `temporary-failure`, their delivery-status callbacks written to the outbox in the same statement; returns
+    /// how many timed out and the outbox rows.
+    pub async fn time_out_sending(&self, limit: i64) -> DbResult<(u64, Vec<i64>)> {
         let rows = self
             .query(
                 "WITH doomed AS ( \
@@ -62,25 +59,18 @@ impl Db {
                      ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
                  updated AS ( \
                      UPDATE notifications n SET notification_status = 'temporary-failure', updated_at = now() \
-                     FROM doomed d WHERE n.id = d.id \
-                     RETURNING n.id, n.service_id, n.client_reference, n.\"to\", n.created_at, n.updated_at, \
-                         n.sent_at, n.notification_type, n.template_id, n.template_version) \
-                 SELECT u.*, c.url AS callback_url, c.bearer_token AS callback_token FROM updated u \
-                 LEFT JOIN service_callback_api c ON c.service_id = u.service_id \
-                     AND c.callback_type = 'delivery_status'",
+                     FROM doomed d WHERE n.id = d.id RETURNING n.id, n.service_id), \
+                 outboxed AS ( \
+                     INSERT INTO callback_outbox (callback_type, subject_id) \
+                     SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
+                         ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
+                     RETURNING id) \
+                 SELECT (SELECT count(*) FROM updated), (SELECT coalesce(array_agg(id), '{}') FROM outboxed)",
                 &[(&limit, Type::INT8)],
             )
             .await?;
-        let mut due = Vec::new();
-        for row in &rows {
-            let id: Uuid = row.try_get("id")?;
-            if let Some(callback) =
-                delivery_callback(row, id, NotificationStatus::TemporaryFailure)?
-            {
-                due.push(callback);
-            }
-        }
-        Ok((rows.len() as u64, due))
+        let timed_out: i64 = rows[0].try_get(0)?;
+        Ok((timed_out as u64, rows[0].try_get(1)?))
     }
 
     /// Up to `limit` notifications past their service's retention for their type (default 7 days; the cutoff is

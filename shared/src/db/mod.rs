@@ -7,6 +7,7 @@ mod delivery;
 mod inbound;
 mod jobs;
 mod notifications;
+mod outbox;
 mod services;
 mod templates;
 
@@ -14,6 +15,7 @@ pub use delivery::*;
 pub use inbound::*;
 pub use jobs::*;
 pub use notifications::*;
+pub use outbox::*;
 pub use services::*;
 pub use templates::*;
 
