@@ -94,7 +94,7 @@ async fn a_deploy_migrates_and_says_so() {
     let database = notify_tests::empty_database().await;
     let (url, answers) = presigned_url(1).await;
     let sent = migrate_on("Create", &url, &database).await;
-    assert_eq!(sent.data["Applied"], "4");
+    assert_eq!(sent.data["Applied"], "5");
     // The next deploy finds nothing to do, and says so under the same physical id.
     migrate_on("Update", &url, &database).await;
     let answers = answers.lock().unwrap().clone();
