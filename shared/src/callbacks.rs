@@ -1,5 +1,6 @@
-//! Service callbacks, captured whole when they become due: URL, encrypted bearer token and the exact JSON body go
-//! on the callbacks queue, so the worker that makes the HTTP call never needs the database (contract §9.7).
+//! Service callbacks. A due callback is an outbox row committed with the change behind it; the relay rebuilds it
+//! whole (URL, encrypted bearer token and the exact JSON body) onto the callbacks queue, so the worker that makes
+//! the HTTP call never needs the database (contract §9.7), and a queue outage or a crash only delays it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
