@@ -357,7 +357,8 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
         }
         _ => {
             let mut html = rendered.html.unwrap_or_default();
-            let mut text = rendered.body;
+            // The API returns the body as the template has it; the text part is made from it here.
+            let mut text = templates::email::plain_text_body(&rendered.body);
             if let Some(url) = &job.unsubscribe_link {
                 html.push_str(&format!(
                     "\n<hr />\n<p><a href=\"{url}\">Unsubscribe from these emails</a></p>"
