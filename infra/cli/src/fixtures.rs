@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use notify::AppState;
 use notify::admin::{self, CreateService, CreateTemplate};
-use notify::db::{SenderKind, TemplateUpdate};
+use notify::db::{SenderKind, ServiceUpdate, TemplateUpdate};
 use notify::model::{KeyType, NotificationType, Postage, ServicePermission};
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ pub const SERVICE_NAME: &str = "Functional Tests";
 const USER_EMAIL: &str = "notify-functional-tests@digital.example.gov.uk";
 const REPLY_TO_DEFAULT: &str = "notify-functional-tests+reply-to-default@digital.example.gov.uk";
 const REPLY_TO: &str = "notify-functional-tests+reply-to@digital.example.gov.uk";
+const CONTACT_LINK: &str = "http://localhost:6012";
 const USER_MOBILE: &str = "07700900501";
 /// Upstream's default `FUNCTIONAL_TEST_INBOUND_NUMBER`; the clients' suites text it (`FUNCTIONAL_TEST_NUMBER`).
 const INBOUND_NUMBER: &str = "07700900500";
@@ -90,6 +91,24 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
         .await
         .context("creating the functional tests service")?,
     };
+    // Upstream sets these on every run; the contact link (its admin's base URL, here its development value) is
+    // what lets the service send files by email.
+    state
+        .db
+        .update_service(
+            service.id,
+            &ServiceUpdate {
+                active: Some(true),
+                restricted: Some(false),
+                rate_limit: Some(3000),
+                contact_link: Some(Some(CONTACT_LINK.into())),
+                email_message_limit: Some(1000),
+                sms_message_limit: Some(1000),
+                letter_message_limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await?;
     let permissions: Vec<String> = [
         "send_texts",
         "send_emails",
