@@ -8,7 +8,7 @@ use crate::callbacks::{Attempted, Callback, CallbackSender};
 use crate::config::Config;
 use crate::db::DbError;
 use crate::delivery::{self, DeliveryRequest, Outcome, Providers};
-use crate::queue::{InProcessQueue, Message, Queue};
+use crate::queue::{InProcessQueue, Message, Queue, Received};
 use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
 
 const DATABASE_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -141,8 +141,11 @@ pub fn spawn_in_process(
                     let max = state.config.delivery_max_attempts;
                     let retry_delay = state.config.delivery_retry_delay;
                     let messages: Vec<(Message, Attempt)> = batch
-                        .into_iter()
-                        .map(|(m, number)| (m, Attempt { number, max }))
+                        .iter()
+                        .map(|r| {
+                            let number = r.receives;
+                            (r.message.clone(), Attempt { number, max })
+                        })
                         .collect();
                     let again =
                         match handle_deliveries(&state, &providers, &messages, retry_delay).await {
@@ -154,9 +157,15 @@ pub fn spawn_in_process(
                                 vec![Some(DATABASE_RETRY_DELAY); messages.len()]
                             }
                         };
-                    for ((message, attempt), again) in messages.iter().zip(again) {
+                    for (received, again) in batch.iter().zip(again) {
                         if let Some(delay) = again {
-                            queue.put_back(&name, message, attempt.number, delay);
+                            queue.put_back(
+                                &name,
+                                &received.group,
+                                &received.message,
+                                received.receives,
+                                delay,
+                            );
                         }
                     }
                     drop(permits);
@@ -167,21 +176,21 @@ pub fn spawn_in_process(
     handles.push(tokio::spawn(async move {
         let status = settings.status_queue;
         loop {
-            let batch: Vec<Message> = queue
+            let batch = queue
                 .receive_counted(
                     &status,
                     settings.status_batch_size,
                     Duration::from_secs(1),
                     settings.batching_window,
                 )
-                .await
-                .into_iter()
-                .map(|(m, _)| m)
-                .collect();
+                .await;
             if batch.is_empty() {
                 continue;
             }
-            let bodies: Vec<StatusBody> = batch.iter().cloned().map(StatusBody::Task).collect();
+            let bodies: Vec<StatusBody> = batch
+                .iter()
+                .map(|r| StatusBody::Task(r.message.clone()))
+                .collect();
             let retry = match crate::status::handle_batch(&state, &bodies).await {
                 Ok(retry) => retry,
                 Err(e) => {
@@ -191,7 +200,12 @@ pub fn spawn_in_process(
             };
             for i in retry {
                 let _ = queue
-                    .send_delayed(&status, "retry", &batch[i], RECEIPT_RETRY_DELAY)
+                    .send_delayed(
+                        &status,
+                        &batch[i].group,
+                        &batch[i].message,
+                        RECEIPT_RETRY_DELAY,
+                    )
                     .await;
             }
         }
@@ -272,7 +286,12 @@ pub fn spawn_callback_worker(
             let batch = queue
                 .receive_counted(&name, room, Duration::from_secs(1), Duration::ZERO)
                 .await;
-            for (message, receives) in batch {
+            for Received {
+                message,
+                group,
+                receives,
+            } in batch
+            {
                 let permit = in_flight
                     .clone()
                     .acquire_owned()
@@ -288,7 +307,7 @@ pub fn spawn_callback_worker(
                     if let Some(delay) =
                         handle_callback(&sender, queue.as_ref(), &config, callback, receives).await
                     {
-                        queue.put_back(&name, &message, receives, delay);
+                        queue.put_back(&name, &group, &message, receives, delay);
                     }
                     drop(permit);
                 });
