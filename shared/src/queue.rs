@@ -140,8 +140,12 @@ impl Lane {
             let Some(group) = self.turn.pop_front() else {
                 break;
             };
-            let messages = self.visible.get_mut(&group).expect("a group in turn has messages");
-            let (_, message, received) = messages.pop_front().expect("a group in turn has messages");
+            let messages = self
+                .visible
+                .get_mut(&group)
+                .expect("a group in turn has messages");
+            let (_, message, received) =
+                messages.pop_front().expect("a group in turn has messages");
             if messages.is_empty() {
                 self.visible.remove(&group);
             } else {
@@ -192,7 +196,11 @@ impl InProcessQueue {
             .into_values()
             .flatten()
             .map(|(seq, m, _)| (seq, m))
-            .chain(lane.delayed.into_iter().map(|Reverse(d)| (d.seq, d.message)))
+            .chain(
+                lane.delayed
+                    .into_iter()
+                    .map(|Reverse(d)| (d.seq, d.message)),
+            )
             .collect();
         all.sort_by_key(|(seq, _)| *seq);
         all.into_iter().map(|(_, m)| m).collect()
@@ -272,9 +280,20 @@ impl Queue for InProcessQueue {
 impl InProcessQueue {
     /// A received message made visible again after `delay`, keeping its group and receive count: what an SQS
     /// message whose visibility timeout was changed does.
-    pub fn put_back(&self, queue: &str, group: &str, message: &Message, received: u32, delay: Duration) {
+    pub fn put_back(
+        &self,
+        queue: &str,
+        group: &str,
+        message: &Message,
+        received: u32,
+        delay: Duration,
+    ) {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let group = if self.fifo { String::new() } else { group.to_string() };
+        let group = if self.fifo {
+            String::new()
+        } else {
+            group.to_string()
+        };
         let mut lanes = self.lanes.lock().expect("queue lock");
         let lane = lanes.entry(queue.to_string()).or_default();
         if delay.is_zero() {
@@ -417,7 +436,13 @@ mod tests {
         send(&queue, "quiet", 11).await;
         assert_eq!(
             ids(&take(&queue, 5).await),
-            pairs(&[("busy", 1), ("quiet", 10), ("other", 20), ("busy", 2), ("quiet", 11)])
+            pairs(&[
+                ("busy", 1),
+                ("quiet", 10),
+                ("other", 20),
+                ("busy", 2),
+                ("quiet", 11)
+            ])
         );
         // The rotation carries on across receives: "other" is empty now, so busy's backlog is all that is left.
         assert_eq!(
@@ -448,7 +473,10 @@ mod tests {
             send(&queue, "busy", n).await;
         }
         send(&queue, "quiet", 10).await;
-        let order: Vec<u128> = ids(&take(&queue, 10).await).into_iter().map(|(_, n)| n).collect();
+        let order: Vec<u128> = ids(&take(&queue, 10).await)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
         assert_eq!(order, [1, 2, 3, 10]);
     }
 
