@@ -3,6 +3,7 @@
 mod bench;
 mod bench_callbacks;
 mod bench_cold_start;
+mod bench_fairness;
 mod bench_pipeline;
 mod bench_retention;
 mod fixtures;
@@ -166,6 +167,26 @@ enum BenchCommand {
         rate: f64,
         #[arg(long, default_value_t = 10)]
         idle_seconds: u64,
+    },
+    /// One service's burst of texts beside another's one text per interval: the quiet service's created→sent
+    /// times with the in-process queue in arrival order, then serving services round-robin.
+    Fairness {
+        #[arg(long, default_value_t = 10_000)]
+        burst: usize,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 100)]
+        min_latency_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        max_latency_ms: u64,
+        /// Provider sends in flight at once: below the burst's send rate, so a backlog builds.
+        #[arg(long, default_value_t = 100)]
+        delivery_concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        worker_pool_size: usize,
+        /// The burst's concurrent senders.
+        #[arg(long, default_value_t = 32)]
+        send_concurrency: usize,
     },
     /// The status consumer alone: receipts applied per second.
     Receipts {
@@ -1308,6 +1329,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     count,
                     rate,
                     idle_seconds,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::Fairness {
+            burst,
+            interval_ms,
+            min_latency_ms,
+            max_latency_ms,
+            delivery_concurrency,
+            worker_pool_size,
+            send_concurrency,
+        }) => {
+            let config = local_config(true).await?;
+            let result = bench_fairness::run(
+                config,
+                bench_fairness::Options {
+                    burst,
+                    interval_ms,
+                    min_latency_ms,
+                    max_latency_ms,
+                    delivery_concurrency,
+                    worker_pool_size,
+                    send_concurrency,
                 },
             )
             .await?;
