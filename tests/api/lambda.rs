@@ -73,7 +73,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         (
             "last",
             deliver(exhausted),
-            notify::config::DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
+            app.state.config.delivery_max_attempts,
         ),
     ]);
     let response = notify::lambda::deliver_batch(
