@@ -20,8 +20,15 @@ pub struct QueueError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Message {
+    /// A notification to hand to a provider; or, with `unrecorded`, one already handed over (or given up on)
+    /// whose outcome the database could not take yet: that is recorded from here, never by sending again.
     #[serde(rename = "deliver")]
-    Deliver { v: u32, notification_id: Uuid },
+    Deliver {
+        v: u32,
+        notification_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unrecorded: Option<Unrecorded>,
+    },
     /// A provider's word on a notification, by the provider's reference.
     #[serde(rename = "receipt")]
     Receipt {
@@ -29,7 +36,7 @@ pub enum Message {
         provider: String,
         reference: String,
         status: crate::model::NotificationStatus,
-        /// When the provider said it: a receipt for an unknown reference is retried for 5 minutes from here.
+        /// When the provider said it: a receipt for an unknown reference is retried for 72 hours from here.
         at: chrono::DateTime<chrono::Utc>,
     },
     /// A provider's receipt exactly as it reached the API; the status worker parses it.
@@ -45,11 +52,28 @@ pub enum Message {
     Callback(crate::callbacks::Callback),
 }
 
+/// A send's outcome waiting on the database, and how many times recording it has failed (for the backoff).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    pub outcome: crate::db::SendOutcome,
+    pub failures: u32,
+}
+
+impl Unrecorded {
+    /// When to try again after `failures` failed attempts: 5 s doubling, at most SQS's 15-minute delay. Each try
+    /// is a new message, so neither the receive count nor the retention period ever runs out during an outage.
+    pub fn retry_delay(&self) -> Duration {
+        let seconds = 5u64.saturating_mul(1 << self.failures.min(8));
+        Duration::from_secs(seconds.min(900))
+    }
+}
+
 impl Message {
     pub fn deliver(notification_id: Uuid) -> Self {
         Message::Deliver {
             v: 1,
             notification_id,
+            unrecorded: None,
         }
     }
 }
@@ -532,5 +556,40 @@ mod tests {
             serde_json::to_value(Message::deliver(id)).unwrap(),
             serde_json::json!({"type": "deliver", "v": 1, "notification_id": "00000000-0000-0000-0000-000000000000"})
         );
+    }
+
+    #[test]
+    fn an_unrecorded_outcome_travels_on_the_delivery_message() {
+        let sent = crate::db::SendOutcome::Sent(crate::db::SentRecord {
+            provider: "mmg".into(),
+            reference: "ref-1".into(),
+            billable_units: 2,
+            status: crate::model::NotificationStatus::Sending,
+            sent_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        });
+        let message = Message::Deliver {
+            v: 1,
+            notification_id: Uuid::nil(),
+            unrecorded: Some(Unrecorded {
+                outcome: sent,
+                failures: 3,
+            }),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["unrecorded"]["outcome"]["kind"], "sent");
+        assert_eq!(json["unrecorded"]["outcome"]["reference"], "ref-1");
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message);
+        let retry = |failures| {
+            Unrecorded {
+                outcome: crate::db::SendOutcome::Retry,
+                failures,
+            }
+            .retry_delay()
+        };
+        assert_eq!(retry(0), Duration::from_secs(5));
+        assert_eq!(retry(1), Duration::from_secs(10));
+        assert_eq!(retry(7), Duration::from_secs(640));
+        assert_eq!(retry(8), Duration::from_secs(900));
+        assert_eq!(retry(40), Duration::from_secs(900));
     }
 }
