@@ -411,7 +411,7 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
 }
 
 #[tokio::test]
-async fn a_database_outage_answers_500_in_the_envelope() {
+async fn an_unreachable_database_answers_503_in_the_envelope() {
     let app =
         TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
             .await;
@@ -431,13 +431,17 @@ async fn a_database_outage_answers_500_in_the_envelope() {
         .body(axum::body::Body::empty())
         .unwrap();
     let response = router.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 500);
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
     let bytes = http_body_util::BodyExt::collect(response.into_body())
         .await
         .unwrap()
         .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(messages(&body), ["Internal server error"]);
+    assert_eq!(
+        messages(&body),
+        ["Service temporarily unavailable, try again later"]
+    );
 }
 
 #[tokio::test]
