@@ -139,14 +139,14 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     .db
                     .created_for_replay(state.config.replay_after, cursor, BATCH)
                     .await?;
-                for (id, kind, _) in &batch {
+                for (id, kind, _, service_id) in &batch {
                     let queue = match kind {
                         NotificationType::Email => &state.config.queues.deliver_email,
                         _ => &state.config.queues.deliver_sms,
                     };
                     match state
                         .queue
-                        .send(queue, "replay", &Message::deliver(*id))
+                        .send(queue, &service_id.to_string(), &Message::deliver(*id))
                         .await
                     {
                         Ok(()) => replayed += 1,
@@ -156,7 +156,7 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                         }
                     }
                 }
-                cursor = batch.last().map(|(id, _, at)| (*at, *id));
+                cursor = batch.last().map(|(id, _, at, _)| (*at, *id));
                 if (batch.len() as i64) < BATCH || !within_budget() {
                     break;
                 }

@@ -42,8 +42,10 @@ pub struct ProviderWeight {
     pub active: bool,
 }
 
-/// What one send came to, as recorded.
-#[derive(Clone, Debug)]
+/// What one send came to, as recorded (and, while the database cannot take it, as carried on the delivery
+/// message).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SendOutcome {
     Sent(SentRecord),
     /// Back to `created` for another attempt.
@@ -53,7 +55,7 @@ pub enum SendOutcome {
 }
 
 /// What the provider's answer means for the notification.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SentRecord {
     pub provider: String,
     pub reference: String,

@@ -12,18 +12,19 @@ use crate::model::NotificationType;
 pub type ReplayCursor = (DateTime<Utc>, Uuid);
 
 impl Db {
-    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first.
+    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first,
+    /// each with its service (the queue's fairness group).
     pub async fn created_for_replay(
         &self,
         after: std::time::Duration,
         cursor: Option<ReplayCursor>,
         limit: i64,
-    ) -> DbResult<Vec<(Uuid, NotificationType, DateTime<Utc>)>> {
+    ) -> DbResult<Vec<(Uuid, NotificationType, DateTime<Utc>, Uuid)>> {
         let seconds = after.as_secs_f64();
         let (from_at, from_id) = cursor.unzip();
         let rows = self
             .query(
-                "SELECT id, notification_type, created_at FROM notifications \
+                "SELECT id, notification_type, created_at, service_id FROM notifications \
                  WHERE notification_status = 'created' AND notification_type IN ('sms', 'email') \
                    AND created_at < now() - make_interval(secs => $1) AND created_at > now() - interval '7 days' \
                    AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
@@ -42,6 +43,7 @@ impl Db {
                     r.try_get(0)?,
                     text_enum(r, "notification_type", NotificationType::parse)?,
                     r.try_get(2)?,
+                    r.try_get(3)?,
                 ))
             })
             .collect()
