@@ -185,6 +185,9 @@ pub enum Outcome {
     Retry(String),
     /// `technical-failure`: a permanent provider error or an inactive service.
     Failed(String),
+    /// What the send came to, which the database could not take even after a few tries: the caller keeps it
+    /// (on a new delivery message) until it is recorded.
+    Unrecorded(SendOutcome),
 }
 
 /// The Notify-style simulated provider: test keys' fake outcomes, and the local default. Its receipts go on the
@@ -361,7 +364,8 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
         }
         _ => {
             let mut html = rendered.html.unwrap_or_default();
-            let mut text = rendered.body;
+            // The API returns the body as the template has it; the text part is made from it here.
+            let mut text = templates::email::plain_text_body(&rendered.body);
             if let Some(url) = &job.unsubscribe_link {
                 html.push_str(&format!(
                     "\n<hr />\n<p><a href=\"{url}\">Unsubscribe from these emails</a></p>"
@@ -499,11 +503,13 @@ async fn send_email(
 }
 
 /// A notification to hand to a provider, and whether this is its last attempt (a send that would be retried
-/// is then `technical-failure` instead).
-#[derive(Clone, Copy, Debug)]
+/// is then `technical-failure` instead). With `unrecorded`, the notification was claimed and handed over (or
+/// given up on) already: only that outcome is recorded, nothing is sent.
+#[derive(Clone, Debug)]
 pub struct DeliveryRequest {
     pub notification_id: Uuid,
     pub final_attempt: bool,
+    pub unrecorded: Option<SendOutcome>,
 }
 
 /// One delivery message: claim, send with plain values, record. Idempotent: a duplicate finds nothing to claim.
@@ -515,6 +521,7 @@ pub async fn deliver(
     let request = DeliveryRequest {
         notification_id,
         final_attempt: false,
+        unrecorded: None,
     };
     Ok(deliver_many(state, providers, &[request])
         .await?
@@ -554,14 +561,26 @@ async fn send_prepared(
 
 /// A batch of delivery messages in three steps: *claim* all in one statement (the connection is closed when it
 /// returns), *send* them concurrently with plain values (no connection open anywhere in the batch), *record*
-/// every outcome in one statement. Outcomes come back in request order.
+/// every outcome in one statement, with those of earlier batches that the database could not take then. Outcomes
+/// come back in request order; an error means nothing was sent.
 pub async fn deliver_many(
     state: &AppState,
     providers: &Providers,
     requests: &[DeliveryRequest],
 ) -> Result<Vec<Outcome>, DbError> {
     let ids: Vec<Uuid> = requests.iter().map(|r| r.notification_id).collect();
-    let jobs = state.db.claim_many_for_delivery(&ids).await?;
+    let to_claim: Vec<Uuid> = requests
+        .iter()
+        .filter(|r| r.unrecorded.is_none())
+        .map(|r| r.notification_id)
+        .collect();
+    // A row claimed before stays `sending`, so the claim never takes it again: its send happened (or was given
+    // up on) and only its record step is left.
+    let jobs = if to_claim.is_empty() {
+        Vec::new()
+    } else {
+        state.db.claim_many_for_delivery(&to_claim).await?
+    };
     let final_attempt = |id: Uuid| {
         requests
             .iter()
@@ -623,11 +642,43 @@ pub async fn deliver_many(
         records.push((job.id, record));
         outcomes.insert(job.id, outcome);
     }
-    record(state, &records).await?;
+    for request in requests {
+        if let Some(unrecorded) = &request.unrecorded {
+            records.push((request.notification_id, unrecorded.clone()));
+            outcomes.insert(
+                request.notification_id,
+                match unrecorded {
+                    SendOutcome::Sent(sent) => Outcome::Sent {
+                        provider: sent.provider.clone(),
+                        reference: sent.reference.clone(),
+                    },
+                    SendOutcome::Retry => {
+                        Outcome::Retry("recorded for a retry after a database fault".into())
+                    }
+                    SendOutcome::Failed => {
+                        Outcome::Failed("recorded after a database fault".into())
+                    }
+                },
+            );
+        }
+    }
+    if let Err(e) = record(state, &records).await {
+        // The provider has the message: sending again would duplicate it, and dropping the answer would strand
+        // the notification in `sending` with receipts that match nothing. The caller keeps each outcome.
+        tracing::error!(error = %e, count = records.len(), "send outcomes kept for recording later");
+        crate::metrics::count("SendOutcomesUnrecorded", records.len() as u64, &[]);
+        for (id, unrecorded) in records {
+            outcomes.insert(id, Outcome::Unrecorded(unrecorded));
+        }
+    }
     for job in &jobs {
         let kind = job.notification_type.as_str();
+        // Counted in the batch that sent: a send recorded later is counted here once.
         match outcomes.get(&job.id) {
-            Some(Outcome::Sent { provider, .. }) => {
+            Some(
+                Outcome::Sent { provider, .. }
+                | Outcome::Unrecorded(SendOutcome::Sent(SentRecord { provider, .. })),
+            ) => {
                 crate::metrics::count(
                     "NotificationsSent",
                     1,
@@ -640,11 +691,13 @@ pub async fn deliver_many(
                     &[("NotificationType", kind)],
                 );
             }
-            Some(Outcome::Failed(_)) => crate::metrics::count(
-                "NotificationsFailed",
-                1,
-                &[("NotificationType", kind), ("Status", "technical-failure")],
-            ),
+            Some(Outcome::Failed(_) | Outcome::Unrecorded(SendOutcome::Failed)) => {
+                crate::metrics::count(
+                    "NotificationsFailed",
+                    1,
+                    &[("NotificationType", kind), ("Status", "technical-failure")],
+                )
+            }
             _ => {}
         }
     }

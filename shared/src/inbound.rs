@@ -1,10 +1,9 @@
 //! Texts users send to services' inbound numbers: stored for the service that owns the number, with an
-//! inbound-SMS callback queued when the service has one.
+//! inbound-SMS callback put in the outbox when the service has one.
 
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::callbacks::{self, InboundSmsData};
 use crate::db::{DbError, NewInboundSms};
 use crate::providers::aws_sms::InboundText;
 use crate::recipients::PhoneNumber;
@@ -23,8 +22,8 @@ fn number_spellings(number: &str) -> Vec<String> {
     spellings
 }
 
-/// Stores the text for the number's service. `Ok(None)` when no service owns the number: logged and dropped,
-/// as there is nobody to give it to.
+/// Stores the text for the number's service, with its inbound-SMS callback in the outbox in the same statement
+/// when the service has one, relayed to the callbacks queue right after. `Ok(None)` when no service owns the number: logged and dropped, as there is nobody to give it to.
 pub async fn receive(
     state: &AppState,
     provider: &str,
@@ -45,12 +44,12 @@ pub async fn receive(
         .map(|p| p.normalised().to_string())
         .unwrap_or_else(|_| text.from.trim_start_matches('+').to_string());
     let received_at = text.received_at.unwrap_or_else(|| state.now());
-    let id = state
+    let (id, outbox_id) = state
         .db
         .insert_inbound_sms(&NewInboundSms {
             service_id: owner.service_id,
             notify_number: owner.number.clone(),
-            user_number: user_number.clone(),
+            user_number,
             provider: provider.to_string(),
             provider_reference: text.provider_reference.clone(),
             provider_date: Some(received_at),
@@ -58,17 +57,9 @@ pub async fn receive(
         })
         .await?;
     tracing::info!(service_id = %owner.service_id, inbound_sms_id = %id, provider, "inbound text stored");
-    if let Some(target) = owner.callback {
-        let data = InboundSmsData {
-            id,
-            service_id: owner.service_id,
-            source_number: user_number,
-            destination_number: owner.number,
-            message: text.content.clone(),
-            date_received: received_at,
-        };
-        // Stored already: a callback the queue refuses is logged by `enqueue`, not a reason to fail the text.
-        let _ = callbacks::enqueue(state, vec![callbacks::inbound_sms(&data, &target)]).await;
+    if let Some(outbox_id) = outbox_id {
+        // Stored with the text: a queue refusal now leaves it to the sweeper, never fails the text.
+        crate::callbacks::relay_now(state, &[outbox_id]).await;
     }
     Ok(Some(id))
 }

@@ -48,10 +48,11 @@ pub enum Job {
     SwitchSmsProviderOnSlowDelivery,
     CreateNightlyBilling,
     CreateNightlyNotificationStatus,
+    RelayCallbackOutbox,
 }
 
 impl Job {
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -59,6 +60,7 @@ impl Job {
         Job::SwitchSmsProviderOnSlowDelivery,
         Job::CreateNightlyBilling,
         Job::CreateNightlyNotificationStatus,
+        Job::RelayCallbackOutbox,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +74,7 @@ impl Job {
             Job::SwitchSmsProviderOnSlowDelivery => "switch-sms-provider-on-slow-delivery",
             Job::CreateNightlyBilling => "create-nightly-billing",
             Job::CreateNightlyNotificationStatus => "create-nightly-notification-status",
+            Job::RelayCallbackOutbox => "relay-callback-outbox",
         }
     }
 
@@ -95,6 +98,8 @@ impl Job {
                 hour: 0,
                 minute: 30,
             },
+            // Not Notify's: the sweeper behind the callback outbox, for what its fast path left.
+            Job::RelayCallbackOutbox => Schedule::EveryMinutes(1),
         }
     }
 }
@@ -134,14 +139,14 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     .db
                     .created_for_replay(state.config.replay_after, cursor, BATCH)
                     .await?;
-                for (id, kind, _) in &batch {
+                for (id, kind, _, service_id) in &batch {
                     let queue = match kind {
                         NotificationType::Email => &state.config.queues.deliver_email,
                         _ => &state.config.queues.deliver_sms,
                     };
                     match state
                         .queue
-                        .send(queue, "replay", &Message::deliver(*id))
+                        .send(queue, &service_id.to_string(), &Message::deliver(*id))
                         .await
                     {
                         Ok(()) => replayed += 1,
@@ -151,7 +156,7 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                         }
                     }
                 }
-                cursor = batch.last().map(|(id, _, at)| (*at, *id));
+                cursor = batch.last().map(|(id, _, at, _)| (*at, *id));
                 if (batch.len() as i64) < BATCH || !within_budget() {
                     break;
                 }
@@ -160,21 +165,23 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
             json!({"replayed": replayed, "not_queued": failed})
         }
         Job::TimeoutSendingNotifications => {
-            let (mut timed_out, mut callbacks_due) = (0u64, 0usize);
+            let (mut timed_out, mut callbacks_due, mut queued) = (0u64, 0usize, 0u64);
             loop {
                 let (n, due) = state.db.time_out_sending(BATCH).await?;
                 timed_out += n;
                 callbacks_due += due.len();
-                let messages = due
-                    .iter()
-                    .map(|(data, target)| callbacks::delivery_status(data, target))
-                    .collect();
-                let _ = callbacks::enqueue(state, messages).await;
+                // In the outbox with the status: what the queue refuses now, the sweeper queues later.
+                queued += callbacks::relay_now(state, &due).await.queued;
                 if (n as i64) < BATCH || !within_budget() {
                     break;
                 }
             }
-            json!({"timed_out": timed_out, "callbacks_queued": callbacks_due})
+            json!({"timed_out": timed_out, "callbacks_due": callbacks_due, "callbacks_queued": queued})
+        }
+        Job::RelayCallbackOutbox => {
+            let relayed = callbacks::relay_due(state, within_budget).await?;
+            crate::metrics::count("CallbacksRelayed", relayed.queued, &[]);
+            json!({"queued": relayed.queued, "kept": relayed.kept, "dropped": relayed.dropped})
         }
         Job::DeleteNotificationsOlderThanRetention => {
             let (mut notifications, mut inbound) = (0u64, 0u64);

@@ -10,7 +10,7 @@ use crate::callbacks::CallbackSender;
 use crate::config::Config;
 use crate::delivery::Providers;
 use crate::queue::Message;
-use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
+use crate::status::StatusBody;
 use crate::workers;
 
 /// `arn:aws:sqs:eu-west-2:123456789012:deliver-sms` → its queue URL; under `endpoint` (moto) when given.
@@ -101,19 +101,36 @@ pub async fn deliver_batch(
         }
     }
     let endpoint = state.config.sqs_endpoint_url.as_deref();
-    match workers::handle_deliveries(state, providers, &messages, retry_delay).await {
-        Ok(again) => {
-            for (b, again) in again.into_iter().enumerate() {
-                if let Some(delay) = again {
-                    let i = positions[b];
+    let again = workers::handle_deliveries(state, providers, &messages, retry_delay).await;
+    for (b, again) in again.into_iter().enumerate() {
+        let i = positions[b];
+        let record = &event.records[i];
+        match again {
+            Some(workers::Again::After(delay)) => {
+                failed[i] = true;
+                come_back_after(sqs, endpoint, record, delay).await;
+            }
+            Some(workers::Again::Instead(replacement, delay)) => {
+                let queue = record
+                    .event_source_arn
+                    .as_deref()
+                    .and_then(|arn| queue_url_from_arn(arn, endpoint));
+                let sent = match queue {
+                    Some(url) => state
+                        .queue
+                        .send_delayed(&url, workers::UNRECORDED_GROUP, &replacement, delay)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Err("no queue for the record".into()),
+                };
+                if let Err(e) = sent {
+                    // Only if SQS refuses too: the message comes back without the outcome (see README).
+                    tracing::error!(error = %e, "replacement delivery message not sent; SQS will redeliver");
                     failed[i] = true;
-                    come_back_after(sqs, endpoint, &event.records[i], delay).await;
+                    come_back_after(sqs, endpoint, record, delay).await;
                 }
             }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "deliveries failed; SQS will redeliver");
-            positions.iter().for_each(|&i| failed[i] = true);
+            None => {}
         }
     }
     failures(&event, failed)
@@ -195,7 +212,8 @@ pub async fn status_batch(
                 failed[i] = true;
                 // Sooner than the queue's visibility timeout: the reference is usually recorded within seconds.
                 let endpoint = state.config.sqs_endpoint_url.as_deref();
-                come_back_after(sqs, endpoint, &event.records[i], RECEIPT_RETRY_DELAY).await;
+                let delay = crate::status::retry_delay(&bodies[b]);
+                come_back_after(sqs, endpoint, &event.records[i], delay).await;
             }
         }
         Err(e) => {

@@ -33,17 +33,18 @@ struct Emitter {
 static EMITTER: OnceLock<Option<Emitter>> = OnceLock::new();
 
 fn emitter() -> Option<&'static Emitter> {
-    EMITTER
-        .get_or_init(|| {
-            std::env::var("METRICS_NAMESPACE")
-                .ok()
-                .filter(|n| !n.is_empty())
-                .map(|namespace| Emitter {
-                    namespace,
-                    sink: None,
-                })
-        })
-        .as_ref()
+    EMITTER.get_or_init(|| None).as_ref()
+}
+
+/// Writes every metric of this process to stdout under `namespace` (the configuration's `METRICS_NAMESPACE`);
+/// none without one. Only the first namespace in a process counts, and only before anything was emitted.
+pub fn init(namespace: Option<&str>) {
+    if let Some(namespace) = namespace {
+        let _ = EMITTER.set(Some(Emitter {
+            namespace: namespace.into(),
+            sink: None,
+        }));
+    }
 }
 
 /// Sends every metric of this process to `sink` under `namespace`, instead of stdout (tests). Only the first call

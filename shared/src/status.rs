@@ -13,11 +13,34 @@ use crate::providers::sns::SnsNotification;
 use crate::providers::{firetext, ses};
 use crate::queue::Message;
 
-/// How long a receipt for a reference nobody has recorded yet is kept trying.
-pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a receipt for a reference nobody has recorded yet is kept trying: as long as its notification could
+/// still take it (72 hours `sending` become `temporary-failure`), since a send whose record step meets a database
+/// outage is recorded once the database is back, however long that takes.
+pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(72);
 
-/// When a receipt waiting for its reference is tried again.
+/// The first wait of a receipt for its reference.
 pub const RECEIPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// At most SQS's largest message delay.
+const RECEIPT_RETRY_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// When a receipt (or complaint) said at `at` and still waiting for its reference is tried again: a quarter of
+/// its age, between 5 s (the reference is usually recorded within seconds) and 15 minutes; about 310 tries over
+/// [`RECEIPT_RETRY_WINDOW`] (the status queue's `maxReceiveCount` allows for them).
+pub fn receipt_retry_delay(at: DateTime<Utc>) -> std::time::Duration {
+    let age = (Utc::now() - at).to_std().unwrap_or_default();
+    (age / 4).clamp(RECEIPT_RETRY_DELAY, RECEIPT_RETRY_DELAY_MAX)
+}
+
+/// [`receipt_retry_delay`] for a status message handed back by [`handle_batch`].
+pub fn retry_delay(body: &StatusBody) -> std::time::Duration {
+    match interpret(body) {
+        StatusEvent::Receipt { at, .. } | StatusEvent::Complaint { at, .. } => {
+            receipt_retry_delay(at)
+        }
+        _ => RECEIPT_RETRY_DELAY,
+    }
+}
 
 /// A status-queue message body: one of ours, or what SNS delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +161,8 @@ fn still_worth_waiting(reference: &str, at: DateTime<Utc>) -> bool {
     if !keep {
         tracing::warn!(
             reference,
-            "receipt for an unknown reference dropped after 5 minutes"
+            window_hours = RECEIPT_RETRY_WINDOW.num_hours(),
+            "receipt for an unknown reference dropped after its retry window"
         );
     }
     keep
@@ -176,12 +200,7 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
                 retry.push(i);
             }
         }
-        due.extend(
-            applied
-                .into_iter()
-                .filter_map(|a| a.callback)
-                .map(|(data, target)| callbacks::delivery_status(&data, &target)),
-        );
+        due.extend(applied.iter().filter_map(|a| a.outbox_id));
     }
     for (i, event) in events.iter().enumerate() {
         match event {
@@ -200,15 +219,16 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
                         feedback_id.as_deref(),
                         complaint_type.as_deref(),
                         *complained_at,
-                        recipient.as_deref(),
+                        recipient
+                            .as_deref()
+                            .map(|to| state.encryptor.encrypt(to))
+                            .as_deref(),
                     )
                     .await;
                 match recorded {
-                    Ok(Some((data, target))) => {
-                        tracing::info!(notification_id = %data.notification_id, "complaint recorded");
-                        if let Some(target) = target {
-                            due.push(callbacks::complaint(&data, &target));
-                        }
+                    Ok(Some((notification_id, outbox_id))) => {
+                        tracing::info!(%notification_id, "complaint recorded");
+                        due.extend(outbox_id);
                     }
                     Ok(None) => {
                         if !state.db.reference_known(reference).await?
@@ -236,8 +256,8 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
         }
     }
     if !due.is_empty() {
-        // The statuses are applied already; a callback the queue refuses is logged, not retried through here.
-        let _ = callbacks::enqueue(state, due).await;
+        // Committed with the statuses already: what the queue refuses now stays in the outbox for the sweeper.
+        callbacks::relay_now(state, &due).await;
     }
     retry.sort_unstable();
     Ok(retry)
@@ -296,5 +316,24 @@ mod tests {
             StatusEvent::Receipt { reference, status: NotificationStatus::Delivered, .. } if reference == "m-1"
         ));
         assert_eq!(StatusBody::parse("{\"nothing\": 1}"), None);
+    }
+
+    #[test]
+    fn receipts_wait_longer_the_older_they_are() {
+        let ago = |seconds| Utc::now() - chrono::Duration::seconds(seconds);
+        let secs = |d: std::time::Duration| d.as_secs();
+        assert_eq!(secs(receipt_retry_delay(Utc::now())), 5);
+        assert_eq!(secs(receipt_retry_delay(ago(400))), 100);
+        assert_eq!(secs(receipt_retry_delay(ago(6 * 3600))), 900);
+        // A receipt an hour old is still worth waiting for; one older than the window is not.
+        assert!(still_worth_waiting("r", ago(3600)));
+        assert!(!still_worth_waiting("r", ago(73 * 3600)));
+        // Tries over the whole window, as the status queue's maxReceiveCount (400) must allow.
+        let (mut age, mut tries) = (std::time::Duration::ZERO, 0);
+        while age < RECEIPT_RETRY_WINDOW.to_std().unwrap() {
+            age += (age / 4).clamp(RECEIPT_RETRY_DELAY, RECEIPT_RETRY_DELAY_MAX);
+            tries += 1;
+        }
+        assert!((250..400).contains(&tries), "{tries}");
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use crate::AppState;
 use crate::callbacks::{Attempted, Callback, CallbackSender};
 use crate::config::Config;
-use crate::db::DbError;
+use crate::db::SendOutcome;
 use crate::delivery::{self, DeliveryRequest, Outcome, Providers};
-use crate::queue::{InProcessQueue, Message, Queue};
-use crate::status::{RECEIPT_RETRY_DELAY, StatusBody};
+use crate::queue::{InProcessQueue, Message, Queue, Received, Unrecorded};
+use crate::status::StatusBody;
 
 const DATABASE_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -20,23 +20,38 @@ pub struct Attempt {
     pub max: u32,
 }
 
-/// A batch of delivery messages, each with its attempt. For each, `Some(delay)` asks for it to come back after
-/// `delay`: at once after the first attempt, `retry_delay` after later ones (Notify's policy). On the last
-/// attempt a send that would be retried becomes `technical-failure` instead.
+/// What becomes of a delivery message after its batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Again {
+    /// The same message back after this delay (its receive count goes on, for the attempt limit).
+    After(Duration),
+    /// This message done, and a new one sent in its place after the delay: one carrying an outcome that is
+    /// still to be recorded, or a plain one once a retry is recorded. A new message starts a fresh receive count
+    /// and retention period, so an outage of any length never sends it to the DLQ.
+    Instead(Message, Duration),
+}
+
+/// A batch of delivery messages, each with its attempt. For each, `Some(again)` asks for it to come back: at
+/// once after the first attempt, `retry_delay` after later ones (Notify's policy). On the last attempt a send
+/// that would be retried becomes `technical-failure` instead. A send outcome the database cannot take comes
+/// back on a new message, with backoff, for as long as the database is away.
 pub async fn handle_deliveries(
     state: &AppState,
     providers: &Providers,
     messages: &[(Message, Attempt)],
     retry_delay: Duration,
-) -> Result<Vec<Option<Duration>>, DbError> {
+) -> Vec<Option<Again>> {
     let requests: Vec<DeliveryRequest> = messages
         .iter()
         .filter_map(|(message, attempt)| match message {
             Message::Deliver {
-                notification_id, ..
+                notification_id,
+                unrecorded,
+                ..
             } => Some(DeliveryRequest {
                 notification_id: *notification_id,
                 final_attempt: attempt.number >= attempt.max,
+                unrecorded: unrecorded.as_ref().map(|u| u.outcome.clone()),
             }),
             _ => {
                 tracing::warn!("not a delivery message; dropped");
@@ -44,25 +59,56 @@ pub async fn handle_deliveries(
             }
         })
         .collect();
-    let mut outcomes = delivery::deliver_many(state, providers, &requests)
-        .await?
-        .into_iter();
-    Ok(messages
+    let outcomes = match delivery::deliver_many(state, providers, &requests).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            // The claim failed, so nothing was sent: plain messages come back soon; those carrying an outcome
+            // come back with it, a little later each time.
+            tracing::error!(error = %e, "deliveries failed; will retry");
+            return messages
+                .iter()
+                .map(|(message, _)| match message {
+                    Message::Deliver {
+                        notification_id,
+                        unrecorded: Some(unrecorded),
+                        ..
+                    } => Some(still_unrecorded(
+                        *notification_id,
+                        unrecorded.outcome.clone(),
+                        unrecorded.failures + 1,
+                    )),
+                    Message::Deliver { .. } => Some(Again::After(DATABASE_RETRY_DELAY)),
+                    _ => None,
+                })
+                .collect();
+        }
+    };
+    let mut outcomes = outcomes.into_iter();
+    messages
         .iter()
         .map(|(message, attempt)| {
             let Message::Deliver {
-                notification_id, ..
+                notification_id,
+                unrecorded,
+                ..
             } = message
             else {
                 return None;
             };
+            let failures = unrecorded.as_ref().map_or(0, |u| u.failures);
             match outcomes.next().expect("one outcome per request") {
                 Outcome::Retry(reason) => {
                     tracing::warn!(notification_id = %notification_id, reason, attempt = attempt.number, "provider send will be retried");
-                    Some(if attempt.number <= 1 {
+                    let delay = if attempt.number <= 1 {
                         Duration::ZERO
                     } else {
                         retry_delay
+                    };
+                    Some(if unrecorded.is_some() {
+                        // The retry is recorded (`created` again): a plain message sends it.
+                        Again::Instead(Message::deliver(*notification_id), delay)
+                    } else {
+                        Again::After(delay)
                     })
                 }
                 Outcome::Failed(reason) => {
@@ -74,10 +120,30 @@ pub async fn handle_deliveries(
                     None
                 }
                 Outcome::AlreadyHandled => None,
+                Outcome::Unrecorded(outcome) => {
+                    let failures = if unrecorded.is_some() { failures + 1 } else { 0 };
+                    Some(still_unrecorded(*notification_id, outcome, failures))
+                }
             }
         })
-        .collect())
+        .collect()
 }
+
+fn still_unrecorded(notification_id: uuid::Uuid, outcome: SendOutcome, failures: u32) -> Again {
+    let unrecorded = Unrecorded { outcome, failures };
+    let delay = unrecorded.retry_delay();
+    Again::Instead(
+        Message::Deliver {
+            v: 1,
+            notification_id,
+            unrecorded: Some(unrecorded),
+        },
+        delay,
+    )
+}
+
+/// The group a replacement delivery message is sent under.
+pub const UNRECORDED_GROUP: &str = "unrecorded";
 
 /// How the local stack's in-process workers run: Lambda's event source mappings and retry policy, in a loop.
 #[derive(Clone, Debug)]
@@ -141,22 +207,41 @@ pub fn spawn_in_process(
                     let max = state.config.delivery_max_attempts;
                     let retry_delay = state.config.delivery_retry_delay;
                     let messages: Vec<(Message, Attempt)> = batch
-                        .into_iter()
-                        .map(|(m, number)| (m, Attempt { number, max }))
+                        .iter()
+                        .map(|r| {
+                            let number = r.receives;
+                            (r.message.clone(), Attempt { number, max })
+                        })
                         .collect();
-                    let again =
-                        match handle_deliveries(&state, &providers, &messages, retry_delay).await {
-                            Ok(again) => again,
-                            Err(e) => {
-                                // A database fault: nothing is lost (the record step retries on its own and
-                                // a claim that failed sent nothing), so try again soon.
-                                tracing::error!(error = %e, "deliveries failed; will retry");
-                                vec![Some(DATABASE_RETRY_DELAY); messages.len()]
+                    let again = handle_deliveries(&state, &providers, &messages, retry_delay).await;
+                    for (received, again) in batch.iter().zip(again) {
+                        match again {
+                            Some(Again::After(delay)) => {
+                                queue.put_back(
+                                    &name,
+                                    &received.group,
+                                    &received.message,
+                                    received.receives,
+                                    delay,
+                                )
                             }
-                        };
-                    for ((message, attempt), again) in messages.iter().zip(again) {
-                        if let Some(delay) = again {
-                            queue.put_back(&name, message, attempt.number, delay);
+                            Some(Again::Instead(replacement, delay)) => {
+                                if let Err(e) = queue
+                                    .send_delayed(&name, &received.group, &replacement, delay)
+                                    .await
+                                {
+                                    // Keep the received message rather than lose the outcome.
+                                    tracing::error!(error = %e, "replacement not queued; keeping the message");
+                                    queue.put_back(
+                                        &name,
+                                        &received.group,
+                                        &replacement,
+                                        received.receives,
+                                        delay,
+                                    );
+                                }
+                            }
+                            None => {}
                         }
                     }
                     drop(permits);
@@ -167,21 +252,21 @@ pub fn spawn_in_process(
     handles.push(tokio::spawn(async move {
         let status = settings.status_queue;
         loop {
-            let batch: Vec<Message> = queue
+            let batch = queue
                 .receive_counted(
                     &status,
                     settings.status_batch_size,
                     Duration::from_secs(1),
                     settings.batching_window,
                 )
-                .await
-                .into_iter()
-                .map(|(m, _)| m)
-                .collect();
+                .await;
             if batch.is_empty() {
                 continue;
             }
-            let bodies: Vec<StatusBody> = batch.iter().cloned().map(StatusBody::Task).collect();
+            let bodies: Vec<StatusBody> = batch
+                .iter()
+                .map(|r| StatusBody::Task(r.message.clone()))
+                .collect();
             let retry = match crate::status::handle_batch(&state, &bodies).await {
                 Ok(retry) => retry,
                 Err(e) => {
@@ -190,8 +275,9 @@ pub fn spawn_in_process(
                 }
             };
             for i in retry {
+                let delay = crate::status::retry_delay(&bodies[i]);
                 let _ = queue
-                    .send_delayed(&status, "retry", &batch[i], RECEIPT_RETRY_DELAY)
+                    .send_delayed(&status, &batch[i].group, &batch[i].message, delay)
                     .await;
             }
         }
@@ -272,7 +358,12 @@ pub fn spawn_callback_worker(
             let batch = queue
                 .receive_counted(&name, room, Duration::from_secs(1), Duration::ZERO)
                 .await;
-            for (message, receives) in batch {
+            for Received {
+                message,
+                group,
+                receives,
+            } in batch
+            {
                 let permit = in_flight
                     .clone()
                     .acquire_owned()
@@ -288,7 +379,7 @@ pub fn spawn_callback_worker(
                     if let Some(delay) =
                         handle_callback(&sender, queue.as_ref(), &config, callback, receives).await
                     {
-                        queue.put_back(&name, &message, receives, delay);
+                        queue.put_back(&name, &group, &message, receives, delay);
                     }
                     drop(permit);
                 });

@@ -184,7 +184,10 @@ async fn sends_still_sending_after_72_hours_time_out_with_their_callbacks() {
     )
     .await
     .unwrap();
-    assert_eq!(report, json!({"timed_out": 1, "callbacks_queued": 1}));
+    assert_eq!(
+        report,
+        json!({"timed_out": 1, "callbacks_due": 1, "callbacks_queued": 1})
+    );
     use notify::model::NotificationStatus::*;
     assert_eq!(app.stored(sid, old).await.status, TemporaryFailure);
     assert_eq!(app.stored(sid, recent).await.status, Sending);

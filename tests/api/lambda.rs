@@ -73,7 +73,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         (
             "last",
             deliver(exhausted),
-            notify::config::DEFAULT_DELIVERY_MAX_ATTEMPTS as u32,
+            app.state.config.delivery_max_attempts,
         ),
     ]);
     let response = notify::lambda::deliver_batch(
@@ -114,4 +114,69 @@ async fn receipts_waiting_for_their_reference_are_redelivered() {
     )
     .await;
     assert_eq!(notify_tests::failed_items(&response), ["early", "junk"]);
+}
+
+#[tokio::test]
+async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
+    let app = TestApp::new().await;
+    let dead = notify::db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t")
+        .unwrap();
+    let mut config = (*app.state.config).clone();
+    config.sqs_endpoint_url = None;
+    let state = notify::AppState::new(config, dead, app.queue.clone());
+    let providers = Providers::new(
+        vec![Arc::new(Down) as Arc<dyn SmsProvider>],
+        Vec::<Arc<dyn EmailProvider>>::new(),
+        Arc::new(SimulatedProvider::new(app.queue.clone(), "status")),
+    );
+    let (sent_id, plain_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let kept = Message::Deliver {
+        v: 1,
+        notification_id: sent_id,
+        unrecorded: Some(notify::queue::Unrecorded {
+            outcome: notify::db::SendOutcome::Sent(notify::db::SentRecord {
+                provider: "mmg".into(),
+                reference: "ref-kept".into(),
+                billable_units: 1,
+                status: NotificationStatus::Sending,
+                sent_at: chrono::Utc::now(),
+            }),
+            failures: 0,
+        }),
+    };
+    let batch = event(&[
+        ("kept", serde_json::to_value(&kept).unwrap(), 1),
+        (
+            "plain",
+            serde_json::to_value(Message::deliver(plain_id)).unwrap(),
+            1,
+        ),
+    ]);
+    let response = notify::lambda::deliver_batch(
+        &state,
+        &providers,
+        &notify_tests::sqs_client("http://127.0.0.1:1"),
+        batch,
+    )
+    .await;
+    // The kept outcome is done with as a message: a new one carries it, so receives never pile up.
+    assert_eq!(notify_tests::failed_items(&response), ["plain"]);
+    let replaced = app
+        .queue
+        .take_all("https://sqs.eu-west-2.amazonaws.com/123456789012/deliver-sms");
+    let [
+        Message::Deliver {
+            notification_id,
+            unrecorded: Some(unrecorded),
+            ..
+        },
+    ] = replaced.as_slice()
+    else {
+        panic!("{replaced:?}");
+    };
+    assert_eq!(*notification_id, sent_id);
+    assert_eq!(unrecorded.failures, 1);
+    assert!(
+        matches!(&unrecorded.outcome, notify::db::SendOutcome::Sent(s) if s.reference == "ref-kept")
+    );
 }

@@ -10,6 +10,8 @@ mod lambda;
 mod letters;
 mod limits;
 mod migrate;
+mod outage;
+mod outbox;
 mod pipeline;
 mod queue;
 mod reading;

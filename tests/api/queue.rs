@@ -1,5 +1,7 @@
-//! The SQS queue against moto: an accepted send's message arrives on the real queue API.
+//! The SQS queue against moto: an accepted send's message arrives on the real queue API, in its service's
+//! fairness group (moto 5.2.5 accepts `MessageGroupId` on a standard queue and returns it on receive).
 
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use notify::queue::{Message, SqsQueue};
 use notify_tests::TestApp;
 use serde_json::json;
@@ -62,6 +64,7 @@ async fn accepted_sends_arrive_on_sqs() {
         .queue_url(&url)
         .max_number_of_messages(10)
         .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
         .send()
         .await
         .unwrap();
@@ -71,6 +74,16 @@ async fn accepted_sends_arrive_on_sqs() {
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
         .collect();
     assert_eq!(bodies, [Message::deliver(id)]);
+    let groups: Vec<Option<&str>> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            m.attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(groups, [Some(s.service.id.to_string().as_str())]);
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! POST /v2/notifications/sms and /email: success shapes, every validation message, the order of checks.
 
+use std::sync::Arc;
+
 use notify::model::ServicePermission;
 use notify::queue::Message;
 use notify_tests::{TestApp, redact};
@@ -409,7 +411,7 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
 }
 
 #[tokio::test]
-async fn a_database_outage_answers_500_in_the_envelope() {
+async fn an_unreachable_database_answers_503_in_the_envelope() {
     let app =
         TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
             .await;
@@ -429,13 +431,17 @@ async fn a_database_outage_answers_500_in_the_envelope() {
         .body(axum::body::Body::empty())
         .unwrap();
     let response = router.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 500);
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
     let bytes = http_body_util::BodyExt::collect(response.into_body())
         .await
         .unwrap()
         .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(messages(&body), ["Internal server error"]);
+    assert_eq!(
+        messages(&body),
+        ["Service temporarily unavailable, try again later"]
+    );
 }
 
 #[tokio::test]
@@ -586,4 +592,185 @@ async fn files_by_email() {
         app.queue.take_all("deliver-email").is_empty(),
         "nothing stored or queued"
     );
+}
+
+/// Captures what delivery hands an email provider.
+struct RecordingEmail(std::sync::Mutex<Vec<notify::delivery::EmailMessage>>);
+
+#[async_trait::async_trait]
+impl notify::delivery::EmailProvider for RecordingEmail {
+    fn name(&self) -> &str {
+        "recording"
+    }
+    async fn send_email(
+        &self,
+        message: &notify::delivery::EmailMessage,
+    ) -> Result<notify::delivery::Accepted, notify::delivery::ProviderError> {
+        self.0.lock().unwrap().push(message.clone());
+        Ok(notify::delivery::Accepted {
+            reference: Uuid::new_v4().to_string(),
+            status: notify::model::NotificationStatus::Sending,
+        })
+    }
+}
+
+/// Upstream returns the template's content with the values filled in, line endings untouched, everywhere the API
+/// shows a body (the official Node client's suite asserts `\r\n`); only delivery's text part is normalised.
+#[tokio::test]
+async fn email_bodies_keep_their_line_endings_until_delivery() {
+    const V1: &str = "Functional test help make our world a better place";
+    const CONTENT: &str =
+        "Hello ((name))\r\n\r\nFunctional test help make our world a better place";
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let created = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/template"),
+            Some(json!({"name": "crlf", "template_type": "email", "content": V1, "subject": "Functional Tests are good"})),
+        )
+        .await
+        .json();
+    let tid = created["data"]["id"].as_str().unwrap().to_string();
+    let updated = app
+        .admin(
+            "POST",
+            &format!("/service/{sid}/template/{tid}"),
+            Some(json!({"content": CONTENT})),
+        )
+        .await
+        .json();
+    assert_eq!(updated["data"]["content"], CONTENT, "admin update");
+    let admin_get = app
+        .admin("GET", &format!("/service/{sid}/template/{tid}"), None)
+        .await
+        .json();
+    assert_eq!(admin_get["data"]["content"], CONTENT, "admin read");
+
+    let (status, sent) = email(
+        &app,
+        &s.live_key,
+        json!({"email_address": "anne@example.com", "template_id": tid, "personalisation": {"name": "Anne"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    let expected = "Hello Anne\r\n\r\nFunctional test help make our world a better place";
+    assert_eq!(sent["content"]["body"], expected, "201 content.body");
+    let id = sent["id"].as_str().unwrap();
+    let got = app
+        .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
+        .await
+        .json();
+    assert_eq!(got["body"], expected, "GET body");
+    let listed = app
+        .call(
+            "GET",
+            "/v2/notifications?template_type=email",
+            &s.live_key,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(listed["notifications"][0]["body"], expected, "listed body");
+
+    let template = |path: String| {
+        let app = &app;
+        let key = s.live_key.clone();
+        async move { app.call("GET", &path, &key, None).await.json() }
+    };
+    assert_eq!(
+        template(format!("/v2/template/{tid}")).await["body"],
+        CONTENT
+    );
+    assert_eq!(
+        template(format!("/v2/template/{tid}/version/1")).await["body"],
+        V1
+    );
+    let listed_templates = template("/v2/templates?type=email".into()).await;
+    let listed_template = listed_templates["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed_template["body"], CONTENT, "GET /v2/templates");
+    let preview = app
+        .call(
+            "POST",
+            &format!("/v2/template/{tid}/preview"),
+            &s.live_key,
+            Some(json!({"personalisation": {"name": "Preview"}})),
+        )
+        .await
+        .json();
+    assert_eq!(
+        preview["body"],
+        "Hello Preview\r\n\r\nFunctional test help make our world a better place"
+    );
+
+    // Delivery: the provider gets a plain-text part with `\n` line endings and one HTML paragraph per block.
+    let recording = Arc::new(RecordingEmail(Default::default()));
+    let providers = notify::delivery::Providers::new(
+        Vec::<Arc<dyn notify::delivery::SmsProvider>>::new(),
+        vec![recording.clone() as Arc<dyn notify::delivery::EmailProvider>],
+        Arc::new(notify::delivery::SimulatedProvider::new(
+            app.queue.clone(),
+            "status",
+        )),
+    );
+    notify::delivery::deliver(&app.state, &providers, id.parse().unwrap())
+        .await
+        .unwrap();
+    let delivered = recording.0.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        delivered[0].text_body,
+        "Hello Anne\n\nFunctional test help make our world a better place"
+    );
+    assert!(
+        !delivered[0].html_body.contains('\r'),
+        "{}",
+        delivered[0].html_body
+    );
+}
+
+/// Upstream's example through the API: the link target goes, brackets and parentheses are escaped, and the 201
+/// says what was changed; the body is rendered from the sanitised value.
+#[tokio::test]
+async fn sanitise_content_for_removes_link_targets_as_upstream() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let unsafe_name = "Anne Example, now [click this evil link](https://evil.link)";
+    let sanitised = r"Anne Example, now \[click this evil link\]\(\)";
+    let (status, body) = email(
+        &app,
+        &s.test_key,
+        json!({
+            "email_address": "anne@example.com",
+            "template_id": s.email_template,
+            "personalisation": {"Name": unsafe_name, "items": "untouched https://example.com", "other": "[x](https://evil.link)"},
+            "sanitise_content_for": ["name", "items"],
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["sanitised_content"],
+        json!({
+            "Name": {"unsanitised": unsafe_name, "sanitised": sanitised},
+            "items": {"unsanitised": "untouched https://example.com", "sanitised": r"untouched "},
+        })
+    );
+    assert_eq!(
+        body["content"]["body"],
+        format!("Dear {sanitised},\n\nuntouched")
+    );
+    let id = body["id"].as_str().unwrap();
+    let got = app
+        .call("GET", &format!("/v2/notifications/{id}"), &s.test_key, None)
+        .await
+        .json();
+    assert_eq!(got["body"], body["content"]["body"], "stored sanitised");
 }

@@ -6,9 +6,13 @@ const { NotifyClient } = require('./node/node_modules/notifications-node-client'
 
 const env = process.env;
 const base = env.NOTIFY_API_URL;
-const team = new NotifyClient(base, env.API_KEY);
+// The keys as upstream's fixtures write them: API_KEY and INBOUND_SMS_QUERY_KEY are the service's test key,
+// API_SENDING_KEY its live key; API_TEAM_KEY is ours, for the team-key rules.
+const test = new NotifyClient(base, env.API_KEY);
 const live = new NotifyClient(base, env.API_SENDING_KEY);
 const inbound = new NotifyClient(base, env.INBOUND_SMS_QUERY_KEY);
+const team = new NotifyClient(base, env.API_TEAM_KEY);
+const EMAIL_BODY = 'Functional test help make our world a better place';
 let checks = 0;
 const check = (actual, expected, what) => { assert.deepStrictEqual(actual, expected, what); checks += 1; };
 const ok = (value, what) => { assert.ok(value, what); checks += 1; };
@@ -19,20 +23,50 @@ const NOTIFICATION_KEYS = ['body', 'completed_at', 'cost_details', 'cost_in_poun
   'subject', 'template', 'type'];
 
 async function main() {
-  const sms = (await team.sendSms(env.SMS_TEMPLATE_ID, env.FUNCTIONAL_TEST_NUMBER, {
+  const sms = (await test.sendSms(env.SMS_TEMPLATE_ID, env.FUNCTIONAL_TEST_NUMBER, {
     personalisation: { name: 'Node' }, reference: `node sms ref ${Date.now()}`, smsSenderId: env.SMS_SENDER_ID,
   })).data;
   check(Object.keys(sms).sort(), ['content', 'id', 'reference', 'scheduled_for', 'template', 'uri'], 'sms keys');
   check(sms.content, { body: 'Hello Node\n\nFunctional Tests make our world a better place', from_number: 'func tests' }, 'sms content');
   check(sms.uri, `${base}/v2/notifications/${sms.id}`, 'sms uri');
 
-  const email = (await team.sendEmail(env.EMAIL_TEMPLATE_ID, env.FUNCTIONAL_TEST_EMAIL, {
+  const email = (await test.sendEmail(env.EMAIL_TEMPLATE_ID, env.FUNCTIONAL_TEST_EMAIL, {
     personalisation: { name: 'Node' }, reference: 'node-email', emailReplyToId: env.EMAIL_REPLY_TO_ID,
     oneClickUnsubscribeURL: 'https://example.gov.uk/unsub', sanitiseContentFor: ['name'],
   })).data;
   check(email.content.subject, 'Functional Tests are good', 'email subject');
+  check(email.content.body, `Hello Node\r\n\r\n${EMAIL_BODY}`, 'email body keeps \\r\\n');
   check(email.content.one_click_unsubscribe_url, 'https://example.gov.uk/unsub', 'unsubscribe');
   check(email.sanitised_content, {}, 'nothing needed sanitising');
+
+  // sanitise_content_for, upstream's example: the link target goes, brackets and parentheses are escaped.
+  const unsafe = 'Anne Example, now [click this evil link](https://evil.link)';
+  const sanitised = 'Anne Example, now \\[click this evil link\\]\\(\\)';
+  const clean = (await test.sendEmail(env.EMAIL_TEMPLATE_ID, env.FUNCTIONAL_TEST_EMAIL, {
+    personalisation: { name: unsafe }, sanitiseContentFor: ['name'],
+  })).data;
+  check(clean.sanitised_content, { name: { unsanitised: unsafe, sanitised } }, 'sanitised_content');
+  check(clean.content.body, `Hello ${sanitised}\r\n\r\n${EMAIL_BODY}`, 'sanitised body');
+  check((await test.getNotificationById(clean.id)).data.body, clean.content.body, 'sanitised body read back');
+
+  // Key types: a test key's notifications are test ones; a letter is accepted with the test key, refused with a team key.
+  const testListed = (await test.getNotifications('email')).data.notifications.map((n) => n.id);
+  ok(testListed.includes(email.id), 'test key lists its own');
+  const liveListed = (await live.getNotifications('email')).data.notifications.map((n) => n.id);
+  ok(!liveListed.includes(email.id), 'test notifications hidden from the live key');
+  const testLetter = (await test.sendLetter(env.LETTER_TEMPLATE_ID, {
+    personalisation: { address_line_1: 'Test Key', address_line_2: '2 Test Road', postcode: 'E1 8QS' },
+  })).data;
+  check(testLetter.content.body, 'Hello Test Key', 'letter accepted with the test key (API_KEY)');
+  try {
+    await team.sendLetter(env.LETTER_TEMPLATE_ID, {
+      personalisation: { address_line_1: 'Team', address_line_2: '2 Test Road', postcode: 'E1 8QS' },
+    });
+    assert.fail('team key letter');
+  } catch (e) {
+    check(e.response && e.response.status, 403, 'team key letter refused');
+    check(e.response.data.errors, [{ error: 'BadRequestError', message: 'Cannot send letters with a team api key' }], 'team key message');
+  }
 
   const letter = (await live.sendLetter(env.LETTER_TEMPLATE_ID, {
     personalisation: { address_line_1: 'Node Client', address_line_2: '2 Test Road', postcode: 'E1 8QS' }, reference: 'node-letter',
@@ -46,7 +80,7 @@ async function main() {
   const back = await live.getPdfForLetterNotification(pre.id);
   ok(Buffer.compare(Buffer.from(back), pdf) === 0, 'PDF byte-for-byte');
 
-  for (const [client, n, type] of [[team, sms, 'sms'], [team, email, 'email'], [live, letter, 'letter']]) {
+  for (const [client, n, type] of [[test, sms, 'sms'], [test, email, 'email'], [live, letter, 'letter']]) {
     const got = (await client.getNotificationById(n.id)).data;
     const keys = type === 'letter' ? [...NOTIFICATION_KEYS, 'estimated_delivery'].sort() : NOTIFICATION_KEYS;
     check(Object.keys(got).sort(), keys, `${type} notification keys`);
@@ -62,30 +96,33 @@ async function main() {
     check(e.response.data.errors[0].error, 'PDFNotReadyError', 'pdf not ready error');
   }
   try {
-    await team.sendSms('00000000-0000-0000-0000-000000000000', env.FUNCTIONAL_TEST_NUMBER);
+    await test.sendSms('00000000-0000-0000-0000-000000000000', env.FUNCTIONAL_TEST_NUMBER);
     assert.fail('unknown template');
   } catch (e) {
     check(e.response.data, { status_code: 400, errors: [{ error: 'BadRequestError', message: 'Template not found' }] }, 'error envelope');
   }
 
-  const list = (await team.getNotifications('sms', 'accepted', sms.reference)).data;
+  const list = (await test.getNotifications('sms', 'accepted', sms.reference)).data;
   check(list.notifications.map((n) => n.id), [sms.id], 'filtered list (reference with a space)');
   ok(list.links.next.includes(`older_than=${sms.id}`), 'links.next');
-  const page = (await team.getNotifications(undefined, undefined, undefined, sms.id)).data;
+  const page = (await test.getNotifications(undefined, undefined, undefined, sms.id)).data;
   ok(page.notifications.every((n) => n.id !== sms.id), 'older_than pages');
 
-  const tpl = (await team.getTemplateById(env.SMS_TEMPLATE_ID)).data;
+  const tpl = (await test.getTemplateById(env.SMS_TEMPLATE_ID)).data;
   check(tpl.name, 'Client Functional test sms template', 'template name');
-  check((await team.getTemplateByIdAndVersion(env.SMS_TEMPLATE_ID, 1)).data.name, 'Example text message template', 'version 1');
-  const all = (await team.getAllTemplates()).data.templates;
+  check((await test.getTemplateByIdAndVersion(env.SMS_TEMPLATE_ID, 1)).data.name, 'Example text message template', 'version 1');
+  const all = (await test.getAllTemplates()).data.templates;
   ok(all.some((t) => t.id === env.LETTER_TEMPLATE_ID), 'all templates');
-  check((await team.getAllTemplates('letter')).data.templates.map((t) => t.type), ['letter'], 'templates by type');
-  const preview = (await team.previewTemplateById(env.SMS_TEMPLATE_ID, { name: 'Preview' })).data;
+  check((await test.getAllTemplates('letter')).data.templates.map((t) => t.type), ['letter'], 'templates by type');
+  const preview = (await test.previewTemplateById(env.SMS_TEMPLATE_ID, { name: 'Preview' })).data;
   check(preview.body, 'Hello Preview\n\nFunctional Tests make our world a better place', 'preview body');
   check(preview.html, null, 'no html for sms');
+  check((await test.getTemplateById(env.EMAIL_TEMPLATE_ID)).data.body, `Hello ((name))\r\n\r\n${EMAIL_BODY}`, 'email template body keeps \\r\\n');
+  const emailPreview = (await test.previewTemplateById(env.EMAIL_TEMPLATE_ID, { name: 'Preview' })).data;
+  check(emailPreview.body, `Hello Preview\r\n\r\n${EMAIL_BODY}`, 'email preview body keeps \\r\\n');
 
   const texts = (await inbound.getReceivedTexts()).data;
-  ok(texts.received_text_messages.length >= 1, 'received texts');
+  ok(texts.received_text_messages.length >= 3, 'received texts');
   check(Object.keys(texts.received_text_messages[0]).sort(), ['content', 'created_at', 'id', 'notify_number', 'service_id', 'user_number'], 'received text keys');
   const older = (await inbound.getReceivedTexts(texts.received_text_messages[0].id)).data;
   ok(Array.isArray(older.received_text_messages), 'received texts older_than');

@@ -14,9 +14,12 @@ from notifications_python_client.errors import HTTPError
 
 env = os.environ
 base_url = env["NOTIFY_API_URL"]
-team = NotificationsAPIClient(env["API_KEY"], base_url=base_url)
+# The keys as upstream's fixtures write them: API_KEY and INBOUND_SMS_QUERY_KEY are the service's test key,
+# API_SENDING_KEY its live key; API_TEAM_KEY is ours, for the team-key rules.
+test = NotificationsAPIClient(env["API_KEY"], base_url=base_url)
 live = NotificationsAPIClient(env["API_SENDING_KEY"], base_url=base_url)
 inbound = NotificationsAPIClient(env["INBOUND_SMS_QUERY_KEY"], base_url=base_url)
+team = NotificationsAPIClient(env["API_TEAM_KEY"], base_url=base_url)
 checks = 0
 
 DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -68,32 +71,61 @@ def check_notification(n, kind):
 
 # SMS
 ref = f"python sms ref {uuid.uuid4()}"
-sms = team.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "Python"}, ref)
+sms = test.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "Python"}, ref)
 check_post_response(sms, env["SMS_TEMPLATE_ID"], ref, {"body", "from_number"})
+# The template has \r\n line endings; a text's body is normalised, as upstream's SMS rendering does.
 check(sms["content"]["body"] == "Hello Python\n\nFunctional Tests make our world a better place", "sms body")
-check(sms["content"]["from_number"] == "GOVUK", "default sender")
-sms2 = team.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "x"}, sms_sender_id=env["SMS_SENDER_ID"])
+# Upstream's default sender is the inbound number, shown in international format.
+check(sms["content"]["from_number"] == "44" + env["FUNCTIONAL_TESTS_SERVICE_INBOUND_NUMBER"][1:], "default sender: the inbound number")
+sms2 = live.send_sms_notification(env["FUNCTIONAL_TEST_NUMBER"], env["SMS_TEMPLATE_ID"], {"name": "x"}, sms_sender_id=env["SMS_SENDER_ID"])
 check(sms2["content"]["from_number"] == "func tests", "chosen sender")
-got = team.get_notification_by_id(sms["id"])
+got = test.get_notification_by_id(sms["id"])
 check_notification(got, "sms")
 check(got["phone_number"] == env["FUNCTIONAL_TEST_NUMBER"], "phone number as submitted")
 check(got["body"] == sms["content"]["body"], "body read back")
 check(got["reference"] == ref and got["status"] in ("created", "sending", "delivered"), "status")
 
-# Email
-email = team.send_email_notification(
+# Email: the body keeps the template's \r\n in the 201 and when read back
+email = test.send_email_notification(
     env["FUNCTIONAL_TEST_EMAIL"], env["EMAIL_TEMPLATE_ID"], {"name": "Python"}, "python-email-ref",
     email_reply_to_id=env["EMAIL_REPLY_TO_ID"], one_click_unsubscribe_url="https://example.gov.uk/unsubscribe?x=1",
 )
 check_post_response(email, env["EMAIL_TEMPLATE_ID"], "python-email-ref", {"from_email", "body", "subject", "one_click_unsubscribe_url"})
 check(email["content"]["subject"] == "Functional Tests are good", "subject")
-check(email["content"]["body"] == "Hello Python\n\nFunctional test help make our world a better place", "email body")
+check(email["content"]["body"] == "Hello Python\r\n\r\nFunctional test help make our world a better place", "email body keeps \\r\\n")
 check(email["content"]["from_email"] == "functional.tests@notifications.service.gov.uk", "from_email")
 check(email["content"]["one_click_unsubscribe_url"] == "https://example.gov.uk/unsubscribe?x=1", "unsubscribe echoed")
 check(email["sanitised_content"] == {}, "sanitised_content present")
-got = team.get_notification_by_id(email["id"])
+got = test.get_notification_by_id(email["id"])
 check_notification(got, "email")
 check(got["email_address"] == env["FUNCTIONAL_TEST_EMAIL"] and got["cost_in_pounds"] == 0.0, "email read back")
+check(got["body"] == email["content"]["body"], "GET body keeps \\r\\n")
+
+# sanitise_content_for, upstream's example: the link target goes, brackets and parentheses are escaped
+unsafe = "Anne Example, now [click this evil link](https://evil.link)"
+sanitised = r"Anne Example, now \[click this evil link\]\(\)"
+clean = test.send_email_notification(
+    env["FUNCTIONAL_TEST_EMAIL"], env["EMAIL_TEMPLATE_ID"], {"name": unsafe}, sanitise_content_for=["name"],
+)
+check(clean["sanitised_content"] == {"name": {"unsanitised": unsafe, "sanitised": sanitised}}, "sanitised_content")
+check(clean["content"]["body"] == f"Hello {sanitised}\r\n\r\nFunctional test help make our world a better place", "sanitised body")
+check(test.get_notification_by_id(clean["id"])["body"] == clean["content"]["body"], "sanitised body read back")
+name = str(uuid.uuid4())
+dashed = test.send_email_notification(env["FUNCTIONAL_TEST_EMAIL"], env["EMAIL_TEMPLATE_ID"], {"name": name}, sanitise_content_for=["name"])
+check(name.replace("-", "\\-") in dashed["content"]["body"], "hyphens escaped, as the client's own suite expects")
+
+# Key types: a test key's notifications are test ones (listed to the test key only), a letter is accepted with
+# the test key and the live key, refused with a team key
+check(email["id"] in {n["id"] for n in test.get_all_notifications(template_type="email")["notifications"]}, "test key lists its own")
+check(email["id"] not in {n["id"] for n in live.get_all_notifications(template_type="email")["notifications"]}, "test notifications hidden from the live key")
+check(email["id"] not in {n["id"] for n in team.get_all_notifications(template_type="email")["notifications"]}, "test notifications hidden from the team key")
+test_letter = test.send_letter_notification(env["LETTER_TEMPLATE_ID"], {"address_line_1": "Test Key", "address_line_2": "1 Test Street", "postcode": "SW1A 1AA"})
+check(test_letter["content"]["body"] == "Hello Test Key", "letter accepted with the test key (API_KEY)")
+try:
+    team.send_letter_notification(env["LETTER_TEMPLATE_ID"], {"address_line_1": "Team", "address_line_2": "1 Test Street", "postcode": "SW1A 1AA"})
+    check(False, "team key letter should be refused")
+except HTTPError as e:
+    check(e.status_code == 403 and e.message == [{"error": "BadRequestError", "message": "Cannot send letters with a team api key"}], "team key letter refused")
 
 # Letters
 address = {"address_line_1": "Python Client", "address_line_2": "1 Test Street", "postcode": "SW1A 1AA"}
@@ -118,40 +150,43 @@ check(live.get_pdf_for_letter(pre["id"]).read() == pdf, "PDF served back byte-fo
 
 # Errors come back in the v2 envelope
 try:
-    team.send_sms_notification("07700900501", str(uuid.uuid4()))
+    test.send_sms_notification("07700900501", str(uuid.uuid4()))
     check(False, "unknown template should fail")
 except HTTPError as e:
     check(e.status_code == 400 and e.message == [{"error": "BadRequestError", "message": "Template not found"}], "error envelope")
 
 # Listing: key type scoping, filters, paging links
-listing = team.get_all_notifications(template_type="sms", reference=ref)
+listing = test.get_all_notifications(template_type="sms", reference=ref)
 check([n["id"] for n in listing["notifications"]] == [sms["id"]], "filtered list")
 check("older_than=" + sms["id"] in listing["links"]["next"], "links.next has older_than")
-listing = team.get_all_notifications(status="accepted", include_jobs=True)
+listing = test.get_all_notifications(status="accepted", include_jobs=True)
 check(len(listing["notifications"]) >= 3, "accepted alias lists created/sending")
-all_team = list(team.get_all_notifications_iterator())
-check({sms["id"], sms2["id"], email["id"]} <= {n["id"] for n in all_team}, "iterator pages through")
-check(letter["id"] not in {n["id"] for n in all_team}, "live-key letter not listed to the team key")
+all_test = list(test.get_all_notifications_iterator())
+check({sms["id"], email["id"], clean["id"]} <= {n["id"] for n in all_test}, "iterator pages through")
+check(not {letter["id"], sms2["id"]} & {n["id"] for n in all_test}, "live-key notifications not listed to the test key")
 
 # Templates
-tpl = team.get_template(env["SMS_TEMPLATE_ID"])
+tpl = test.get_template(env["SMS_TEMPLATE_ID"])
 check(set(tpl) == {"id", "type", "created_at", "updated_at", "created_by", "version", "body", "subject", "name",
                    "personalisation", "postage", "letter_contact_block"}, "template keys")
 check(tpl["name"] == "Client Functional test sms template" and tpl["personalisation"] == {"name": {"required": True}}, "template")
-v1 = team.get_template_version(env["SMS_TEMPLATE_ID"], 1)
+v1 = test.get_template_version(env["SMS_TEMPLATE_ID"], 1)
 check(v1["name"] == "Example text message template" and v1["version"] == 1, "template version 1")
-letter_tpl = team.get_template(env["LETTER_TEMPLATE_ID"])
+letter_tpl = test.get_template(env["LETTER_TEMPLATE_ID"])
 check(letter_tpl["letter_contact_block"].startswith("Government Digital Service"), "letter contact block")
-templates = team.get_all_templates()["templates"]
+templates = test.get_all_templates()["templates"]
 check({t["id"] for t in templates} >= {env["SMS_TEMPLATE_ID"], env["EMAIL_TEMPLATE_ID"], env["LETTER_TEMPLATE_ID"]}, "all templates")
-check([t["type"] for t in team.get_all_templates("email")["templates"]] == ["email"], "templates by type")
-preview = team.post_template_preview(env["EMAIL_TEMPLATE_ID"], {"name": "Preview"})
+check([t["type"] for t in test.get_all_templates("email")["templates"]] == ["email"], "templates by type")
+email_tpl = test.get_template(env["EMAIL_TEMPLATE_ID"])
+check(email_tpl["body"] == "Hello ((name))\r\n\r\nFunctional test help make our world a better place", "template body keeps \\r\\n")
+preview = test.post_template_preview(env["EMAIL_TEMPLATE_ID"], {"name": "Preview"})
 check(set(preview) == {"id", "type", "version", "body", "subject", "html", "postage"}, "preview keys")
 check("Hello Preview" in preview["html"] and preview["subject"] == "Functional Tests are good", "preview rendered")
+check(preview["body"] == "Hello Preview\r\n\r\nFunctional test help make our world a better place", "preview body keeps \\r\\n")
 
 # Received texts
 texts = inbound.get_received_texts()
-check(len(texts["received_text_messages"]) >= 1, "received texts")
+check(len(texts["received_text_messages"]) >= 3, "received texts")
 text = texts["received_text_messages"][0]
 check(set(text) == {"id", "created_at", "service_id", "notify_number", "user_number", "content"}, "received text keys")
 check(len(list(inbound.get_received_texts_iterator())) == len(texts["received_text_messages"]), "received texts iterator")

@@ -178,6 +178,12 @@ impl TestApp {
         }
     }
 
+    /// The API (and `state`) on another database connection, e.g. through a [`DatabaseProxy`].
+    pub fn use_db(&mut self, db: Db) {
+        self.state.db = db;
+        self.router = api::router(self.state.clone());
+    }
+
     /// The API (and `state`) on another queue, e.g. SQS on moto; `queue` stays the in-process one.
     pub fn use_queue(&mut self, queue: Arc<dyn notify::queue::Queue>) {
         self.state.queue = queue;
@@ -468,3 +474,79 @@ fn is_datetime(s: &str) -> bool {
 }
 
 pub use notify::local_tls::https_server;
+
+/// A TCP proxy between the app and Postgres that a test can cut (new connections are closed at once, open ones
+/// are dropped) and restore: a database outage without touching the shared server.
+pub struct DatabaseProxy {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl DatabaseProxy {
+    /// A proxy on a free local port to the test database server.
+    pub async fn start() -> Self {
+        let upstream = server_url()
+            .rsplit('@')
+            .next()
+            .unwrap_or("127.0.0.1:5432")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let accepting = {
+            let (cut, links) = (cut.clone(), links.clone());
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if cut.load(std::sync::atomic::Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let upstream = upstream.clone();
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    let mut links = links.lock().unwrap();
+                    links.retain(|l| !l.is_finished());
+                    links.push(link.abort_handle());
+                }
+            })
+        };
+        DatabaseProxy {
+            port,
+            cut,
+            links,
+            accepting,
+        }
+    }
+
+    /// `database_url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, database_url: &str) -> String {
+        let name = database_url.rsplit('/').next().unwrap();
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The database is gone: every open connection is dropped, every new one closed at once.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for DatabaseProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.cut();
+    }
+}

@@ -89,7 +89,7 @@ pub(crate) fn token(key: &str) -> String {
     )
 }
 
-async fn send_one(
+pub(crate) async fn send_one(
     client: &reqwest::Client,
     url: &str,
     key: &str,

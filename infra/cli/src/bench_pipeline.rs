@@ -18,7 +18,7 @@ use notify::workers::{self, WorkerSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::bench::{bench_service, seed_notification, token};
+use crate::bench::{bench_service, seed_notification, send_one};
 
 const WORKER_APP_NAME: &str = "notify-bench-worker";
 
@@ -45,50 +45,145 @@ async fn serve(
     ))
 }
 
-pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Value> {
-    let queue = Arc::new(InProcessQueue::default());
-    let api_db = Db::connect(
-        &config.database_url,
-        config.database_pool_size,
-        "notify-api",
-    )?;
-    let state = AppState::new(config.clone(), api_db, queue.clone());
-    state.db.migrate().await?;
-    let target = bench_service(&state).await?;
+/// The local stack's send path in this process: the API on an ephemeral port, and the delivery and status workers
+/// on short-lived connections, fed by `queue`, with the simulated provider answering in min..max ms.
+pub(crate) struct Stack {
+    pub(crate) state: AppState,
+    pub(crate) api: String,
+    pub(crate) provider: Arc<SimulatedProvider>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
-    let worker_db =
-        Db::connect_short_lived(&config.database_url, o.worker_pool_size, WORKER_APP_NAME)?;
-    let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
-    // The simulated provider with Notify's load-test stub latency; every bench recipient is a `delivered` one.
-    let provider = Arc::new(SimulatedProvider::with_latency(
-        queue.clone(),
-        config.queues.status.clone(),
-        o.min_latency_ms..=o.max_latency_ms,
-    ));
-    let providers = Providers::new(
-        vec![provider.clone() as Arc<dyn SmsProvider>],
-        vec![provider.clone() as Arc<dyn EmailProvider>],
-        Arc::new(SimulatedProvider::new(
+pub(crate) struct StackOptions {
+    pub(crate) min_latency_ms: u64,
+    pub(crate) max_latency_ms: u64,
+    pub(crate) delivery_concurrency: usize,
+    pub(crate) worker_pool_size: usize,
+}
+
+impl Stack {
+    pub(crate) async fn start(
+        config: &Config,
+        queue: Arc<InProcessQueue>,
+        o: &StackOptions,
+    ) -> anyhow::Result<Stack> {
+        let api_db = Db::connect(
+            &config.database_url,
+            config.database_pool_size,
+            "notify-api",
+        )?;
+        let state = AppState::new(config.clone(), api_db, queue.clone());
+        state.db.migrate().await?;
+        let worker_db =
+            Db::connect_short_lived(&config.database_url, o.worker_pool_size, WORKER_APP_NAME)?;
+        let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
+        // The simulated provider with Notify's load-test stub latency; every bench recipient is a `delivered` one.
+        let provider = Arc::new(SimulatedProvider::with_latency(
             queue.clone(),
             config.queues.status.clone(),
-        )),
-    );
-    let handles = workers::spawn_in_process(
-        worker_state,
-        providers,
-        queue.clone(),
-        WorkerSettings {
-            deliver_queues: vec![
-                config.queues.deliver_sms.clone(),
-                config.queues.deliver_email.clone(),
-            ],
-            status_queue: config.queues.status.clone(),
+            o.min_latency_ms..=o.max_latency_ms,
+        ));
+        let providers = Providers::new(
+            vec![provider.clone() as Arc<dyn SmsProvider>],
+            vec![provider.clone() as Arc<dyn EmailProvider>],
+            Arc::new(SimulatedProvider::new(
+                queue.clone(),
+                config.queues.status.clone(),
+            )),
+        );
+        let handles = workers::spawn_in_process(
+            worker_state,
+            providers,
+            queue,
+            WorkerSettings {
+                deliver_queues: vec![
+                    config.queues.deliver_sms.clone(),
+                    config.queues.deliver_email.clone(),
+                ],
+                status_queue: config.queues.status.clone(),
+                delivery_concurrency: o.delivery_concurrency,
+                status_batch_size: 500,
+                batching_window: std::time::Duration::from_millis(200),
+            },
+        );
+        let (api, server) = serve(&state).await?;
+        Ok(Stack {
+            state,
+            api,
+            provider,
+            handles,
+            server,
+        })
+    }
+
+    pub(crate) fn stop(self) {
+        for h in self.handles {
+            h.abort();
+        }
+        self.server.abort();
+    }
+}
+
+/// `count` sends, `concurrency` at a time, the `i`th one to `/v2/notifications/{path}` with `body`, both from
+/// `request(i)`.
+pub(crate) async fn send_all(
+    client: &reqwest::Client,
+    api: &str,
+    key: &str,
+    count: usize,
+    concurrency: usize,
+    request: impl Fn(u64) -> (&'static str, Value) + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let request = Arc::new(request);
+    let mut senders = Vec::new();
+    for _ in 0..concurrency {
+        let (client, api, next, key, request) = (
+            client.clone(),
+            api.to_string(),
+            next.clone(),
+            key.to_string(),
+            request.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count as u64 {
+                    return anyhow::Ok(());
+                }
+                let (path, body) = request(i);
+                send_one(
+                    &client,
+                    &format!("{api}/v2/notifications/{path}"),
+                    &key,
+                    &body,
+                )
+                .await?;
+            }
+        }));
+    }
+    for s in senders {
+        s.await??;
+    }
+    Ok(())
+}
+
+pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Value> {
+    let queue = Arc::new(InProcessQueue::default());
+    let stack = Stack::start(
+        &config,
+        queue,
+        &StackOptions {
+            min_latency_ms: o.min_latency_ms,
+            max_latency_ms: o.max_latency_ms,
             delivery_concurrency: o.delivery_concurrency,
-            status_batch_size: 500,
-            batching_window: std::time::Duration::from_millis(200),
+            worker_pool_size: o.worker_pool_size,
         },
-    );
-    let (api, server) = serve(&state).await?;
+    )
+    .await?;
+    let state = stack.state.clone();
+    let target = bench_service(&state).await?;
 
     // Peak worker connections, sampled from a separate connection every 20 ms.
     let peak = Arc::new(AtomicU64::new(0));
@@ -109,44 +204,24 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(o.send_concurrency)
         .build()?;
-    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut senders = Vec::new();
-    for _ in 0..o.send_concurrency {
-        let (client, api, next, key) = (
-            client.clone(),
-            api.clone(),
-            next.clone(),
-            target.key.clone(),
-        );
-        let (sms, email, count) = (target.template_id, target.email_template_id, o.count as u64);
-        senders.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return anyhow::Ok(());
-                }
-                let personalisation = json!({"name": "Bench", "code": i.to_string()});
-                let (path, body) = if i % 2 == 0 {
-                    ("sms", json!({"phone_number": "07700900123", "template_id": sms, "personalisation": personalisation}))
-                } else {
-                    ("email", json!({"email_address": "bench@example.com", "template_id": email, "personalisation": personalisation}))
-                };
-                let response = client
-                    .post(format!("{api}/v2/notifications/{path}"))
-                    .bearer_auth(token(&key))
-                    .json(&body)
-                    .send()
-                    .await?;
-                if response.status() != 201 {
-                    bail!("{}: {}", response.status(), response.text().await.unwrap_or_default());
-                }
+    let (sms, email) = (target.template_id, target.email_template_id);
+    send_all(
+        &client,
+        &stack.api,
+        &target.key,
+        o.count,
+        o.send_concurrency,
+        move |i| {
+            let personalisation = json!({"name": "Bench", "code": i.to_string()});
+            if i % 2 == 0 {
+                ("sms", json!({"phone_number": "07700900123", "template_id": sms, "personalisation": personalisation}))
+            } else {
+                ("email", json!({"email_address": "bench@example.com", "template_id": email, "personalisation": personalisation}))
             }
-        }));
-    }
-    for s in senders {
-        s.await??;
-    }
+        },
+    )
+    .await?;
     let all_created = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
     let timings = loop {
@@ -159,16 +234,14 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
     let all_delivered = started.elapsed();
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
-    for h in handles {
-        h.abort();
-    }
-    server.abort();
+    let provider_calls = stack.provider.calls();
+    stack.stop();
     Ok(json!({
         "notifications": o.count,
         "provider_latency_ms": [o.min_latency_ms, o.max_latency_ms],
         "delivery_concurrency_per_queue": o.delivery_concurrency,
         "worker_pool_size": o.worker_pool_size,
-        "provider_calls": provider.calls(),
+        "provider_calls": provider_calls,
         "seconds_to_create_all": all_created.as_secs_f64(),
         "seconds_until_all_delivered": all_delivered.as_secs_f64(),
         "share_sent_within_10s": timings.sent_within_10s as f64 / timings.notifications.max(1) as f64,

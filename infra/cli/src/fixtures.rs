@@ -1,21 +1,33 @@
-//! Functional-test fixtures, as Notify has them: one live service with everything the official clients'
-//! integration suites need, created idempotently, written out as `export` lines.
+//! Functional-test fixtures, as Notify's `functional-test-fixtures` command makes them: one live service with
+//! everything the official clients' integration suites need, created idempotently, written out as `export` lines
+//! under upstream's names and with upstream's key types (`API_KEY` is a test key, `API_SENDING_KEY` a live one).
 
 use std::path::Path;
 
 use anyhow::Context;
 use notify::AppState;
 use notify::admin::{self, CreateService, CreateTemplate};
-use notify::db::{SenderKind, TemplateUpdate};
-use notify::model::{KeyType, NotificationType, ServicePermission};
+use notify::db::{SenderKind, ServiceUpdate, TemplateUpdate};
+use notify::model::{KeyType, NotificationType, Postage, ServicePermission};
 use uuid::Uuid;
 
 pub const SERVICE_NAME: &str = "Functional Tests";
 const USER_EMAIL: &str = "notify-functional-tests@digital.example.gov.uk";
+const REPLY_TO_DEFAULT: &str = "notify-functional-tests+reply-to-default@digital.example.gov.uk";
+const REPLY_TO: &str = "notify-functional-tests+reply-to@digital.example.gov.uk";
+const CONTACT_LINK: &str = "http://localhost:6012";
 const USER_MOBILE: &str = "07700900501";
-const INBOUND_NUMBER: &str = "07700900502";
+/// Upstream's default `FUNCTIONAL_TEST_INBOUND_NUMBER`; the clients' suites text it (`FUNCTIONAL_TEST_NUMBER`).
+const INBOUND_NUMBER: &str = "07700900500";
+const LIVE_KEY_NAME: &str = "functional_tests_service_live_key";
+const TEST_KEY_NAME: &str = "functional_tests_service_test_key";
+/// Not in upstream's set: our own compat tests use it to check team-key rules.
+const TEAM_KEY_NAME: &str = "functional_tests_service_team_key";
 
-const SMS_BODY: &str = "Hello ((name))\n\nFunctional Tests make our world a better place";
+// Each template has two versions, as upstream makes them: the clients' suites read version 1 and the current one.
+const SMS_BODY_V1: &str = "Hey ((name)), I’m trying out Notify. Today is ((day of week)) and my favourite colour is ((colour)).";
+const SMS_BODY: &str = "Hello ((name))\r\n\r\nFunctional Tests make our world a better place";
+const EMAIL_BODY_V1: &str = "Functional test help make our world a better place";
 const EMAIL_BODY: &str = "Hello ((name))\r\n\r\nFunctional test help make our world a better place";
 const CONTACT_BLOCK: &str = "Government Digital Service\nThe White Chapel Building\n10 Whitechapel High Street\nLondon\nE1 8QS\nUnited Kingdom";
 
@@ -79,6 +91,24 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
         .await
         .context("creating the functional tests service")?,
     };
+    // Upstream sets these on every run; the contact link (its admin's base URL, here its development value) is
+    // what lets the service send files by email.
+    state
+        .db
+        .update_service(
+            service.id,
+            &ServiceUpdate {
+                active: Some(true),
+                restricted: Some(false),
+                rate_limit: Some(3000),
+                contact_link: Some(Some(CONTACT_LINK.into())),
+                email_message_limit: Some(1000),
+                sms_message_limit: Some(1000),
+                letter_message_limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await?;
     let permissions: Vec<String> = [
         "send_texts",
         "send_emails",
@@ -93,37 +123,20 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
         .add_user_to_service(user.id, service.id, &permissions)
         .await?;
 
-    // Keys: a fresh set each run, since secrets can only be read once; the old ones are revoked.
+    // Keys: a fresh set each run under upstream's names, since a secret is shown only once; the old ones are revoked.
     for key in state.db.list_api_keys(service.id).await? {
         if key.expiry_date.is_none() {
             state.db.revoke_api_key(service.id, key.id).await?;
         }
     }
-    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%f");
-    let (_, api_key) = admin::create_api_key(
-        state,
-        service.id,
-        &format!("functional_team_{stamp}"),
-        KeyType::Team,
-        Some(user.id),
-    )
-    .await?;
-    let (_, sending_key) = admin::create_api_key(
-        state,
-        service.id,
-        &format!("functional_live_{stamp}"),
-        KeyType::Normal,
-        Some(user.id),
-    )
-    .await?;
-    let (_, inbound_key) = admin::create_api_key(
-        state,
-        service.id,
-        &format!("functional_inbound_{stamp}"),
-        KeyType::Normal,
-        Some(user.id),
-    )
-    .await?;
+    let key = async |name: &str, key_type: KeyType| {
+        admin::create_api_key(state, service.id, name, key_type, Some(user.id))
+            .await
+            .map(|(_, secret)| secret)
+    };
+    let live_key = key(LIVE_KEY_NAME, KeyType::Normal).await?;
+    let test_key = key(TEST_KEY_NAME, KeyType::Test).await?;
+    let team_key = key(TEAM_KEY_NAME, KeyType::Team).await?;
 
     let sms_sender = match state
         .db
@@ -140,16 +153,29 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
                 .await?
         }
     };
-    let reply_to = match state
+    // Upstream: a default reply-to address and a second one, whose id the suites pass as `email_reply_to_id`.
+    let reply_tos = state
         .db
-        .get_sender(SenderKind::ReplyTo, service.id, None)
-        .await?
-    {
+        .list_senders(SenderKind::ReplyTo, service.id)
+        .await?;
+    if !reply_tos.iter().any(|r| r.value == REPLY_TO_DEFAULT) {
+        state
+            .db
+            .add_sender(
+                SenderKind::ReplyTo,
+                service.id,
+                REPLY_TO_DEFAULT,
+                true,
+                None,
+            )
+            .await?;
+    }
+    let reply_to = match reply_tos.into_iter().find(|r| r.value == REPLY_TO) {
         Some(r) => r,
         None => {
             state
                 .db
-                .add_sender(SenderKind::ReplyTo, service.id, USER_EMAIL, true, None)
+                .add_sender(SenderKind::ReplyTo, service.id, REPLY_TO, false, None)
                 .await?
         }
     };
@@ -172,6 +198,7 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
                 .await?
         }
     };
+    // The inbound number becomes the default sender, as upstream has it; "func tests" is the other one.
     if state
         .db
         .inbound_number_for_service(service.id)
@@ -182,33 +209,12 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
             .db
             .assign_inbound_number(service.id, INBOUND_NUMBER, "mmg")
             .await?;
-        // The inbound number became the default sender; functional tests expect GOVUK by default.
-        let govuk = state
-            .db
-            .list_senders(SenderKind::Sms, service.id)
-            .await?
-            .into_iter()
-            .find(|s| s.value == "GOVUK");
-        if let Some(govuk) = govuk {
-            state
-                .db
-                .add_sender(SenderKind::Sms, service.id, &govuk.value, true, None)
-                .await?;
-        }
     }
-    if state
-        .db
-        .list_inbound_sms(service.id, None, 1)
-        .await?
-        .is_empty()
-    {
-        admin::receive_inbound_sms(
-            state,
-            service.id,
-            "07700900123",
-            "Hello Notify, this is a functional test text",
-        )
-        .await?;
+    // Upstream keeps three received texts for `GET /v2/received-text-messages`.
+    let received = state.db.list_inbound_sms(service.id, None, 3).await?.len();
+    for _ in received..3 {
+        admin::receive_inbound_sms(state, service.id, "07700900123", "This is a test message")
+            .await?;
     }
 
     let sms_id = match template_named(
@@ -227,7 +233,7 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
                     service_id: service.id,
                     name: "Example text message template".into(),
                     template_type: NotificationType::Sms,
-                    content: SMS_BODY.into(),
+                    content: SMS_BODY_V1.into(),
                     subject: None,
                     postage: None,
                     created_by: Some(user.id),
@@ -238,6 +244,7 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
             .await?;
             let update = TemplateUpdate {
                 name: Some("Client Functional test sms template".into()),
+                content: Some(SMS_BODY.into()),
                 ..Default::default()
             };
             state.db.update_template(service.id, t.id, &update).await?;
@@ -260,7 +267,7 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
                     service_id: service.id,
                     name: "Client Functional test email template".into(),
                     template_type: NotificationType::Email,
-                    content: EMAIL_BODY.into(),
+                    content: EMAIL_BODY_V1.into(),
                     subject: Some("Functional Tests are good".into()),
                     postage: None,
                     created_by: Some(user.id),
@@ -299,9 +306,9 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
                     service_id: service.id,
                     name: "Untitled".into(),
                     template_type: NotificationType::Letter,
-                    content: "Hello ((address_line_1))".into(),
+                    content: "Body".into(),
                     subject: Some("Main heading".into()),
-                    postage: None,
+                    postage: Some(Postage::Second),
                     created_by: Some(user.id),
                     letter_contact_id: None,
                     has_unsubscribe_link: false,
@@ -310,6 +317,7 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
             .await?;
             let update = TemplateUpdate {
                 name: Some("Client functional letter template".into()),
+                content: Some("Hello ((address_line_1))".into()),
                 service_letter_contact_id: Some(Some(contact.id)),
                 ..Default::default()
             };
@@ -317,18 +325,46 @@ pub async fn functional_tests(state: &AppState, api_url: &str) -> anyhow::Result
             t.id
         }
     };
+    let service_id = service.id.to_string();
+    // Upstream's names and values (`app/functional_tests_fixtures`): the API client block, then the
+    // functional-test variables this stack can honour; `API_TEAM_KEY` is ours.
     let lines = vec![
-        ("NOTIFY_API_URL", api_url.to_string()),
-        ("API_KEY", api_key),
-        ("API_SENDING_KEY", sending_key),
-        ("INBOUND_SMS_QUERY_KEY", inbound_key),
-        ("FUNCTIONAL_TEST_NUMBER", USER_MOBILE.to_string()),
+        ("SERVICE_ID", service_id.clone()),
+        ("FUNCTIONAL_TEST_NUMBER", INBOUND_NUMBER.to_string()),
         ("FUNCTIONAL_TEST_EMAIL", USER_EMAIL.to_string()),
-        ("SMS_TEMPLATE_ID", sms_id.to_string()),
         ("EMAIL_TEMPLATE_ID", email_id.to_string()),
+        ("SMS_TEMPLATE_ID", sms_id.to_string()),
         ("LETTER_TEMPLATE_ID", letter_id.to_string()),
-        ("SMS_SENDER_ID", sms_sender.id.to_string()),
         ("EMAIL_REPLY_TO_ID", reply_to.id.to_string()),
+        ("SMS_SENDER_ID", sms_sender.id.to_string()),
+        ("NOTIFY_API_URL", api_url.to_string()),
+        ("API_KEY", test_key.clone()),
+        ("API_SENDING_KEY", live_key.clone()),
+        ("INBOUND_SMS_QUERY_KEY", test_key.clone()),
+        ("API_TEAM_KEY", team_key),
+        ("FUNCTIONAL_TESTS_API_HOST", api_url.to_string()),
+        ("FUNCTIONAL_TESTS_SERVICE_ID", service_id),
+        ("FUNCTIONAL_TESTS_SERVICE_NAME", service.name.clone()),
+        ("FUNCTIONAL_TESTS_SERVICE_EMAIL", USER_EMAIL.to_string()),
+        ("FUNCTIONAL_TESTS_SERVICE_NUMBER", USER_MOBILE.to_string()),
+        ("FUNCTIONAL_TESTS_SERVICE_API_KEY", live_key),
+        ("FUNCTIONAL_TESTS_SERVICE_API_TEST_KEY", test_key),
+        (
+            "FUNCTIONAL_TESTS_SERVICE_EMAIL_REPLY_TO",
+            REPLY_TO.to_string(),
+        ),
+        (
+            "FUNCTIONAL_TESTS_SERVICE_EMAIL_REPLY_TO_ID",
+            reply_to.id.to_string(),
+        ),
+        (
+            "FUNCTIONAL_TESTS_SERVICE_SMS_SENDER_ID",
+            sms_sender.id.to_string(),
+        ),
+        (
+            "FUNCTIONAL_TESTS_SERVICE_INBOUND_NUMBER",
+            INBOUND_NUMBER.to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_callbacks;
 mod bench_cold_start;
+mod bench_fairness;
 mod bench_pipeline;
 mod bench_retention;
 mod fixtures;
@@ -10,6 +11,7 @@ mod local_db;
 mod secrets;
 mod template_check;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,11 +54,12 @@ enum Command {
         /// The stack's ApiUrl output.
         #[arg(long, env = "NOTIFY_API_URL")]
         api_url: String,
-        #[arg(long, env = "ADMIN_CLIENT_ID", default_value = "notify-admin")]
-        client_id: String,
-        /// The admin_client_secret in the stack's AdminClientSecret.
-        #[arg(long, env = "ADMIN_CLIENT_SECRET", hide_env_values = true)]
-        secret: String,
+        /// Default `ADMIN_CLIENT_ID`.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The admin_client_secret in the stack's AdminClientSecret; default the first of `ADMIN_CLIENT_SECRET`.
+        #[arg(long)]
+        secret: Option<String>,
         method: String,
         path: String,
         /// A JSON body.
@@ -171,6 +174,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         idle_seconds: u64,
     },
+    /// One service's burst of texts beside another's one text per interval: the quiet service's created→sent
+    /// times with the in-process queue in arrival order, then serving services round-robin.
+    Fairness {
+        #[arg(long, default_value_t = 10_000)]
+        burst: usize,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 100)]
+        min_latency_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        max_latency_ms: u64,
+        /// Provider sends in flight at once: below the burst's send rate, so a backlog builds.
+        #[arg(long, default_value_t = 100)]
+        delivery_concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        worker_pool_size: usize,
+        /// The burst's concurrent senders.
+        #[arg(long, default_value_t = 32)]
+        send_concurrency: usize,
+    },
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -192,12 +215,16 @@ struct DevArgs {
     /// Serve the API only: no in-process delivery and status workers (sends stay `created`).
     #[arg(long)]
     no_workers: bool,
-    /// Provider sends in flight at once per delivery queue (Lambda's concurrency × batch size).
-    #[arg(long, env = "DELIVERY_CONCURRENCY", default_value_t = 200)]
-    delivery_concurrency: usize,
-    /// Callbacks in flight at once.
-    #[arg(long, env = "CALLBACK_CONCURRENCY", default_value_t = 100)]
-    callback_concurrency: usize,
+    /// Provider sends in flight at once per delivery queue (Lambda's concurrency × batch size); default
+    /// `DELIVERY_CONCURRENCY`.
+    #[arg(long)]
+    delivery_concurrency: Option<usize>,
+    /// Callbacks in flight at once; default `CALLBACK_CONCURRENCY`.
+    #[arg(long)]
+    callback_concurrency: Option<usize>,
+    /// Leave the private Postgres that `notify dev` started (when none answered) running after it exits.
+    #[arg(long)]
+    keep_db: bool,
 }
 
 #[derive(Subcommand)]
@@ -429,57 +456,66 @@ enum PurgeCommand {
     FunctionalTestData,
 }
 
-fn project_dir() -> PathBuf {
-    std::env::var_os("NOTIFY_PROJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+/// The environment the local stack and the CLI run with: the process's, with development values where it has
+/// none (`notify dev` passes its `port` for `API_HOST_NAME`). The loader then reads it as it reads any other.
+fn local_environment(
+    mut vars: HashMap<String, String>,
+    port: Option<u16>,
+) -> HashMap<String, String> {
+    let mut fill = |name: &str, value: String| {
+        if vars.get(name).is_none_or(|v| v.is_empty()) {
+            vars.insert(name.into(), value);
+        }
+    };
+    for (name, value) in config::DEVELOPMENT {
+        fill(name, value.to_string());
+    }
+    if let Some(port) = port {
+        fill("API_HOST_NAME", format!("http://127.0.0.1:{port}"));
+    }
+    vars
 }
 
-/// Config from the environment where given; development values for what the local stack may default.
-async fn local_config(may_start_db: bool) -> anyhow::Result<Config> {
-    let database_url = local_db::resolve(&project_dir(), may_start_db).await?;
-    let mut config = Config::for_development(&database_url);
-    let set = |n: &str| std::env::var(n).is_ok_and(|v| !v.is_empty());
-    // A fully configured environment is taken as it is; otherwise development values fill the gaps.
-    if let (true, true, Ok(env)) = (
-        set("SECRET_KEY"),
-        set("ADMIN_CLIENT_SECRET"),
-        Config::from_env(),
-    ) {
-        config = env;
-        if config.database_url.is_empty() {
-            config.database_url = database_url;
-        }
-    } else {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        if let Some(v) = var("SECRET_KEY") {
-            config.secret_key = v;
-        }
-        if let Some(v) = var("ADMIN_CLIENT_SECRET") {
-            config.admin_client_secrets = vec![v];
-        }
-        if let Some(v) = var("ADMIN_CLIENT_ID") {
-            config.admin_client_id = v;
-        }
-        if let Some(v) = var("API_HOST_NAME") {
-            config.api_host_name = v.trim_end_matches('/').to_string();
-        }
-        if let Some(v) = var("REDIS_URL") {
-            config.redis_url = Some(v);
-        }
-        if let Some(v) = var("SQS_ENDPOINT_URL") {
-            config.sqs_endpoint_url = Some(v);
-        }
-        if let Some(v) = var("DATABASE_POOL_SIZE") {
-            config.database_pool_size = v.parse().context("DATABASE_POOL_SIZE must be a number")?;
-        }
+/// The local configuration, with a database found (or, if `may_start_db`, started) when `DATABASE_URL` is unset.
+struct Local {
+    config: Config,
+    /// What the configuration was read from, the database included.
+    vars: HashMap<String, String>,
+    /// The private Postgres this process started: stopped when this is dropped, unless kept.
+    private_db: Option<local_db::PrivateServer>,
+}
+
+/// The configuration of the CLI and of `notify dev` (given its `port`): the environment in `vars`, development
+/// values where it has none, through the same loader as every function; and what it was read from. The database
+/// is found or started afterwards when `DATABASE_URL` is unset.
+async fn configure(
+    vars: HashMap<String, String>,
+    port: Option<u16>,
+) -> anyhow::Result<(Config, HashMap<String, String>)> {
+    let vars = local_environment(vars, port);
+    Ok((Config::load_from(vars.clone()).await?, vars))
+}
+
+async fn local_config(may_start_db: bool, port: Option<u16>) -> anyhow::Result<Local> {
+    let (mut config, mut vars) = configure(config::environment(), port).await?;
+    let mut private_db = None;
+    if config.database_url.is_empty() {
+        let database = local_db::resolve(&config.local, may_start_db).await?;
+        vars.insert("DATABASE_URL".into(), database.url.clone());
+        config.database_url = database.url;
+        private_db = database.started;
     }
-    Ok(config)
+    notify::metrics::init(config.metrics_namespace.as_deref());
+    Ok(Local {
+        config,
+        vars,
+        private_db,
+    })
 }
 
 async fn state(may_start_db: bool) -> anyhow::Result<AppState> {
-    let config = local_config(may_start_db).await?;
-    let state = AppState::from_config(config, "notify-cli").await?;
+    let local = local_config(may_start_db, None).await?;
+    let state = AppState::from_config(local.config, "notify-cli").await?;
     state.db.migrate().await?;
     state.check_secret_key().await?;
     Ok(state)
@@ -677,12 +713,125 @@ async fn spawn_workers(
     Ok(())
 }
 
+/// Resolves on the first Ctrl-C or SIGTERM. Both are caught from here on, so that `notify dev` ends by returning
+/// (and stops the private Postgres it started) rather than being killed.
+fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let (tx, rx) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = tx.send(());
+    });
+    Ok(rx)
+}
+
 async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
-    let mut config = local_config(true).await?;
-    if std::env::var("API_HOST_NAME").is_err() {
-        config.api_host_name = format!("http://127.0.0.1:{}", args.port);
+    let mut local = local_config(true, Some(args.port)).await?;
+    if args.keep_db
+        && let Some(db) = &mut local.private_db
+    {
+        db.keep();
     }
+    let mut stop = stop_signal()?;
+    let (listener, state, demo) = tokio::select! {
+        started = start_dev(&args, &local.config) => started?,
+        _ = stop.changed() => return Ok(()),
+    };
+    let settings: Vec<Value> = config::differing_from_defaults(&local.vars)
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    let private_db = local.private_db.as_ref().map(|db| {
+        json!({
+            "data": db.data,
+            "port": db.port,
+            "on_exit": if args.keep_db { "kept" } else { "stopped" },
+            "stop_command": db.stop_command(),
+        })
+    });
+    let info = json!({
+        "api": format!("http://127.0.0.1:{}", args.port),
+        "database": config::shown("DATABASE_URL", &state.config.database_url),
+        "private_database": private_db,
+        "settings": settings,
+        "admin_client_id": state.config.admin_client_id,
+        // Shown so that admin JWTs can be signed locally; a secret of the user's own stays hidden.
+        "admin_client_secret": state.config.admin_client_secrets.first()
+            .filter(|s| *s == config::DEV_ADMIN_CLIENT_SECRET),
+        "demo": demo,
+    });
+    print(json_output, info, |v| {
+        let mut out = format!(
+            "Notify is running on {}\n  database: {}\n",
+            v["api"].as_str().unwrap_or_default(),
+            v["database"].as_str().unwrap_or_default()
+        );
+        if let Some(db) = v["private_database"].as_object() {
+            out.push_str(&format!(
+                "  (a private Postgres started in {} on port {}: {})\n",
+                db["data"].as_str().unwrap_or_default(),
+                db["port"],
+                if db["on_exit"] == "kept" {
+                    format!(
+                        "left running on exit (--keep-db); stop it with `{}`",
+                        db["stop_command"].as_str().unwrap_or_default()
+                    )
+                } else {
+                    "stopped when notify dev exits; --keep-db leaves it running".into()
+                }
+            ));
+        }
+        out.push_str(&format!(
+            "  admin client id: {}  secret: {}\n  settings other than the defaults:\n",
+            v["admin_client_id"].as_str().unwrap_or_default(),
+            v["admin_client_secret"]
+                .as_str()
+                .unwrap_or("(ADMIN_CLIENT_SECRET)")
+        ));
+        for s in v["settings"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "    {}={}\n",
+                s["name"].as_str().unwrap_or_default(),
+                s["value"].as_str().unwrap_or_default()
+            ));
+        }
+        if !v["demo"].is_null() {
+            out.push_str(&format!(
+                "Demo service created (first start):\n  API key: {}\n  SMS template: {}\n  email template: {}\n  letter template: {}\n  try: {}\n",
+                v["demo"]["api_key"], v["demo"]["sms_template_id"], v["demo"]["email_template_id"],
+                v["demo"]["letter_template_id"], v["demo"]["try"].as_str().unwrap_or_default()
+            ));
+        }
+        out
+    });
+    if state.config.secret_key == config::DEV_SECRET_KEY {
+        tracing::warn!("using development secrets: never point this at real data");
+    }
+    axum::serve(listener, notify::api::router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Migrations, workers, the listener and the demo service.
+async fn start_dev(
+    args: &DevArgs,
+    config: &Config,
+) -> anyhow::Result<(tokio::net::TcpListener, AppState, Option<Value>)> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let delivery_concurrency = args
+        .delivery_concurrency
+        .unwrap_or(config.local.delivery_concurrency);
+    let callback_concurrency = args
+        .callback_concurrency
+        .unwrap_or(config.local.callback_concurrency);
     let db = Db::connect(
         &config.database_url,
         config.database_pool_size,
@@ -700,11 +849,11 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         let state = AppState::from_config(config.clone(), "notify-api").await?;
         if !args.no_workers {
             spawn_workers(
-                &config,
+                config,
                 state.queue.clone(),
                 None,
-                args.delivery_concurrency,
-                args.callback_concurrency,
+                delivery_concurrency,
+                callback_concurrency,
             )
             .await?;
         }
@@ -713,15 +862,15 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         let queue = Arc::new(InProcessQueue::default());
         if !args.no_workers {
             spawn_workers(
-                &config,
+                config,
                 queue.clone(),
                 Some(queue.clone()),
-                args.delivery_concurrency,
-                args.callback_concurrency,
+                delivery_concurrency,
+                callback_concurrency,
             )
             .await?;
         }
-        AppState::new(config, db, queue)
+        AppState::new(config.clone(), db, queue)
     };
     if !args.no_workers {
         // The scheduled jobs, on their EventBridge schedules, on short-lived connections of their own.
@@ -737,46 +886,7 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     } else {
         demo(&state, args.port).await?
     };
-    let info = json!({
-        "api": format!("http://127.0.0.1:{}", args.port),
-        "database": redact_password(&state.config.database_url),
-        "admin_client_id": state.config.admin_client_id,
-        "admin_client_secret": state.config.admin_client_secrets.first(),
-        "demo": demo,
-    });
-    print(json_output, info, |v| {
-        let mut out = format!(
-            "Notify is running on {}\n  database: {}\n  admin client id: {}  secret: {}\n",
-            v["api"], v["database"], v["admin_client_id"], v["admin_client_secret"]
-        );
-        if !v["demo"].is_null() {
-            out.push_str(&format!(
-                "Demo service created (first start):\n  API key: {}\n  SMS template: {}\n  email template: {}\n  letter template: {}\n  try: {}\n",
-                v["demo"]["api_key"], v["demo"]["sms_template_id"], v["demo"]["email_template_id"],
-                v["demo"]["letter_template_id"], v["demo"]["try"].as_str().unwrap_or_default()
-            ));
-        }
-        out
-    });
-    if state.config.secret_key == config::DEV_SECRET_KEY {
-        tracing::warn!("using development secrets: never point this at real data");
-    }
-    axum::serve(listener, notify::api::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
-}
-
-fn redact_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    Ok((listener, state, demo))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -817,6 +927,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data,
         } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
+            // The stack's own settings, not development ones: this calls a deployed API.
+            let config = Config::load_from(config::environment()).await?;
+            let client_id = client_id.unwrap_or(config.admin_client_id);
+            let secret = secret
+                .or_else(|| config.admin_client_secrets.into_iter().next())
+                .context("--secret or ADMIN_CLIENT_SECRET must be set")?;
             let token =
                 notify::auth::create_token(&client_id, &secret, chrono::Utc::now().timestamp());
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
@@ -861,7 +977,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
-            let config = local_config(false).await?;
+            let config = local_config(false, None).await?.config;
             let db = Db::connect(&config.database_url, 1, "notify-migrate")?;
             let applied = db.migrate().await?;
             print(j, json!({"applied": applied}), |v| {
@@ -1278,7 +1394,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             worker_pool_size,
             send_concurrency,
         }) => {
-            let config = local_config(true).await?;
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
             let result = bench_pipeline::pipeline(
                 config,
                 bench_pipeline::PipelineOptions {
@@ -1300,7 +1417,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             pool_size,
             skip_comparator,
         }) => {
-            let config = local_config(true).await?;
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
             let result = bench_callbacks::run(
                 config,
                 bench_callbacks::Options {
@@ -1319,7 +1437,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rate,
             idle_seconds,
         }) => {
-            let config = local_config(true).await?;
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
             let result = bench_retention::run(
                 config,
                 bench_retention::Options {
@@ -1331,12 +1450,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
+        Command::Bench(BenchCommand::Fairness {
+            burst,
+            interval_ms,
+            min_latency_ms,
+            max_latency_ms,
+            delivery_concurrency,
+            worker_pool_size,
+            send_concurrency,
+        }) => {
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
+            let result = bench_fairness::run(
+                config,
+                bench_fairness::Options {
+                    burst,
+                    interval_ms,
+                    min_latency_ms,
+                    max_latency_ms,
+                    delivery_concurrency,
+                    worker_pool_size,
+                    send_concurrency,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        }
         Command::Bench(BenchCommand::Receipts {
             count,
             batch_size,
             concurrency,
         }) => {
-            let config = local_config(true).await?;
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
             let result = bench_pipeline::receipts(
                 config,
                 bench_pipeline::ReceiptOptions {
@@ -1353,7 +1499,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emulator,
             runs,
         }) => {
-            let config = local_config(true).await?;
+            let local = local_config(true, None).await?;
+            let config = local.config.clone();
             Db::connect(&config.database_url, 1, "notify-migrate")?
                 .migrate()
                 .await?;
@@ -1424,5 +1571,85 @@ async fn main() {
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Measured before: with both secrets set `notify dev` switched loaders, lost SIMULATE_PROVIDERS' development
+    /// value, and without them it ignored CALLBACK_ALLOW_PRIVATE_HOSTS.
+    #[tokio::test]
+    async fn notify_dev_reads_every_variable_with_or_without_its_own_secrets() {
+        for secrets in [
+            &[][..],
+            &[
+                ("SECRET_KEY", "my-key"),
+                ("ADMIN_CLIENT_SECRET", "my-admin"),
+            ][..],
+        ] {
+            let mut vars = env(secrets);
+            vars.extend(env(&[
+                ("CALLBACK_ALLOW_PRIVATE_HOSTS", "127.0.0.1"),
+                ("CALLBACK_RETRY_SECONDS", "7"),
+                ("DELIVERY_CONCURRENCY", "3"),
+            ]));
+            let (config, _) = configure(vars, Some(6102)).await.unwrap();
+            assert!(config.simulate_providers, "{secrets:?}");
+            assert_eq!(config.callback_allow_private_hosts, ["127.0.0.1"]);
+            assert_eq!(config.callback_retry_delay.as_secs(), 7);
+            assert_eq!(config.local.delivery_concurrency, 3);
+            assert_eq!(config.api_host_name, "http://127.0.0.1:6102");
+            let allow =
+                notify::outbound::AllowList::new(config.callback_allow_private_hosts.clone());
+            let receiver = url::Url::parse("https://127.0.0.1:9443/callback").unwrap();
+            notify::outbound::check_url(&receiver, &allow).unwrap();
+            if secrets.is_empty() {
+                assert_eq!(config.secret_key, config::DEV_SECRET_KEY);
+                assert_eq!(
+                    config.admin_client_secrets,
+                    [config::DEV_ADMIN_CLIENT_SECRET]
+                );
+            } else {
+                assert_eq!(config.secret_key, "my-key");
+                assert_eq!(config.admin_client_secrets, ["my-admin"]);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn what_the_environment_sets_wins_over_development_values() {
+        let (config, vars) = configure(
+            env(&[
+                ("SIMULATE_PROVIDERS", "false"),
+                ("API_HOST_NAME", "https://notify.example/"),
+                ("SECRET_KEY", "my-key"),
+            ]),
+            Some(6102),
+        )
+        .await
+        .unwrap();
+        assert!(!config.simulate_providers);
+        assert_eq!(config.api_host_name, "https://notify.example");
+        let shown = config::differing_from_defaults(&vars);
+        assert!(shown.contains(&("SECRET_KEY", "****".into())), "{shown:?}");
+        assert!(shown.contains(&("API_HOST_NAME", "https://notify.example/".into())));
+        assert!(!shown.iter().any(|(name, _)| *name == "SIMULATE_PROVIDERS"));
+    }
+
+    #[tokio::test]
+    async fn other_commands_get_the_same_development_values_without_a_port() {
+        let (config, _) = configure(env(&[]), None).await.unwrap();
+        assert!(config.simulate_providers);
+        assert_eq!(config.secret_key, config::DEV_SECRET_KEY);
+        assert_eq!(config.api_host_name, "http://127.0.0.1:6011");
     }
 }

@@ -47,6 +47,17 @@ impl V2Error {
         V2Error::new(500, "InternalServerError", "Internal server error")
     }
 
+    /// The database is away: clients should try again shortly (`Retry-After`), not report a fault of ours.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "database unavailable");
+        crate::metrics::count("DatabaseUnavailable", 1, &[]);
+        V2Error::new(
+            503,
+            "ServiceUnavailableError",
+            "Service temporarily unavailable, try again later",
+        )
+    }
+
     pub fn body(&self) -> Value {
         let errors: Vec<Value> = self
             .messages
@@ -60,13 +71,27 @@ impl V2Error {
 impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
+/// What a 503 asks clients to wait: long enough for a database failover to finish.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
 impl From<DbError> for V2Error {
     fn from(e: DbError) -> Self {
-        V2Error::internal(e)
+        if e.is_unavailable() {
+            V2Error::unavailable(e)
+        } else {
+            V2Error::internal(e)
+        }
     }
 }
 
@@ -74,7 +99,7 @@ impl From<AuthError> for V2Error {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Rejected { status, message } => V2Error::new(status, "AuthError", message),
-            AuthError::Db(e) => V2Error::internal(e),
+            AuthError::Db(e) => e.into(),
         }
     }
 }

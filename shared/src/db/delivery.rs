@@ -3,8 +3,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::outbox::DUE_STATUSES_SQL;
 use super::{Db, DbResult, text_enum};
-use crate::callbacks::{CallbackTarget, ComplaintData, DeliveryStatusData, delivery_callback_due};
+use crate::callbacks::{CallbackTarget, DeliveryStatusData, delivery_callback_due};
 use crate::model::{KeyType, NotificationStatus, NotificationType};
 
 /// Everything a provider send needs, read in the claim transaction so the send itself needs no database.
@@ -41,8 +42,10 @@ pub struct ProviderWeight {
     pub active: bool,
 }
 
-/// What one send came to, as recorded.
-#[derive(Clone, Debug)]
+/// What one send came to, as recorded (and, while the database cannot take it, as carried on the delivery
+/// message).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SendOutcome {
     Sent(SentRecord),
     /// Back to `created` for another attempt.
@@ -52,7 +55,7 @@ pub enum SendOutcome {
 }
 
 /// What the provider's answer means for the notification.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SentRecord {
     pub provider: String,
     pub reference: String,
@@ -285,20 +288,20 @@ pub(crate) fn delivery_callback(
     })
 }
 
-/// A receipt applied to its notification, with its delivery-status callback when one is now due.
+/// A receipt applied to its notification, with the outbox row of its delivery-status callback when one is now due.
 #[derive(Clone, Debug)]
 pub struct AppliedReceipt {
     pub notification_id: Uuid,
     pub reference: String,
     pub status: NotificationStatus,
     pub notification_type: NotificationType,
-    pub callback: Option<(DeliveryStatusData, CallbackTarget)>,
+    pub outbox_id: Option<i64>,
 }
 
 impl Db {
     /// Applies a batch of receipts in one statement. Statuses only move forward: a final status is never
-    /// overwritten and a late `pending` never replaces `delivered`. Returns what changed (with what a callback
-    /// needs, read in the same statement) and, separately, the references nothing matched yet (the receipt came
+    /// overwritten and a late `pending` never replaces `delivered`. Returns what changed (with the outbox row of
+    /// each callback it made due) and, separately, the references nothing matched yet (the receipt came
     /// before the send was recorded).
     pub async fn apply_receipts(
         &self,
@@ -306,9 +309,10 @@ impl Db {
     ) -> DbResult<(Vec<AppliedReceipt>, Vec<String>)> {
         let references: Vec<&str> = receipts.iter().map(|(r, _)| r.as_str()).collect();
         let statuses: Vec<&str> = receipts.iter().map(|(_, s)| s.as_str()).collect();
-        let rows = self
-            .query(
-                "WITH r AS (SELECT DISTINCT ON (reference) reference, status \
+        // The callback each final status makes due goes into the outbox in the same statement: committed with
+        // the status, or not at all.
+        let sql = format!(
+            "WITH r AS (SELECT DISTINCT ON (reference) reference, status \
                      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t (reference, status, n) \
                      ORDER BY reference, n DESC), \
                  updated AS ( \
@@ -317,15 +321,25 @@ impl Db {
                        AND n.notification_status IN ('sending', 'pending', 'sent') \
                        AND NOT (r.status = 'pending' AND n.notification_status = 'pending') \
                      RETURNING n.id, n.reference, n.notification_status, n.service_id, n.client_reference, n.\"to\", \
-                         n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, n.template_version) \
-                 SELECT r.reference, u.id, u.notification_status, u.service_id, u.client_reference, u.\"to\", \
-                     u.created_at, u.updated_at, u.sent_at, u.notification_type, u.template_id, u.template_version, \
-                     c.url AS callback_url, c.bearer_token AS callback_token, \
+                         n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, n.template_version), \
+                 outboxed AS ( \
+                     INSERT INTO callback_outbox (callback_type, subject_id) \
+                     SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
+                         ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
+                     WHERE u.notification_status IN {DUE_STATUSES_SQL} \
+                     RETURNING id, subject_id) \
+                 SELECT r.reference, u.id, u.notification_status, u.notification_type, o.id AS outbox_id, \
                      EXISTS (SELECT 1 FROM notifications x WHERE x.reference = r.reference) AS known \
                  FROM r LEFT JOIN updated u ON u.reference = r.reference \
-                 LEFT JOIN service_callback_api c ON c.service_id = u.service_id \
-                     AND c.callback_type = 'delivery_status'",
-                &[(&references, Type::TEXT_ARRAY), (&statuses, Type::TEXT_ARRAY)],
+                 LEFT JOIN outboxed o ON o.subject_id = u.id"
+        );
+        let rows = self
+            .query(
+                &sql,
+                &[
+                    (&references, Type::TEXT_ARRAY),
+                    (&statuses, Type::TEXT_ARRAY),
+                ],
             )
             .await?;
         let mut applied = Vec::new();
@@ -341,77 +355,59 @@ impl Db {
                 continue;
             };
             let status = text_enum(&row, "notification_status", NotificationStatus::parse)?;
-            let callback = delivery_callback(&row, notification_id, status)?;
             let notification_type = text_enum(&row, "notification_type", NotificationType::parse)?;
             applied.push(AppliedReceipt {
                 notification_id,
                 reference,
                 status,
                 notification_type,
-                callback,
+                outbox_id: row.try_get("outbox_id")?,
             });
         }
         Ok((applied, unmatched))
     }
 
-    /// Records an SES complaint against the email it is about, once per SES feedback id. Returns the complaint
-    /// callback's data (and target, when the service has one), or `None` when the reference is unknown or the
-    /// complaint was already recorded.
+    /// Records an SES complaint against the email it is about, once per SES feedback id, and in the same
+    /// statement its complaint callback in the outbox when the service has one (with the complainant's address
+    /// as SES gave it, encrypted). Returns the notification complained about and the outbox row, or `None` when
+    /// the reference is unknown or the complaint was already recorded.
     pub async fn record_complaint(
         &self,
         reference: &str,
         feedback_id: Option<&str>,
         complaint_type: Option<&str>,
         complained_at: DateTime<Utc>,
-        recipient: Option<&str>,
-    ) -> DbResult<Option<(ComplaintData, Option<CallbackTarget>)>> {
+        encrypted_recipient: Option<&str>,
+    ) -> DbResult<Option<(Uuid, Option<i64>)>> {
         let id = Uuid::new_v4();
         let row = self
             .query_opt(
                 "WITH n AS ( \
-                     SELECT id, service_id, client_reference, \"to\" FROM notifications WHERE reference = $2 \
+                     SELECT id, service_id FROM notifications WHERE reference = $2 \
                      UNION ALL \
-                     SELECT id, service_id, client_reference, NULL FROM notification_history WHERE reference = $2 \
+                     SELECT id, service_id FROM notification_history WHERE reference = $2 \
                      LIMIT 1), \
                  inserted AS ( \
                      INSERT INTO complaints (id, notification_id, service_id, ses_feedback_id, complaint_type, \
                          complaint_date) SELECT $1, n.id, n.service_id, $3, $4, $5 FROM n \
-                     ON CONFLICT (ses_feedback_id) DO NOTHING RETURNING id, notification_id, service_id) \
-                 SELECT i.id, i.notification_id, i.service_id, n.client_reference, n.\"to\", c.url, c.bearer_token \
-                 FROM inserted i JOIN n ON n.id = i.notification_id \
-                 LEFT JOIN service_callback_api c ON c.service_id = i.service_id AND c.callback_type = 'complaint'",
+                     ON CONFLICT (ses_feedback_id) DO NOTHING RETURNING id, notification_id, service_id), \
+                 outboxed AS ( \
+                     INSERT INTO callback_outbox (callback_type, subject_id, encrypted_recipient) \
+                     SELECT 'complaint', i.id, $6 FROM inserted i JOIN service_callback_api c \
+                         ON c.service_id = i.service_id AND c.callback_type = 'complaint' \
+                     RETURNING id) \
+                 SELECT i.notification_id, (SELECT id FROM outboxed) FROM inserted i",
                 &[
                     (&id, Type::UUID),
                     (&reference, Type::TEXT),
                     (&feedback_id, Type::TEXT),
                     (&complaint_type, Type::TEXT),
                     (&complained_at, Type::TIMESTAMPTZ),
+                    (&encrypted_recipient, Type::TEXT),
                 ],
             )
             .await?;
-        row.map(|r| {
-            let stored_to: Option<String> = r.try_get(4)?;
-            let url: Option<String> = r.try_get(5)?;
-            let token: Option<String> = r.try_get(6)?;
-            Ok((
-                ComplaintData {
-                    complaint_id: r.try_get(0)?,
-                    notification_id: r.try_get(1)?,
-                    service_id: r.try_get(2)?,
-                    client_reference: r.try_get(3)?,
-                    to: recipient
-                        .map(str::to_string)
-                        .or(stored_to)
-                        .unwrap_or_default(),
-                    complaint_date: complained_at,
-                },
-                url.zip(token).map(|(url, encrypted_token)| CallbackTarget {
-                    url,
-                    encrypted_token,
-                }),
-            ))
-        })
-        .transpose()
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 }
 

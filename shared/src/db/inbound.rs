@@ -26,11 +26,20 @@ pub struct NewInboundSms {
 }
 
 impl Db {
-    pub async fn insert_inbound_sms(&self, new: &NewInboundSms) -> DbResult<Uuid> {
+    /// Stores the text and, in the same statement, its inbound-SMS callback in the outbox when the service has
+    /// one. Returns the text's id and the outbox row.
+    pub async fn insert_inbound_sms(&self, new: &NewInboundSms) -> DbResult<(Uuid, Option<i64>)> {
         let id = Uuid::new_v4();
-        self.execute(
-            "INSERT INTO inbound_sms (id, service_id, notify_number, user_number, provider, provider_reference, \
-                 provider_date, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let rows = self.query(
+            "WITH inserted AS ( \
+                 INSERT INTO inbound_sms (id, service_id, notify_number, user_number, provider, provider_reference, \
+                     provider_date, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, service_id), \
+             outboxed AS ( \
+                 INSERT INTO callback_outbox (callback_type, subject_id) \
+                 SELECT 'inbound_sms', i.id FROM inserted i JOIN service_callback_api c \
+                     ON c.service_id = i.service_id AND c.callback_type = 'inbound_sms' \
+                 RETURNING id) \
+             SELECT (SELECT id FROM outboxed)",
             &[
                 (&id, Type::UUID),
                 (&new.service_id, Type::UUID),
@@ -43,7 +52,7 @@ impl Db {
             ],
         )
         .await?;
-        Ok(id)
+        Ok((id, rows[0].try_get(0)?))
     }
 
     /// Newest first; with `older_than`, strictly older than that message (an unknown id gives an empty page).

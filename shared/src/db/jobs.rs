@@ -5,26 +5,26 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult, delivery_callback, text_enum};
-use crate::callbacks::{CallbackTarget, DeliveryStatusData};
-use crate::model::{NotificationStatus, NotificationType};
+use super::{Db, DbResult, text_enum};
+use crate::model::NotificationType;
 
 /// Where the replay job has got to: created_at, then id.
 pub type ReplayCursor = (DateTime<Utc>, Uuid);
 
 impl Db {
-    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first.
+    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first,
+    /// each with its service (the queue's fairness group).
     pub async fn created_for_replay(
         &self,
         after: std::time::Duration,
         cursor: Option<ReplayCursor>,
         limit: i64,
-    ) -> DbResult<Vec<(Uuid, NotificationType, DateTime<Utc>)>> {
+    ) -> DbResult<Vec<(Uuid, NotificationType, DateTime<Utc>, Uuid)>> {
         let seconds = after.as_secs_f64();
         let (from_at, from_id) = cursor.unzip();
         let rows = self
             .query(
-                "SELECT id, notification_type, created_at FROM notifications \
+                "SELECT id, notification_type, created_at, service_id FROM notifications \
                  WHERE notification_status = 'created' AND notification_type IN ('sms', 'email') \
                    AND created_at < now() - make_interval(secs => $1) AND created_at > now() - interval '7 days' \
                    AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
@@ -43,17 +43,16 @@ impl Db {
                     r.try_get(0)?,
                     text_enum(r, "notification_type", NotificationType::parse)?,
                     r.try_get(2)?,
+                    r.try_get(3)?,
                 ))
             })
             .collect()
     }
 
     /// Up to `limit` SMS and email still `sending`/`pending` 72 hours after creation become
-    /// `temporary-failure`; returns the delivery-status callbacks that makes due.
-    pub async fn time_out_sending(
-        &self,
-        limit: i64,
-    ) -> DbResult<(u64, Vec<(DeliveryStatusData, CallbackTarget)>)> {
+    /// `temporary-failure`, their delivery-status callbacks written to the outbox in the same statement; returns
+    /// how many timed out and the outbox rows.
+    pub async fn time_out_sending(&self, limit: i64) -> DbResult<(u64, Vec<i64>)> {
         let rows = self
             .query(
                 "WITH doomed AS ( \
@@ -62,25 +61,18 @@ impl Db {
                      ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
                  updated AS ( \
                      UPDATE notifications n SET notification_status = 'temporary-failure', updated_at = now() \
-                     FROM doomed d WHERE n.id = d.id \
-                     RETURNING n.id, n.service_id, n.client_reference, n.\"to\", n.created_at, n.updated_at, \
-                         n.sent_at, n.notification_type, n.template_id, n.template_version) \
-                 SELECT u.*, c.url AS callback_url, c.bearer_token AS callback_token FROM updated u \
-                 LEFT JOIN service_callback_api c ON c.service_id = u.service_id \
-                     AND c.callback_type = 'delivery_status'",
+                     FROM doomed d WHERE n.id = d.id RETURNING n.id, n.service_id), \
+                 outboxed AS ( \
+                     INSERT INTO callback_outbox (callback_type, subject_id) \
+                     SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
+                         ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
+                     RETURNING id) \
+                 SELECT (SELECT count(*) FROM updated), (SELECT coalesce(array_agg(id), '{}') FROM outboxed)",
                 &[(&limit, Type::INT8)],
             )
             .await?;
-        let mut due = Vec::new();
-        for row in &rows {
-            let id: Uuid = row.try_get("id")?;
-            if let Some(callback) =
-                delivery_callback(row, id, NotificationStatus::TemporaryFailure)?
-            {
-                due.push(callback);
-            }
-        }
-        Ok((rows.len() as u64, due))
+        let timed_out: i64 = rows[0].try_get(0)?;
+        Ok((timed_out as u64, rows[0].try_get(1)?))
     }
 
     /// Up to `limit` notifications past their service's retention for their type (default 7 days; the cutoff is

@@ -7,6 +7,7 @@ mod delivery;
 mod inbound;
 mod jobs;
 mod notifications;
+mod outbox;
 mod secrets;
 mod services;
 mod templates;
@@ -15,6 +16,7 @@ pub use delivery::*;
 pub use inbound::*;
 pub use jobs::*;
 pub use notifications::*;
+pub use outbox::*;
 pub use secrets::*;
 pub use services::*;
 pub use templates::*;
@@ -47,6 +49,27 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database could not be reached or went away mid-statement (no connection, a closed socket, the server
+    /// shutting down or not yet accepting connections): worth retrying later, unlike an error in the request.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(_) => true,
+            DbError::Postgres(e) => match e.as_db_error() {
+                Some(db) => {
+                    let code = db.code().code();
+                    // Class 08 connection exceptions; 57P01-57P03 admin/crash shutdown, cannot connect now.
+                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+                }
+                None => {
+                    e.is_closed()
+                        || std::error::Error::source(e)
+                            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+                }
+            },
+            DbError::Migration(_) | DbError::Data(_) => false,
+        }
+    }
+
     /// The name of the violated unique constraint, so callers can answer 400 rather than 500.
     pub fn unique_violation(&self) -> Option<&str> {
         match self {

@@ -46,6 +46,12 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "content",
         by_id: true,
     },
+    // A complainant's address waiting for its callback (bigserial ids, so walked by value).
+    EncryptedColumn {
+        table: "callback_outbox",
+        column: "encrypted_recipient",
+        by_id: false,
+    },
 ];
 
 /// One batch read for re-encryption: the cursor to resume after, and the values not under the current key.

@@ -2,21 +2,22 @@
 
 pub mod email;
 pub mod placeholders;
+mod sanitise;
 pub mod sms;
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::model::{NotificationType, Template};
 pub use placeholders::{ListStyle, Values, placeholder_names};
+pub use sanitise::sanitise_value;
 
 pub const EMAIL_MAX_BYTES: usize = 2_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
-    /// SMS: the text without the service-name prefix. Email and letter: markdown with values filled in.
+    /// SMS: the text without the service-name prefix. Email and letter: the template's markdown with values
+    /// filled in, stripped, line endings as stored (upstream's `content_with_placeholders_filled_in`): what the
+    /// API returns. Delivery makes the email's text part from it.
     pub body: String,
     pub subject: Option<String>,
     /// Email only.
@@ -31,6 +32,11 @@ pub enum RenderError {
 
 fn identity(s: &str) -> String {
     s.to_string()
+}
+
+/// Python's `str.strip()`: its whitespace also takes the four separators U+001C to U+001F.
+fn python_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 fn escape_html(s: &str) -> String {
@@ -81,7 +87,7 @@ pub fn render_unchecked(template: &Template, values: &Values) -> Rendered {
             // The unsubscribe footer needs the notification's own link: the delivery worker adds it.
             let html = email::html_body(&markdown);
             Rendered {
-                body: email::plain_text_body(&markdown),
+                body: python_strip(&markdown).to_string(),
                 subject: Some(email::subject(&values.fill(
                     subject_text,
                     ListStyle::Prose,
@@ -91,9 +97,7 @@ pub fn render_unchecked(template: &Template, values: &Values) -> Rendered {
             }
         }
         NotificationType::Letter => Rendered {
-            body: values
-                .fill(&template.content, ListStyle::Bullets, identity)
-                .trim()
+            body: python_strip(&values.fill(&template.content, ListStyle::Bullets, identity))
                 .to_string(),
             subject: Some(escape_html(&email::subject(&values.fill(
                 subject_text,
@@ -105,44 +109,45 @@ pub fn render_unchecked(template: &Template, values: &Values) -> Rendered {
     }
 }
 
-static URL_LIKE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:[a-z][a-z0-9+.-]*://\S+|(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/\S*)?)")
-        .expect("valid regex")
-});
-
-/// Takes links and markdown out of a value so that a recipient cannot be shown a link they did not expect.
-pub fn sanitise_value(value: &str) -> String {
-    let without_links = URL_LIKE.replace_all(value, |c: &regex::Captures<'_>| {
-        let m = &c[0];
-        if m.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
-        {
-            m.replace('.', ". ")
-        } else {
-            String::new()
-        }
-    });
-    let mut out = String::with_capacity(without_links.len());
-    for c in without_links.chars() {
-        if "`*_(){}[]<>#+-.!|\\".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
+    fn template(kind: NotificationType, content: &str) -> Template {
+        Template {
+            id: uuid::Uuid::nil(),
+            service_id: uuid::Uuid::nil(),
+            version: 1,
+            name: "t".into(),
+            template_type: kind,
+            content: content.into(),
+            subject: Some("Subject".into()),
+            archived: false,
+            hidden: false,
+            postage: None,
+            letter_contact_block: None,
+            has_unsubscribe_link: false,
+            created_at: chrono::Utc::now(),
+            updated_at: None,
+            created_by_email: None,
+        }
+    }
+
+    /// Only delivery may change line endings: the body the API returns keeps the template's.
     #[test]
-    fn sanitising_values() {
-        assert_eq!(
-            sanitise_value("see example.com now"),
-            "see example\\. com now"
+    fn email_and_letter_bodies_keep_their_line_endings() {
+        let values = json!({"name": "Anne"}).as_object().unwrap().clone();
+        let content = "\r\nHello ((name))\r\n\r\n\r\n\r\nBye\r\n \u{1f}";
+        for kind in [NotificationType::Email, NotificationType::Letter] {
+            let rendered = render(&template(kind, content), &values).unwrap();
+            assert_eq!(rendered.body, "Hello Anne\r\n\r\n\r\n\r\nBye", "{kind:?}");
+        }
+        let text = email::plain_text_body(
+            &render(&template(NotificationType::Email, content), &values)
+                .unwrap()
+                .body,
         );
-        assert_eq!(sanitise_value("go https://evil.test/x"), "go ");
-        assert_eq!(sanitise_value("*bold* (x)"), "\\*bold\\* \\(x\\)");
+        assert_eq!(text, "Hello Anne\n\nBye");
     }
 }
