@@ -158,15 +158,7 @@ async fn inbound_text_callbacks_never_hold_a_database_connection_either() {
     let s = setup_watching_connections().await;
     let service = s.app.service(false).await;
     let sid = service.service.id;
-    let r = s
-        .app
-        .admin(
-            "POST",
-            &format!("/service/{sid}/inbound-number"),
-            Some(json!({"number": "07700900888", "provider": "mmg"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json());
+    s.app.assign_inbound_number(sid, "07700900888").await;
     let r = s.app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": format!("{}/ok", s.base), "bearer_token": "the-inbound-bearer-token", "callback_type": "inbound_sms"}))).await;
     assert_eq!(r.status, 201, "{}", r.json());
     let r = s

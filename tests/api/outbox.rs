@@ -27,14 +27,7 @@ async fn service_with_callbacks(app: &TestApp) -> TestService {
         let r = app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": "https://callbacks.example.gov.uk/notify", "bearer_token": "a-long-enough-token", "callback_type": callback_type}))).await;
         assert_eq!(r.status, 201, "{}", r.json());
     }
-    let r = app
-        .admin(
-            "POST",
-            &format!("/service/{sid}/inbound-number"),
-            Some(json!({"number": "07700900888", "provider": "mmg"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json());
+    app.assign_inbound_number(sid, "07700900888").await;
     s
 }
 

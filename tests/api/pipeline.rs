@@ -561,15 +561,7 @@ async fn inbound_texts_are_stored_listed_and_called_back() {
     let p = pipeline().await;
     let s = p.app.service(false).await;
     let sid = s.service.id;
-    let r = p
-        .app
-        .admin(
-            "POST",
-            &format!("/service/{sid}/inbound-number"),
-            Some(json!({"number": "07700900999", "provider": "mmg"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json());
+    p.app.assign_inbound_number(sid, "07700900999").await;
     let r = p.app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": "https://callbacks.example.gov.uk/inbound", "bearer_token": "a-long-enough-token", "callback_type": "inbound_sms"}))).await;
     assert_eq!(r.status, 201);
 

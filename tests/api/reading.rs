@@ -239,12 +239,7 @@ async fn cost_fields() {
 async fn received_text_messages() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    app.admin(
-        "POST",
-        &format!("/service/{}/inbound-number", s.service.id),
-        Some(json!({"number": "07700900999"})),
-    )
-    .await;
+    app.assign_inbound_number(s.service.id, "07700900999").await;
     let first = notify::admin::receive_inbound_sms(
         &app.state,
         s.service.id,

@@ -3,7 +3,6 @@
 use http::StatusCode;
 use notify::model::{CallbackType, KeyType};
 use notify_tests::TestApp;
-use serde_json::json;
 
 async fn sql(app: &TestApp, statement: &str) {
     let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
@@ -97,12 +96,7 @@ async fn an_api_key_written_under_another_key_does_not_lock_the_service_out() {
 async fn one_unreadable_notification_or_inbound_text_fails_only_itself() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    app.admin(
-        "POST",
-        &format!("/service/{}/inbound-number", s.service.id),
-        Some(json!({"number": "07700900999"})),
-    )
-    .await;
+    app.assign_inbound_number(s.service.id, "07700900999").await;
     let good = app
         .send_sms(&s.live_key, s.sms_template, "07700900123", None)
         .await;
@@ -160,12 +154,7 @@ async fn rotation_old_key_then_both_then_re_encrypt_then_new_key_alone() {
     let old = TestApp::with_config(|c| c.secret_key = "the-old-key".into()).await;
     old.state.check_secret_key().await.unwrap();
     let s = old.service(false).await;
-    old.admin(
-        "POST",
-        &format!("/service/{}/inbound-number", s.service.id),
-        Some(json!({"number": "07700900999"})),
-    )
-    .await;
+    old.assign_inbound_number(s.service.id, "07700900999").await;
     notify::admin::set_callback_api(
         &old.state,
         s.service.id,

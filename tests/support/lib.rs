@@ -235,6 +235,18 @@ impl TestApp {
             .await
     }
 
+    /// Gives the service an inbound number through the admin API (MMG's, as the inbound tests post MMG's format).
+    pub async fn assign_inbound_number(&self, service_id: Uuid, number: &str) {
+        let r = self
+            .admin(
+                "POST",
+                &format!("/service/{service_id}/inbound-number"),
+                Some(serde_json::json!({"number": number, "provider": "mmg"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.json());
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
         let jwt = notify::auth::create_token(
             "notify-admin",
