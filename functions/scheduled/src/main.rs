@@ -17,11 +17,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = notify::config::Config::load().await?;
+    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
         &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
     let db = notify::db::Db::short_lived(&config, 1, "notify-scheduled")?;
     let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
+    // The outbox relay decrypts inbound texts and complainants' addresses: a wrong key must stop here, not drop them.
+    state.check_secret_key().await?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let name = event.payload["job"]
