@@ -242,6 +242,18 @@ async fn the_api_answers_503_with_retry_after_while_the_database_is_away() {
             json!({"status_code": 503, "errors": [{"error": "ServiceUnavailableError", "message": "Service temporarily unavailable, try again later"}]})
         );
     }
+    let r = app
+        .admin("GET", &format!("/service/{}", s.service.id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "admin API");
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    assert_eq!(
+        r.json(),
+        json!({"result": "error", "message": "Service temporarily unavailable, try again later"})
+    );
 
     proxy.restore();
     let r = app

@@ -49,13 +49,8 @@ impl V2Error {
 
     /// The database is away: clients should try again shortly (`Retry-After`), not report a fault of ours.
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "database unavailable");
-        crate::metrics::count("DatabaseUnavailable", 1, &[]);
-        V2Error::new(
-            503,
-            "ServiceUnavailableError",
-            "Service temporarily unavailable, try again later",
-        )
+        note_unavailable(&error);
+        V2Error::new(503, "ServiceUnavailableError", UNAVAILABLE_MESSAGE)
     }
 
     pub fn body(&self) -> Value {
@@ -80,6 +75,15 @@ impl IntoResponse for V2Error {
         }
         response
     }
+}
+
+/// The message of every 503 answered while the database is away, v2 and admin alike.
+const UNAVAILABLE_MESSAGE: &str = "Service temporarily unavailable, try again later";
+
+/// Every 503 is logged and counted once, so an outage shows on the `DatabaseUnavailable` metric.
+fn note_unavailable(error: &dyn std::fmt::Display) {
+    tracing::error!(error = %error, "database unavailable");
+    crate::metrics::count("DatabaseUnavailable", 1, &[]);
 }
 
 /// What a 503 asks clients to wait: long enough for a database failover to finish.
@@ -156,11 +160,18 @@ impl AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
+        let mut response = (
             status,
             Json(json!({"result": "error", "message": self.message})),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -168,6 +179,11 @@ impl From<DbError> for AdminError {
     fn from(e: DbError) -> Self {
         if let Some(constraint) = e.unique_violation() {
             return AdminError::bad_request(format!("Duplicate value violates {constraint}"));
+        }
+        if e.is_unavailable() {
+            // As the v2 API does: the admin app (and `notify admin-api`) can retry once the database is back.
+            note_unavailable(&e);
+            return AdminError::new(503, UNAVAILABLE_MESSAGE);
         }
         tracing::error!(error = %e, "admin request failed");
         AdminError::new(500, "Internal server error")
