@@ -13,13 +13,23 @@ use serde_json::{Value, json};
 use crate::bench::{bench_service, send_one};
 use crate::bench_pipeline::{Stack, StackOptions, send_all};
 
+#[derive(clap::Args)]
 pub struct Options {
+    #[arg(long, default_value_t = 10_000)]
     pub burst: usize,
+    #[arg(long, default_value_t = 100)]
     pub interval_ms: u64,
+    #[arg(long, default_value_t = 100)]
     pub min_latency_ms: u64,
+    #[arg(long, default_value_t = 1000)]
     pub max_latency_ms: u64,
+    /// Provider sends in flight at once: below the burst's send rate, so a backlog builds.
+    #[arg(long, default_value_t = 100)]
     pub delivery_concurrency: usize,
+    #[arg(long, default_value_t = 10)]
     pub worker_pool_size: usize,
+    /// The burst's concurrent senders.
+    #[arg(long, default_value_t = 32)]
     pub send_concurrency: usize,
 }
 

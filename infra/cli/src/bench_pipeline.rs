@@ -22,12 +22,21 @@ use crate::bench::{bench_service, seed_notification, send_one};
 
 const WORKER_APP_NAME: &str = "notify-bench-worker";
 
+#[derive(clap::Args)]
 pub struct PipelineOptions {
+    #[arg(long, default_value_t = 10_000)]
     pub count: usize,
+    #[arg(long, default_value_t = 100)]
     pub min_latency_ms: u64,
+    #[arg(long, default_value_t = 1000)]
     pub max_latency_ms: u64,
+    /// Provider sends in flight at once per delivery queue.
+    #[arg(long, default_value_t = 500)]
     pub delivery_concurrency: usize,
+    /// The workers' connection limit (short-lived connections).
+    #[arg(long, default_value_t = 10)]
     pub worker_pool_size: usize,
+    #[arg(long, default_value_t = 32)]
     pub send_concurrency: usize,
 }
 

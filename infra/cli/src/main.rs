@@ -134,22 +134,7 @@ enum BenchCommand {
         seconds: u64,
     },
     /// Sends end to end on an in-process local stack with fake providers answering in min..max ms.
-    Pipeline {
-        #[arg(long, default_value_t = 10_000)]
-        count: usize,
-        #[arg(long, default_value_t = 100)]
-        min_latency_ms: u64,
-        #[arg(long, default_value_t = 1000)]
-        max_latency_ms: u64,
-        /// Provider sends in flight at once per delivery queue.
-        #[arg(long, default_value_t = 500)]
-        delivery_concurrency: usize,
-        /// The workers' connection limit (short-lived connections).
-        #[arg(long, default_value_t = 10)]
-        worker_pool_size: usize,
-        #[arg(long, default_value_t = 32)]
-        send_concurrency: usize,
-    },
+    Pipeline(bench_pipeline::PipelineOptions),
     /// Callbacks to a slow receiver: the callback worker beside a comparator holding a DB connection per call.
     Callbacks {
         #[arg(long, default_value_t = 1000)]
@@ -176,24 +161,7 @@ enum BenchCommand {
     },
     /// One service's burst of texts beside another's one text per interval: the quiet service's created→sent
     /// times with the in-process queue in arrival order, then serving services round-robin.
-    Fairness {
-        #[arg(long, default_value_t = 10_000)]
-        burst: usize,
-        #[arg(long, default_value_t = 100)]
-        interval_ms: u64,
-        #[arg(long, default_value_t = 100)]
-        min_latency_ms: u64,
-        #[arg(long, default_value_t = 1000)]
-        max_latency_ms: u64,
-        /// Provider sends in flight at once: below the burst's send rate, so a backlog builds.
-        #[arg(long, default_value_t = 100)]
-        delivery_concurrency: usize,
-        #[arg(long, default_value_t = 10)]
-        worker_pool_size: usize,
-        /// The burst's concurrent senders.
-        #[arg(long, default_value_t = 32)]
-        send_concurrency: usize,
-    },
+    Fairness(bench_fairness::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -1386,28 +1354,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             );
         }
-        Command::Bench(BenchCommand::Pipeline {
-            count,
-            min_latency_ms,
-            max_latency_ms,
-            delivery_concurrency,
-            worker_pool_size,
-            send_concurrency,
-        }) => {
+        Command::Bench(BenchCommand::Pipeline(options)) => {
             let local = local_config(true, None).await?;
-            let config = local.config.clone();
-            let result = bench_pipeline::pipeline(
-                config,
-                bench_pipeline::PipelineOptions {
-                    count,
-                    min_latency_ms,
-                    max_latency_ms,
-                    delivery_concurrency,
-                    worker_pool_size,
-                    send_concurrency,
-                },
-            )
-            .await?;
+            let result = bench_pipeline::pipeline(local.config.clone(), options).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Command::Bench(BenchCommand::Callbacks {
@@ -1450,30 +1399,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
-        Command::Bench(BenchCommand::Fairness {
-            burst,
-            interval_ms,
-            min_latency_ms,
-            max_latency_ms,
-            delivery_concurrency,
-            worker_pool_size,
-            send_concurrency,
-        }) => {
+        Command::Bench(BenchCommand::Fairness(options)) => {
             let local = local_config(true, None).await?;
-            let config = local.config.clone();
-            let result = bench_fairness::run(
-                config,
-                bench_fairness::Options {
-                    burst,
-                    interval_ms,
-                    min_latency_ms,
-                    max_latency_ms,
-                    delivery_concurrency,
-                    worker_pool_size,
-                    send_concurrency,
-                },
-            )
-            .await?;
+            let result = bench_fairness::run(local.config.clone(), options).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Command::Bench(BenchCommand::Receipts {
