@@ -67,7 +67,7 @@ async fn header_and_token_shape() {
         "Invalid token: iss field not provided",
     )
     .await;
-    let bad_iss = notify::auth::create_token("not-a-uuid", "secret", Utc::now().timestamp());
+    let bad_iss = notify_app::auth::create_token("not-a-uuid", "secret", Utc::now().timestamp());
     expect(
         &app,
         Some(&format!("Bearer {bad_iss}")),
@@ -75,7 +75,7 @@ async fn header_and_token_shape() {
         "Invalid token: service id is not the right data type",
     )
     .await;
-    let unknown = notify::auth::create_token(
+    let unknown = notify_app::auth::create_token(
         &Uuid::new_v4().to_string(),
         "secret",
         Utc::now().timestamp(),
@@ -94,9 +94,9 @@ async fn service_states() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     // A service without keys.
-    let bare = notify::admin::create_service(
+    let bare = notify_app::admin::create_service(
         &app.state,
-        notify::admin::CreateService {
+        notify_app::admin::CreateService {
             name: "No keys".into(),
             created_by: None,
             restricted: false,
@@ -108,7 +108,7 @@ async fn service_states() {
     )
     .await
     .unwrap();
-    let t = notify::auth::create_token(&bare.id.to_string(), "secret", Utc::now().timestamp());
+    let t = notify_app::auth::create_token(&bare.id.to_string(), "secret", Utc::now().timestamp());
     expect(
         &app,
         Some(&format!("Bearer {t}")),
@@ -137,7 +137,7 @@ async fn service_states() {
 async fn signatures_algorithms_and_clock() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let (service_id, secret) = notify::auth::split_api_key(&s.live_key).unwrap();
+    let (service_id, secret) = notify_app::auth::split_api_key(&s.live_key).unwrap();
     let now = Utc::now().timestamp();
 
     let ok = app
@@ -177,7 +177,7 @@ async fn signatures_algorithms_and_clock() {
     .await;
 
     let wrong_secret =
-        notify::auth::create_token(&service_id.to_string(), &Uuid::new_v4().to_string(), now);
+        notify_app::auth::create_token(&service_id.to_string(), &Uuid::new_v4().to_string(), now);
     expect(
         &app,
         Some(&format!("Bearer {wrong_secret}")),
@@ -214,7 +214,7 @@ async fn signatures_algorithms_and_clock() {
     }
     // A stale token with a bad signature is not reported as a clock problem.
     let stale_wrong =
-        notify::auth::create_token(&service_id.to_string(), "other-secret", now - 100);
+        notify_app::auth::create_token(&service_id.to_string(), "other-secret", now - 100);
     expect(
         &app,
         Some(&format!("Bearer {stale_wrong}")),
@@ -260,9 +260,9 @@ async fn revoked_and_foreign_keys() {
     )
     .await;
     // Service A's id with service B's secret.
-    let (_, b_secret) = notify::auth::split_api_key(&b.live_key).unwrap();
+    let (_, b_secret) = notify_app::auth::split_api_key(&b.live_key).unwrap();
     let foreign =
-        notify::auth::create_token(&a.service.id.to_string(), b_secret, Utc::now().timestamp());
+        notify_app::auth::create_token(&a.service.id.to_string(), b_secret, Utc::now().timestamp());
     expect(
         &app,
         Some(&format!("Bearer {foreign}")),
@@ -276,7 +276,7 @@ async fn revoked_and_foreign_keys() {
 async fn api_key_secrets_are_never_stored_in_plain_text() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    let (_, secret) = notify::auth::split_api_key(&s.live_key).unwrap();
+    let (_, secret) = notify_app::auth::split_api_key(&s.live_key).unwrap();
     let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -304,9 +304,9 @@ async fn admin_tokens() {
         r.json(),
         json!({"result": "error", "message": {"token": ["Unauthorized: authentication token must be provided"]}})
     );
-    let wrong_issuer = notify::auth::create_token(
+    let wrong_issuer = notify_app::auth::create_token(
         "someone-else",
-        notify::config::DEV_ADMIN_CLIENT_SECRET,
+        notify_config::DEV_ADMIN_CLIENT_SECRET,
         Utc::now().timestamp(),
     );
     let r = app
@@ -322,7 +322,8 @@ async fn admin_tokens() {
         r.json()["message"]["token"][0],
         "Unauthorized: not allowed to perform this action"
     );
-    let wrong_secret = notify::auth::create_token("notify-admin", "nope", Utc::now().timestamp());
+    let wrong_secret =
+        notify_app::auth::create_token("notify-admin", "nope", Utc::now().timestamp());
     let r = app
         .request(
             "GET",

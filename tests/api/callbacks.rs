@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use notify::callbacks::{self, Attempted, Callback, CallbackSender, CallbackTarget};
-use notify::config::Config;
-use notify::model::{NotificationStatus, NotificationType};
-use notify::queue::{InProcessQueue, Message, Queue};
+use notify_config::Config;
+use notify_core::callbacks;
+use notify_core::callbacks::{Callback, CallbackTarget};
+use notify_core::messages::Message;
+use notify_core::model::{NotificationStatus, NotificationType};
+use notify_outbound::callbacks::{Attempted, CallbackSender};
+use notify_queue::{InProcessQueue, Queue};
 use notify_tests::TestApp;
 use serde_json::json;
 use uuid::Uuid;
@@ -259,7 +262,8 @@ async fn five_retries_then_the_dead_letter_queue_with_the_last_error() {
     let queue = Arc::new(InProcessQueue::default());
     let sender = CallbackSender::from_config(&s.config).unwrap();
     let config = Arc::new(s.config.clone());
-    let worker = notify::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 10);
+    let worker =
+        notify_runtime::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 10);
     let cb = callback(&s.app, &format!("{}/fail", s.base), Uuid::new_v4());
     queue
         .send(
@@ -299,7 +303,8 @@ async fn a_hanging_receiver_delays_nobody_else() {
     let queue = Arc::new(InProcessQueue::default());
     let sender = CallbackSender::from_config(&s.config).unwrap();
     let config = Arc::new(s.config.clone());
-    let worker = notify::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 100);
+    let worker =
+        notify_runtime::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 100);
     for _ in 0..5 {
         let hanging = callback(&s.app, &format!("{}/hang", s.base), Uuid::new_v4());
         queue
@@ -353,7 +358,7 @@ async fn the_lambda_handler_reports_only_what_must_come_back() {
         {"messageId": "junk", "body": "{}", "attributes": {}, "messageAttributes": {}},
     ]}))
     .unwrap();
-    let response = notify::lambda::callback_batch(
+    let response = notify_outbound::callbacks::callback_batch(
         &sender,
         &queue,
         &s.config,
@@ -371,7 +376,7 @@ async fn a_callback_token_under_another_key_drops_only_that_callback() {
     let s = setup_watching_connections().await;
     let sender = CallbackSender::from_config(&s.config).unwrap();
     let mut foreign = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
-    foreign.encrypted_token = notify::crypto::Encryptor::new("another-key").encrypt("token");
+    foreign.encrypted_token = notify_core::crypto::Encryptor::new("another-key").encrypt("token");
     assert!(
         matches!(sender.attempt(&foreign).await, Attempted::Dropped(r) if r.contains("bearer token unreadable"))
     );

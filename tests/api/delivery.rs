@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use notify::delivery::{
-    Accepted, EmailProvider, Outcome, ProviderError, Providers, SimulatedProvider, SmsMessage,
-    SmsProvider,
+use notify_app::delivery::Outcome;
+use notify_app::status::StatusBody;
+use notify_core::messages::Message;
+use notify_core::model::NotificationStatus;
+use notify_outbound::providers::{
+    Accepted, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage, SmsProvider,
 };
-use notify::model::NotificationStatus;
-use notify::queue::Message;
-use notify::status::StatusBody;
-use notify::workers::{self, WorkerSettings};
+use notify_runtime::workers;
+use notify_runtime::workers::WorkerSettings;
 use notify_tests::TestApp;
 use serde_json::json;
 use uuid::Uuid;
@@ -67,9 +68,9 @@ async fn observer(app: &TestApp) -> tokio_postgres::Client {
 }
 
 /// The worker's own state: short-lived connections under its own application name.
-fn worker_state(app: &TestApp) -> notify::AppState {
-    let db = notify::db::Db::connect_short_lived(&app.database_url, 4, WORKER_APP_NAME).unwrap();
-    notify::AppState::new((*app.state.config).clone(), db, app.queue.clone())
+fn worker_state(app: &TestApp) -> notify_app::AppState {
+    let db = notify_db::Db::connect_short_lived(&app.database_url, 4, WORKER_APP_NAME).unwrap();
+    notify_app::AppState::new((*app.state.config).clone(), db, app.queue.clone())
 }
 
 fn providers(app: &TestApp, sms: Vec<Arc<dyn SmsProvider>>) -> Providers {
@@ -81,9 +82,9 @@ fn providers(app: &TestApp, sms: Vec<Arc<dyn SmsProvider>>) -> Providers {
 }
 
 /// The status worker's batch, returning the messages it wants back later.
-async fn apply(state: &notify::AppState, messages: &[Message]) -> Vec<Message> {
+async fn apply(state: &notify_app::AppState, messages: &[Message]) -> Vec<Message> {
     let bodies: Vec<StatusBody> = messages.iter().cloned().map(StatusBody::Task).collect();
-    notify::status::handle_batch(state, &bodies)
+    notify_app::status::handle_batch(state, &bodies)
         .await
         .unwrap()
         .into_iter()
@@ -106,7 +107,7 @@ async fn no_connection_is_open_during_the_provider_call_and_duplicates_send_once
     });
     let state = worker_state(&app);
     let providers = providers(&app, vec![provider.clone()]);
-    let outcome = notify::delivery::deliver(&state, &providers, id)
+    let outcome = notify_app::delivery::deliver(&state, &providers, id)
         .await
         .unwrap();
     assert!(
@@ -115,7 +116,7 @@ async fn no_connection_is_open_during_the_provider_call_and_duplicates_send_once
     );
     // The same message again, as SQS may deliver it.
     assert_eq!(
-        notify::delivery::deliver(&state, &providers, id)
+        notify_app::delivery::deliver(&state, &providers, id)
             .await
             .unwrap(),
         Outcome::AlreadyHandled
@@ -170,7 +171,7 @@ async fn failover_then_retry_then_permanent_failure() {
         .send_sms(&s.live_key, s.sms_template, "07700900123", None)
         .await;
     let outcome =
-        notify::delivery::deliver(&state, &providers(&app, vec![down.clone(), up.clone()]), id)
+        notify_app::delivery::deliver(&state, &providers(&app, vec![down.clone(), up.clone()]), id)
             .await
             .unwrap();
     assert!(matches!(outcome, Outcome::Sent { ref provider, .. } if provider == "counting"));
@@ -188,7 +189,7 @@ async fn failover_then_retry_then_permanent_failure() {
         .await;
     let both_down = providers(&app, vec![down.clone()]);
     assert!(matches!(
-        notify::delivery::deliver(&state, &both_down, id)
+        notify_app::delivery::deliver(&state, &both_down, id)
             .await
             .unwrap(),
         Outcome::Retry(_)
@@ -205,7 +206,7 @@ async fn failover_then_retry_then_permanent_failure() {
         observer(&app).await,
     );
     assert!(matches!(
-        notify::delivery::deliver(&state, &providers(&app, vec![rejecting]), id)
+        notify_app::delivery::deliver(&state, &providers(&app, vec![rejecting]), id)
             .await
             .unwrap(),
         Outcome::Failed(_)
@@ -298,7 +299,9 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
     let stale = receipt_at(
         "ref-0",
         NotificationStatus::Delivered,
-        chrono::Utc::now() - notify::status::RECEIPT_RETRY_WINDOW - chrono::Duration::minutes(1),
+        chrono::Utc::now()
+            - notify_app::status::RECEIPT_RETRY_WINDOW
+            - chrono::Duration::minutes(1),
     );
     assert!(
         apply(&state, &[stale]).await.is_empty(),
@@ -309,7 +312,7 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         .send_sms(&s.live_key, s.sms_template, "07700900123", None)
         .await;
     app.state.db.claim_for_delivery(id).await.unwrap().unwrap();
-    let sent = notify::db::SentRecord {
+    let sent = notify_core::delivery::SentRecord {
         provider: "simulated".into(),
         reference: "ref-1".into(),
         billable_units: 1,
@@ -350,7 +353,7 @@ async fn international_texts_are_sent_not_sending() {
         .send_sms(&s.live_key, s.sms_template, "07700900123", None)
         .await;
     for id in [international, uk] {
-        notify::delivery::deliver(&state, &providers, id)
+        notify_app::delivery::deliver(&state, &providers, id)
             .await
             .unwrap();
     }

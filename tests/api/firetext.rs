@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use notify::delivery::{
-    EmailProvider, Outcome, ProviderError, Providers, SimulatedProvider, SmsProvider,
+use notify_app::delivery::Outcome;
+use notify_core::model::NotificationStatus;
+use notify_outbound::providers::firetext::FiretextProvider;
+use notify_outbound::providers::{
+    EmailProvider, ProviderError, Providers, SimulatedProvider, SmsProvider,
 };
-use notify::model::NotificationStatus;
-use notify::providers::firetext::FiretextProvider;
 use notify_tests::TestApp;
 use serde_json::json;
 use uuid::Uuid;
@@ -65,7 +66,7 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
         .await
         .json();
     let id: Uuid = sent["id"].as_str().unwrap().parse().unwrap();
-    let outcome = notify::delivery::deliver(&app.state, &providers, id)
+    let outcome = notify_app::delivery::deliver(&app.state, &providers, id)
         .await
         .unwrap();
     assert_eq!(
@@ -94,11 +95,11 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
     let queued = app.queue.take_all("status");
     assert_eq!(queued.len(), 1);
     assert!(
-        notify::status::handle_batch(
+        notify_app::status::handle_batch(
             &app.state,
             &queued
                 .into_iter()
-                .map(notify::status::StatusBody::Task)
+                .map(notify_app::status::StatusBody::Task)
                 .collect::<Vec<_>>()
         )
         .await
@@ -119,7 +120,7 @@ async fn sends_with_firetexts_form_and_applies_its_receipt() {
 async fn firetext_errors_are_retryable_or_permanent() {
     let (fake, url) = start_fake().await;
     let provider = FiretextProvider::new(url, "k");
-    let message = notify::delivery::SmsMessage {
+    let message = notify_outbound::providers::SmsMessage {
         notification_id: Uuid::new_v4(),
         to: "447700900123".into(),
         sender: "GOVUK".into(),

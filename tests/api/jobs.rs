@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use notify::jobs::{self, Job};
-use notify::queue::{Message, SqsQueue};
+use notify_app::jobs;
+use notify_app::jobs::Job;
+use notify_core::messages::Message;
+use notify_queue::SqsQueue;
 use notify_tests::TestApp;
 use serde_json::json;
 use uuid::Uuid;
@@ -33,7 +35,7 @@ async fn a_send_made_while_the_queue_was_down_is_replayed_and_sent_once() {
         .await;
     assert_eq!(
         p.app.stored(s.service.id, id).await.status,
-        notify::model::NotificationStatus::Created
+        notify_core::model::NotificationStatus::Created
     );
     p.app.use_queue(working);
     // Twice, as overlapping runs might: the claim-if-created rule sends it once.
@@ -188,7 +190,7 @@ async fn sends_still_sending_after_72_hours_time_out_with_their_callbacks() {
         report,
         json!({"timed_out": 1, "callbacks_due": 1, "callbacks_queued": 1})
     );
-    use notify::model::NotificationStatus::*;
+    use notify_core::model::NotificationStatus::*;
     assert_eq!(app.stored(sid, old).await.status, TemporaryFailure);
     assert_eq!(app.stored(sid, recent).await.status, Sending);
     match app.queue.take_all("service-callbacks").as_slice() {

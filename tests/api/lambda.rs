@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
-use notify::delivery::{
+use notify_core::messages::Message;
+use notify_core::model::NotificationStatus;
+use notify_outbound::providers::{
     Accepted, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage, SmsProvider,
 };
-use notify::model::NotificationStatus;
-use notify::queue::Message;
 use notify_tests::TestApp;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -76,7 +76,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
             app.state.config.delivery_max_attempts,
         ),
     ]);
-    let response = notify::lambda::deliver_batch(
+    let response = notify_runtime::lambda::deliver_batch(
         &app.state,
         &providers,
         &notify_tests::sqs_client("http://127.0.0.1:1"),
@@ -107,7 +107,7 @@ async fn receipts_waiting_for_their_reference_are_redelivered() {
         ("early", serde_json::to_value(&receipt).unwrap(), 1),
         ("junk", json!("{}"), 1),
     ]);
-    let response = notify::lambda::status_batch(
+    let response = notify_runtime::lambda::status_batch(
         &app.state,
         &notify_tests::sqs_client("http://127.0.0.1:1"),
         batch,
@@ -119,11 +119,11 @@ async fn receipts_waiting_for_their_reference_are_redelivered() {
 #[tokio::test]
 async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
     let app = TestApp::new().await;
-    let dead = notify::db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t")
-        .unwrap();
+    let dead =
+        notify_db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
     let mut config = (*app.state.config).clone();
     config.sqs_endpoint_url = None;
-    let state = notify::AppState::new(config, dead, app.queue.clone());
+    let state = notify_app::AppState::new(config, dead, app.queue.clone());
     let providers = Providers::new(
         vec![Arc::new(Down) as Arc<dyn SmsProvider>],
         Vec::<Arc<dyn EmailProvider>>::new(),
@@ -133,8 +133,8 @@ async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
     let kept = Message::Deliver {
         v: 1,
         notification_id: sent_id,
-        unrecorded: Some(notify::queue::Unrecorded {
-            outcome: notify::db::SendOutcome::Sent(notify::db::SentRecord {
+        unrecorded: Some(notify_core::messages::Unrecorded {
+            outcome: notify_core::delivery::SendOutcome::Sent(notify_core::delivery::SentRecord {
                 provider: "mmg".into(),
                 reference: "ref-kept".into(),
                 billable_units: 1,
@@ -152,7 +152,7 @@ async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
             1,
         ),
     ]);
-    let response = notify::lambda::deliver_batch(
+    let response = notify_runtime::lambda::deliver_batch(
         &state,
         &providers,
         &notify_tests::sqs_client("http://127.0.0.1:1"),
@@ -177,6 +177,6 @@ async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
     assert_eq!(*notification_id, sent_id);
     assert_eq!(unrecorded.failures, 1);
     assert!(
-        matches!(&unrecorded.outcome, notify::db::SendOutcome::Sent(s) if s.reference == "ref-kept")
+        matches!(&unrecorded.outcome, notify_core::delivery::SendOutcome::Sent(s) if s.reference == "ref-kept")
     );
 }

@@ -117,7 +117,7 @@ async fn limits_in_redis_are_shared_and_fail_open() {
         400
     );
     // A second process (another Lambda) sees the same bucket.
-    let other = notify::AppState::new(
+    let other = notify_app::AppState::new(
         (*shared.state.config).clone(),
         shared.state.db.clone(),
         shared.queue.clone(),
@@ -126,7 +126,7 @@ async fn limits_in_redis_are_shared_and_fail_open() {
     let err = limiter
         .check_rate_limit(
             s.service.id,
-            notify::model::KeyType::Normal,
+            notify_core::model::KeyType::Normal,
             3,
             chrono::Utc::now(),
         )

@@ -8,7 +8,7 @@ use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceReques
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::put;
-use notify::db::Db;
+use notify_db::Db;
 use serde_json::{Value, json};
 
 type Answers = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
@@ -79,7 +79,7 @@ async fn migrate_on(
     url: &str,
     database: &str,
 ) -> aws_lambda_events::event::cloudformation::CloudFormationCustomResourceResponse {
-    notify::migrations::handle(
+    notify_outbound::cloudformation::handle(
         &reqwest::Client::new(),
         request(kind, url),
         || migrate_at(database),
@@ -145,7 +145,7 @@ async fn a_bad_migration_fails_the_deploy_with_its_error() {
     migrate_on("Create", &url, &database).await;
     // A database that does not answer, and migrations that outlast the invocation.
     migrate_on("Update", &url, "postgres://postgres@127.0.0.1:1/notify").await;
-    notify::migrations::handle(
+    notify_outbound::cloudformation::handle(
         &http,
         request("Update", &url),
         std::future::pending::<anyhow::Result<usize>>,
@@ -183,7 +183,7 @@ async fn deleting_the_stack_leaves_the_data_alone() {
     let (url, answers) = presigned_url(0).await;
     let migrated = Arc::new(Mutex::new(false));
     let flag = migrated.clone();
-    notify::migrations::handle(
+    notify_outbound::cloudformation::handle(
         &reqwest::Client::new(),
         request("Delete", &url),
         || async move {

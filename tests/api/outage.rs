@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use http::StatusCode;
-use notify::delivery::{
+use notify_core::messages::Message;
+use notify_core::model::NotificationStatus;
+use notify_outbound::providers::{
     Accepted, EmailProvider, ProviderError, Providers, SimulatedProvider, SmsMessage, SmsProvider,
 };
-use notify::model::NotificationStatus;
-use notify::queue::{Message, Queue};
-use notify::workers::{self, WorkerSettings};
+use notify_queue::Queue;
+use notify_runtime::workers;
+use notify_runtime::workers::WorkerSettings;
 use notify_tests::{DatabaseProxy, TestApp};
 use serde_json::json;
 use uuid::Uuid;
@@ -22,7 +24,7 @@ use uuid::Uuid;
 struct HeldProvider {
     calls: AtomicUsize,
     released: tokio::sync::watch::Receiver<bool>,
-    queue: Arc<notify::queue::InProcessQueue>,
+    queue: Arc<notify_queue::InProcessQueue>,
     status_queue: String,
 }
 
@@ -92,14 +94,14 @@ async fn a_database_outage_during_the_provider_call_strands_no_notification() {
 
     // The workers reach the database only through the proxy; the test reads it directly.
     let proxy = DatabaseProxy::start().await;
-    let db = notify::db::Db::connect_short_lived(
+    let db = notify_db::Db::connect_short_lived(
         &proxy.url_for(&app.database_url),
         4,
         "notify-test-outage",
     )
     .unwrap();
     let config = (*app.state.config).clone();
-    let state = notify::AppState::new(config.clone(), db, app.queue.clone());
+    let state = notify_app::AppState::new(config.clone(), db, app.queue.clone());
     let (release, released) = tokio::sync::watch::channel(false);
     let provider = Arc::new(HeldProvider {
         calls: AtomicUsize::new(0),
@@ -208,7 +210,7 @@ async fn the_api_answers_503_with_retry_after_while_the_database_is_away() {
     let s = app.service(false).await;
     let proxy = DatabaseProxy::start().await;
     app.use_db(
-        notify::db::Db::connect(
+        notify_db::Db::connect(
             &proxy.url_for(&app.database_url),
             2,
             "notify-test-api-outage",
@@ -266,9 +268,11 @@ async fn the_api_answers_503_with_retry_after_while_the_database_is_away() {
 /// `created` again with a plain message to send it, a failure as `technical-failure`.
 #[tokio::test]
 async fn a_kept_outcome_is_recorded_never_sent_again() {
-    use notify::db::{SendOutcome, SentRecord};
-    use notify::queue::Unrecorded;
-    use notify::workers::{Again, Attempt};
+    use notify_app::workers::Again;
+    use notify_app::workers::Attempt;
+    use notify_core::delivery::SendOutcome;
+    use notify_core::delivery::SentRecord;
+    use notify_core::messages::Unrecorded;
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let mut ids = Vec::new();
@@ -316,9 +320,13 @@ async fn a_kept_outcome_is_recorded_never_sent_again() {
         kept(ids[1], SendOutcome::Retry),
         kept(ids[2], SendOutcome::Failed),
     ];
-    let again =
-        workers::handle_deliveries(&app.state, &providers, &messages, Duration::from_secs(300))
-            .await;
+    let again = notify_app::workers::handle_deliveries(
+        &app.state,
+        &providers,
+        &messages,
+        Duration::from_secs(300),
+    )
+    .await;
     assert_eq!(
         again,
         [
@@ -339,12 +347,17 @@ async fn a_kept_outcome_is_recorded_never_sent_again() {
     assert!(by_reference);
 
     // With the database away the outcome stays on a new message, a little later each time.
-    let dead = notify::db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t")
-        .unwrap();
-    let away = notify::AppState::new((*app.state.config).clone(), dead, app.queue.clone());
+    let dead =
+        notify_db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
+    let away = notify_app::AppState::new((*app.state.config).clone(), dead, app.queue.clone());
     let messages = [kept(ids[1], SendOutcome::Retry)];
-    let again =
-        workers::handle_deliveries(&away, &providers, &messages, Duration::from_secs(300)).await;
+    let again = notify_app::workers::handle_deliveries(
+        &away,
+        &providers,
+        &messages,
+        Duration::from_secs(300),
+    )
+    .await;
     let Some(Again::Instead(Message::Deliver { unrecorded, .. }, delay)) = &again[0] else {
         panic!("{again:?}");
     };

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use notify::jobs::{self, Job};
-use notify::model::NotificationStatus;
-use notify::queue::Message;
-use notify::status::StatusBody;
+use notify_app::jobs;
+use notify_app::jobs::Job;
+use notify_app::status::StatusBody;
+use notify_core::messages::Message;
+use notify_core::model::NotificationStatus;
 use notify_tests::{TestApp, TestService};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -100,7 +101,7 @@ async fn a_callbacks_queue_outage_delays_every_callback_and_loses_none() {
 
     app.queue.set_unavailable(true);
     let bodies: Vec<StatusBody> = texts.iter().map(|id| delivered(*id)).collect();
-    let retry = notify::status::handle_batch(&app.state, &bodies)
+    let retry = notify_app::status::handle_batch(&app.state, &bodies)
         .await
         .unwrap();
     assert!(
@@ -215,7 +216,7 @@ async fn the_fast_path_queues_at_once_and_leaves_the_outbox_empty() {
     let s = service_with_callbacks(&app).await;
     let ids = sending(&app, &s, &db, 2).await;
     let bodies: Vec<StatusBody> = ids.iter().map(|id| delivered(*id)).collect();
-    notify::status::handle_batch(&app.state, &bodies)
+    notify_app::status::handle_batch(&app.state, &bodies)
         .await
         .unwrap();
     let (counts, _) = queued(&app);

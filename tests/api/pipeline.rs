@@ -9,12 +9,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use notify::delivery::{EmailProvider, Providers, SimulatedProvider, SmsProvider};
-use notify::pollers::PollerSettings;
-use notify::providers::aws_sms::AwsSmsProvider;
-use notify::providers::ses::SesProvider;
-use notify::providers::sns::SnsNotification;
-use notify::queue::{Message, Queue, SqsQueue};
+use notify_core::messages::Message;
+use notify_core::sns::SnsNotification;
+use notify_outbound::providers::aws_sms::AwsSmsProvider;
+use notify_outbound::providers::ses::SesProvider;
+use notify_outbound::providers::{EmailProvider, Providers, SimulatedProvider, SmsProvider};
+use notify_queue::{Queue, SqsQueue};
+use notify_runtime::pollers::PollerSettings;
 use notify_tests::TestApp;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -181,7 +182,7 @@ async fn pipeline() -> Pipeline {
     pipeline_with(|_| {}).await
 }
 
-pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify::config::Config)) -> Pipeline {
+pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify_config::Config)) -> Pipeline {
     let moto = moto_url();
     let sqs = notify_tests::sqs_client(&moto);
     let queues = create_queues(&sqs).await;
@@ -238,7 +239,7 @@ pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify::config::Confi
                 None,
                 None,
             )) as Arc<dyn SmsProvider>,
-            Arc::new(notify::providers::firetext::FiretextProvider::new(
+            Arc::new(notify_outbound::providers::firetext::FiretextProvider::new(
                 format!("{fake_url}/api/sendsms/json"),
                 "firetext-key",
             )),
@@ -249,9 +250,10 @@ pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify::config::Confi
         Arc::new(SimulatedProvider::new(queue.clone(), queues.status.clone())),
     );
     let worker_db =
-        notify::db::Db::connect_short_lived(&app.database_url, 8, WORKER_APP_NAME).unwrap();
-    let worker_state = notify::AppState::new((*app.state.config).clone(), worker_db, queue.clone());
-    let workers = notify::pollers::spawn(
+        notify_db::Db::connect_short_lived(&app.database_url, 8, WORKER_APP_NAME).unwrap();
+    let worker_state =
+        notify_app::AppState::new((*app.state.config).clone(), worker_db, queue.clone());
+    let workers = notify_runtime::pollers::spawn(
         worker_state,
         providers,
         sqs.clone(),
@@ -325,7 +327,7 @@ impl Pipeline {
     }
 
     /// Every callback message on the callbacks queue, taken off it.
-    async fn callbacks(&self, expected: usize) -> Vec<notify::callbacks::Callback> {
+    async fn callbacks(&self, expected: usize) -> Vec<notify_core::callbacks::Callback> {
         let url = queue_url(&self.sqs, &self.queues.callbacks).await;
         let mut found = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -470,7 +472,7 @@ async fn sms_and_email_reach_their_final_status_through_real_queues_and_sdks() {
     assert_eq!(body["notification_type"], "sms");
     let complaint_callback = callbacks
         .iter()
-        .find(|c| c.callback_type == notify::model::CallbackType::Complaint)
+        .find(|c| c.callback_type == notify_core::model::CallbackType::Complaint)
         .unwrap();
     let body: Value = serde_json::from_str(&complaint_callback.body).unwrap();
     assert_eq!(body["notification_id"], complained.to_string());

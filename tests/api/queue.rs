@@ -2,7 +2,8 @@
 //! fairness group (moto 5.2.5 accepts `MessageGroupId` on a standard queue and returns it on receive).
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use notify::queue::{Message, SqsQueue};
+use notify_core::messages::Message;
+use notify_queue::SqsQueue;
 use notify_tests::TestApp;
 use serde_json::json;
 use std::sync::Arc;
@@ -23,12 +24,12 @@ async fn accepted_sends_arrive_on_sqs() {
         .await
         .expect("moto must be running (the test command starts it)");
     let app = TestApp::with_config(|c| c.queues.deliver_sms = name.clone()).await;
-    let state = notify::AppState::new(
+    let state = notify_app::AppState::new(
         (*app.state.config).clone(),
         app.state.db.clone(),
         Arc::new(SqsQueue::new(client.clone())),
     );
-    let router = notify::api::router(state);
+    let router = notify_http::router(state);
     let s = app.service(false).await;
     use tower::ServiceExt;
     let request = http::Request::builder()
@@ -92,18 +93,21 @@ async fn an_unreachable_queue_keeps_the_notification_for_replay() {
     let queue = Arc::new(SqsQueue::new(notify_tests::sqs_client(
         "http://127.0.0.1:1",
     )));
-    let state = notify::AppState::new((*app.state.config).clone(), app.state.db.clone(), queue);
+    let state = notify_app::AppState::new((*app.state.config).clone(), app.state.db.clone(), queue);
     let s = app.service(false).await;
-    let auth = notify::auth::AuthenticatedKey {
+    let auth = notify_app::auth::AuthenticatedKey {
         service: s.service.clone(),
         api_key_id: app.state.db.list_api_keys(s.service.id).await.unwrap()[0].id,
-        key_type: notify::model::KeyType::Normal,
+        key_type: notify_core::model::KeyType::Normal,
     };
     let body = json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}});
-    let created = notify::notifications::send_sms(&state, &auth, body.to_string().as_bytes())
+    let created = notify_app::notifications::send_sms(&state, &auth, body.to_string().as_bytes())
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap().parse().unwrap();
     let stored = app.stored(s.service.id, id).await;
-    assert_eq!(stored.status, notify::model::NotificationStatus::Created);
+    assert_eq!(
+        stored.status,
+        notify_core::model::NotificationStatus::Created
+    );
 }

@@ -240,7 +240,7 @@ async fn received_text_messages() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     app.assign_inbound_number(s.service.id, "07700900999").await;
-    let first = notify::admin::receive_inbound_sms(
+    let first = notify_app::admin::receive_inbound_sms(
         &app.state,
         s.service.id,
         "07700 900111",
@@ -249,7 +249,7 @@ async fn received_text_messages() {
     .await
     .unwrap();
     let second =
-        notify::admin::receive_inbound_sms(&app.state, s.service.id, "+447700900222", "Second")
+        notify_app::admin::receive_inbound_sms(&app.state, s.service.id, "+447700900222", "Second")
             .await
             .unwrap();
     let body = app

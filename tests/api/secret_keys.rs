@@ -1,7 +1,7 @@
 //! SECRET_KEY: the start-up key check, one unreadable row failing only itself, and rotation end to end.
 
 use http::StatusCode;
-use notify::model::{CallbackType, KeyType};
+use notify_core::model::{CallbackType, KeyType};
 use notify_tests::TestApp;
 
 async fn sql(app: &TestApp, statement: &str) {
@@ -63,7 +63,7 @@ async fn an_api_key_written_under_another_key_does_not_lock_the_service_out() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let other = app.with_secret_key("another-key");
-    notify::admin::create_api_key(&other.state, s.service.id, "stray", KeyType::Normal, None)
+    notify_app::admin::create_api_key(&other.state, s.service.id, "stray", KeyType::Normal, None)
         .await
         .unwrap();
     sql(
@@ -110,10 +110,10 @@ async fn one_unreadable_notification_or_inbound_text_fails_only_itself() {
         &format!("UPDATE notifications SET personalisation = '{foreign}' WHERE id = '{bad}'"),
     )
     .await;
-    notify::admin::receive_inbound_sms(&app.state, s.service.id, "07700900111", "readable")
+    notify_app::admin::receive_inbound_sms(&app.state, s.service.id, "07700900111", "readable")
         .await
         .unwrap();
-    notify::admin::receive_inbound_sms(&other.state, s.service.id, "07700900111", "unreadable")
+    notify_app::admin::receive_inbound_sms(&other.state, s.service.id, "07700900111", "unreadable")
         .await
         .unwrap();
     let one = app
@@ -155,7 +155,7 @@ async fn rotation_old_key_then_both_then_re_encrypt_then_new_key_alone() {
     old.state.check_secret_key().await.unwrap();
     let s = old.service(false).await;
     old.assign_inbound_number(s.service.id, "07700900999").await;
-    notify::admin::set_callback_api(
+    notify_app::admin::set_callback_api(
         &old.state,
         s.service.id,
         CallbackType::DeliveryStatus,
@@ -168,14 +168,24 @@ async fn rotation_old_key_then_both_then_re_encrypt_then_new_key_alone() {
     let sent = old
         .send_sms(&s.live_key, s.sms_template, "07700900123", None)
         .await;
-    notify::admin::receive_inbound_sms(&old.state, s.service.id, "07700900111", "Hello Notify!")
-        .await
-        .unwrap();
+    notify_app::admin::receive_inbound_sms(
+        &old.state,
+        s.service.id,
+        "07700900111",
+        "Hello Notify!",
+    )
+    .await
+    .unwrap();
     // Revoking writes a history row holding the same ciphertext.
-    let (_, revoked) =
-        notify::admin::create_api_key(&old.state, s.service.id, "to-revoke", KeyType::Team, None)
-            .await
-            .unwrap();
+    let (_, revoked) = notify_app::admin::create_api_key(
+        &old.state,
+        s.service.id,
+        "to-revoke",
+        KeyType::Team,
+        None,
+    )
+    .await
+    .unwrap();
     sql(
         &old,
         "UPDATE api_keys SET expiry_date = now() WHERE name = 'to-revoke'",
@@ -188,17 +198,19 @@ async fn rotation_old_key_then_both_then_re_encrypt_then_new_key_alone() {
     let during = both
         .send_sms(&s.live_key, s.sms_template, "07700900124", None)
         .await;
-    let first = notify::rotation::re_encrypt(&both.state.db, &both.state.encryptor, 2, &|_, _| {})
-        .await
-        .unwrap();
+    let first =
+        notify_app::rotation::re_encrypt(&both.state.db, &both.state.encryptor, 2, &|_, _| {})
+            .await
+            .unwrap();
     assert!(first.rewritten >= 7, "{first:?}");
     assert_eq!(first.unreadable, 0);
-    let again = notify::rotation::re_encrypt(&both.state.db, &both.state.encryptor, 2, &|_, _| {})
-        .await
-        .unwrap();
+    let again =
+        notify_app::rotation::re_encrypt(&both.state.db, &both.state.encryptor, 2, &|_, _| {})
+            .await
+            .unwrap();
     assert_eq!(again.rewritten, 0, "a second run finds nothing left");
     assert_eq!(
-        notify::rotation::pending(&both.state.db, &both.state.encryptor)
+        notify_app::rotation::pending(&both.state.db, &both.state.encryptor)
             .await
             .unwrap(),
         0

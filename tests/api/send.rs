@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use notify::model::ServicePermission;
-use notify::queue::Message;
+use notify_core::messages::Message;
+use notify_core::model::ServicePermission;
 use notify_tests::{TestApp, redact};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -385,7 +385,7 @@ async fn test_keys_are_stored_as_test() {
     let (_, body) = sms(&app, &s.test_key, json!({"phone_number": "07700900003", "template_id": s.sms_template, "personalisation": {"name": "x"}})).await;
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     let stored = app.stored(s.service.id, id).await;
-    assert_eq!(stored.key_type, notify::model::KeyType::Test);
+    assert_eq!(stored.key_type, notify_core::model::KeyType::Test);
 }
 
 #[tokio::test]
@@ -397,7 +397,10 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
     assert_eq!(status, 201, "the row is durable, so the send is accepted");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     let stored = app.stored(s.service.id, id).await;
-    assert_eq!(stored.status, notify::model::NotificationStatus::Created);
+    assert_eq!(
+        stored.status,
+        notify_core::model::NotificationStatus::Created
+    );
     let replayable = app
         .state
         .db
@@ -415,11 +418,11 @@ async fn an_unreachable_database_answers_503_in_the_envelope() {
     let app =
         TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
             .await;
-    let dead = notify::db::Db::connect("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
-    let state = notify::AppState::new((*app.state.config).clone(), dead, app.queue.clone());
-    let router = notify::api::router(state);
+    let dead = notify_db::Db::connect("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
+    let state = notify_app::AppState::new((*app.state.config).clone(), dead, app.queue.clone());
+    let router = notify_http::router(state);
     use tower::ServiceExt;
-    let token = notify::auth::create_token(
+    let token = notify_app::auth::create_token(
         &Uuid::new_v4().to_string(),
         "x",
         chrono::Utc::now().timestamp(),
@@ -595,21 +598,22 @@ async fn files_by_email() {
 }
 
 /// Captures what delivery hands an email provider.
-struct RecordingEmail(std::sync::Mutex<Vec<notify::delivery::EmailMessage>>);
+struct RecordingEmail(std::sync::Mutex<Vec<notify_outbound::providers::EmailMessage>>);
 
 #[async_trait::async_trait]
-impl notify::delivery::EmailProvider for RecordingEmail {
+impl notify_outbound::providers::EmailProvider for RecordingEmail {
     fn name(&self) -> &str {
         "recording"
     }
     async fn send_email(
         &self,
-        message: &notify::delivery::EmailMessage,
-    ) -> Result<notify::delivery::Accepted, notify::delivery::ProviderError> {
+        message: &notify_outbound::providers::EmailMessage,
+    ) -> Result<notify_outbound::providers::Accepted, notify_outbound::providers::ProviderError>
+    {
         self.0.lock().unwrap().push(message.clone());
-        Ok(notify::delivery::Accepted {
+        Ok(notify_outbound::providers::Accepted {
             reference: Uuid::new_v4().to_string(),
-            status: notify::model::NotificationStatus::Sending,
+            status: notify_core::model::NotificationStatus::Sending,
         })
     }
 }
@@ -712,15 +716,15 @@ async fn email_bodies_keep_their_line_endings_until_delivery() {
 
     // Delivery: the provider gets a plain-text part with `\n` line endings and one HTML paragraph per block.
     let recording = Arc::new(RecordingEmail(Default::default()));
-    let providers = notify::delivery::Providers::new(
-        Vec::<Arc<dyn notify::delivery::SmsProvider>>::new(),
-        vec![recording.clone() as Arc<dyn notify::delivery::EmailProvider>],
-        Arc::new(notify::delivery::SimulatedProvider::new(
+    let providers = notify_outbound::providers::Providers::new(
+        Vec::<Arc<dyn notify_outbound::providers::SmsProvider>>::new(),
+        vec![recording.clone() as Arc<dyn notify_outbound::providers::EmailProvider>],
+        Arc::new(notify_outbound::providers::SimulatedProvider::new(
             app.queue.clone(),
             "status",
         )),
     );
-    notify::delivery::deliver(&app.state, &providers, id.parse().unwrap())
+    notify_app::delivery::deliver(&app.state, &providers, id.parse().unwrap())
         .await
         .unwrap();
     let delivered = recording.0.lock().unwrap().clone();

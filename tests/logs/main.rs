@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::post;
-use notify::callbacks::CallbackSender;
-use notify::workers::{self, WorkerSettings};
+use notify_outbound::callbacks::CallbackSender;
+use notify_runtime::workers;
+use notify_runtime::workers::WorkerSettings;
 use notify_tests::TestApp;
 use serde_json::json;
 
@@ -49,7 +50,7 @@ async fn a_send_end_to_end_logs_ids_and_never_personal_data() {
         .with_env_filter("notify=trace,info")
         .with_writer(logs.clone())
         .init();
-    notify::metrics::capture("Notify", logs.clone());
+    notify_core::metrics::capture("Notify", logs.clone());
 
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let got = received.clone();
@@ -92,11 +93,12 @@ async fn a_send_end_to_end_logs_ids_and_never_personal_data() {
     assert_eq!(r.status, 201);
 
     let worker_db =
-        notify::db::Db::connect_short_lived(&app.database_url, 4, "notify-worker").unwrap();
+        notify_db::Db::connect_short_lived(&app.database_url, 4, "notify-worker").unwrap();
     let worker_state =
-        notify::AppState::new((*app.state.config).clone(), worker_db, app.queue.clone());
+        notify_app::AppState::new((*app.state.config).clone(), worker_db, app.queue.clone());
     // The local stack's providers: the simulated one, standing in for live providers too.
-    let providers = notify::providers::from_config(&app.state.config, app.queue.clone()).await;
+    let providers =
+        notify_outbound::providers::from_config(&app.state.config, app.queue.clone()).await;
     let mut handles = workers::spawn_in_process(
         worker_state,
         providers,

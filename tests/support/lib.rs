@@ -6,12 +6,12 @@ use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use notify::admin::{self, CreateService, CreateTemplate};
-use notify::config::Config;
-use notify::db::Db;
-use notify::model::{KeyType, NotificationType, Postage, Service, ServicePermission};
-use notify::queue::InProcessQueue;
-use notify::{AppState, api};
+use notify_app::admin::{CreateService, CreateTemplate};
+use notify_app::{AppState, admin};
+use notify_config::Config;
+use notify_core::model::{KeyType, NotificationType, Postage, Service, ServicePermission};
+use notify_db::Db;
+use notify_queue::InProcessQueue;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
@@ -158,7 +158,7 @@ impl TestApp {
         let queue = Arc::new(InProcessQueue::default());
         let state = AppState::new(config, db, queue.clone());
         TestApp {
-            router: api::router(state.clone()),
+            router: notify_http::router(state.clone()),
             state,
             queue,
             database_url,
@@ -171,7 +171,7 @@ impl TestApp {
         config.secret_key = secret_key.into();
         let state = AppState::new(config, self.state.db.clone(), self.queue.clone());
         TestApp {
-            router: api::router(state.clone()),
+            router: notify_http::router(state.clone()),
             state,
             queue: self.queue.clone(),
             database_url: self.database_url.clone(),
@@ -181,13 +181,13 @@ impl TestApp {
     /// The API (and `state`) on another database connection, e.g. through a [`DatabaseProxy`].
     pub fn use_db(&mut self, db: Db) {
         self.state.db = db;
-        self.router = api::router(self.state.clone());
+        self.router = notify_http::router(self.state.clone());
     }
 
     /// The API (and `state`) on another queue, e.g. SQS on moto; `queue` stays the in-process one.
-    pub fn use_queue(&mut self, queue: Arc<dyn notify::queue::Queue>) {
+    pub fn use_queue(&mut self, queue: Arc<dyn notify_queue::Queue>) {
         self.state.queue = queue;
-        self.router = api::router(self.state.clone());
+        self.router = notify_http::router(self.state.clone());
     }
 
     pub async fn request(
@@ -248,9 +248,9 @@ impl TestApp {
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let jwt = notify::auth::create_token(
+        let jwt = notify_app::auth::create_token(
             "notify-admin",
-            notify::config::DEV_ADMIN_CLIENT_SECRET,
+            notify_config::DEV_ADMIN_CLIENT_SECRET,
             chrono::Utc::now().timestamp(),
         );
         let body = body.map(|b| serde_json::to_vec(&b).unwrap());
@@ -283,7 +283,7 @@ impl TestApp {
     }
 
     /// A notification as stored; it must exist.
-    pub async fn stored(&self, service_id: Uuid, id: Uuid) -> notify::db::NotificationRecord {
+    pub async fn stored(&self, service_id: Uuid, id: Uuid) -> notify_db::NotificationRecord {
         self.state
             .db
             .get_notification(service_id, id)
@@ -381,7 +381,7 @@ pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::Config::builder()
             .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .http_client(notify::aws::http_client())
+            .http_client(notify_config::aws::http_client())
             .endpoint_url(endpoint)
             .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -396,7 +396,7 @@ pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
     aws_sdk_sesv2::Client::from_conf(
         aws_sdk_sesv2::Config::builder()
             .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .http_client(notify::aws::http_client())
+            .http_client(notify_config::aws::http_client())
             .endpoint_url(endpoint)
             .region(aws_sdk_sesv2::config::Region::new("eu-west-2"))
             .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
@@ -411,7 +411,7 @@ pub fn aws_sms_client(endpoint: &str) -> aws_sdk_pinpointsmsvoicev2::Client {
     aws_sdk_pinpointsmsvoicev2::Client::from_conf(
         aws_sdk_pinpointsmsvoicev2::Config::builder()
             .behavior_version(aws_sdk_pinpointsmsvoicev2::config::BehaviorVersion::latest())
-            .http_client(notify::aws::http_client())
+            .http_client(notify_config::aws::http_client())
             .endpoint_url(endpoint)
             .region(aws_sdk_pinpointsmsvoicev2::config::Region::new("eu-west-2"))
             .credentials_provider(aws_sdk_pinpointsmsvoicev2::config::Credentials::new(
@@ -437,8 +437,8 @@ pub fn token(combined_key: &str) -> String {
 }
 
 pub fn token_at(combined_key: &str, iat: i64) -> String {
-    let (service_id, secret) = notify::auth::split_api_key(combined_key).expect("combined key");
-    notify::auth::create_token(&service_id.to_string(), secret, iat)
+    let (service_id, secret) = notify_app::auth::split_api_key(combined_key).expect("combined key");
+    notify_app::auth::create_token(&service_id.to_string(), secret, iat)
 }
 
 /// Replaces ids and times so snapshots hold only what is stable.
@@ -485,7 +485,8 @@ fn is_datetime(s: &str) -> bool {
     s.len() == 27 && s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
-pub use notify::local_tls::https_server;
+mod local_tls;
+pub use local_tls::https_server;
 
 /// A TCP proxy between the app and Postgres that a test can cut (new connections are closed at once, open ones
 /// are dropped) and restore: a database outage without touching the shared server.

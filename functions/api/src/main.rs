@@ -3,9 +3,9 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = notify::config::Config::load().await?;
+    let config = notify_config::Config::load().await?;
     config.require_secret_key()?;
     config.require_admin_client_secret()?;
-    let state = notify::AppState::from_config(config, "notify-api").await?;
-    lambda_http::run(notify::api::router(state)).await
+    let state = notify_app::AppState::from_config(config, "notify-api").await?;
+    lambda_http::run(notify_http::router(state)).await
 }

@@ -1,25 +1,25 @@
 //! API Gateway HTTP API (payload v2) events reach the shared router unchanged: path on the `$default` stage,
 //! query string, base64 bodies. No database is needed for what these requests exercise.
 
-use notify::config::Config;
-use notify::queue::InProcessQueue;
+use notify_config::Config;
+use notify_queue::InProcessQueue;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 fn router() -> axum::Router {
     // Never connected to: authentication fails before any lookup for these requests.
-    let db = notify::db::Db::connect(
+    let db = notify_db::Db::connect(
         "postgres://postgres@127.0.0.1:1/none",
         1,
         "lambda-event-test",
     )
     .unwrap();
-    let state = notify::AppState::new(
+    let state = notify_app::AppState::new(
         Config::for_development("unused"),
         db,
         Arc::new(InProcessQueue::default()),
     );
-    notify::api::router(state)
+    notify_http::router(state)
 }
 
 async fn call(event: &str) -> (u16, serde_json::Value) {

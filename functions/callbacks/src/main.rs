@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use notify::callbacks::CallbackSender;
-use notify::queue::{Queue, SqsQueue};
+use notify_outbound::callbacks::CallbackSender;
+use notify_queue::{Queue, SqsQueue};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,17 +14,18 @@ async fn main() -> Result<(), Error> {
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = notify::config::Config::load().await?;
+    let config = notify_config::Config::load().await?;
     config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
     let sender = CallbackSender::from_config(&config)?;
     let (sender, queue, config, sqs) = (&sender, queue.as_ref(), &config, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(
-            notify::lambda::callback_batch(sender, queue, config, sqs, event.payload).await,
+            notify_outbound::callbacks::callback_batch(sender, queue, config, sqs, event.payload)
+                .await,
         )
     }))
     .await

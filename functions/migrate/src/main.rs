@@ -14,14 +14,15 @@ async fn main() -> Result<(), Error> {
     let http = &http;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CloudFormationCustomResourceRequest>| async move {
-            let time_left = notify::jobs::budget_before(event.context.deadline);
+            let time_left = notify_app::jobs::budget_before(event.context.deadline);
             let migrate = || async {
-                let config = notify::config::Config::load().await?;
-                let db = notify::db::Db::short_lived(&config, 1, "notify-migrate")?;
+                let config = notify_config::Config::load().await?;
+                let db = notify_db::Db::short_lived(&config, 1, "notify-migrate")?;
                 Ok(db.migrate().await?)
             };
             let response =
-                notify::migrations::handle(http, event.payload, migrate, time_left).await?;
+                notify_outbound::cloudformation::handle(http, event.payload, migrate, time_left)
+                    .await?;
             Ok::<_, Error>(response)
         },
     ))

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use notify::jobs::{self, Job};
-use notify::queue::SqsQueue;
+use notify_app::jobs;
+use notify_app::jobs::Job;
+use notify_queue::SqsQueue;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -16,13 +17,13 @@ async fn main() -> Result<(), Error> {
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = notify::config::Config::load().await?;
+    let config = notify_config::Config::load().await?;
     config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
-    let db = notify::db::Db::short_lived(&config, 1, "notify-scheduled")?;
-    let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
+    let db = notify_db::Db::short_lived(&config, 1, "notify-scheduled")?;
+    let state = notify_app::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
     // The outbox relay decrypts inbound texts and complainants' addresses: a wrong key must stop here, not drop them.
     state.check_secret_key().await?;
     let state = &state;

@@ -5,24 +5,26 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use notify::queue::SqsQueue;
+use notify_queue::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
-    let config = notify::config::Config::load().await?;
+    let config = notify_config::Config::load().await?;
     config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
     );
-    let db = notify::db::Db::short_lived(&config, 1, "notify-status")?;
-    let state = notify::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
+    let db = notify_db::Db::short_lived(&config, 1, "notify-status")?;
+    let state = notify_app::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
     state.check_secret_key().await?;
     let (state, sqs) = (&state, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(notify::lambda::status_batch(state, sqs, event.payload).await)
+        Ok::<SqsBatchResponse, Error>(
+            notify_runtime::lambda::status_batch(state, sqs, event.payload).await,
+        )
     }))
     .await
 }

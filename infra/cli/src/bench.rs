@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use notify::AppState;
-use notify::admin::{self, CreateService, CreateTemplate};
-use notify::model::{KeyType, NotificationType, ServicePermission};
+use notify_app::admin::{CreateService, CreateTemplate};
+use notify_app::{AppState, admin};
+use notify_core::model::{KeyType, NotificationType, ServicePermission};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub(crate) async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
         .db
         .update_service(
             service.id,
-            &notify::db::ServiceUpdate {
+            &notify_db::ServiceUpdate {
                 sms_message_limit: Some(1_000_000_000),
                 email_message_limit: Some(1_000_000_000),
                 ..Default::default()
@@ -81,8 +81,8 @@ pub(crate) async fn bench_service(state: &AppState) -> anyhow::Result<Target> {
 }
 
 pub(crate) fn token(key: &str) -> String {
-    let (service_id, secret) = notify::auth::split_api_key(key).expect("combined key");
-    notify::auth::create_token(
+    let (service_id, secret) = notify_app::auth::split_api_key(key).expect("combined key");
+    notify_app::auth::create_token(
         &service_id.to_string(),
         secret,
         chrono::Utc::now().timestamp(),

@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use notify::callbacks::{self, CallbackSender, CallbackTarget, DeliveryStatusData};
-use notify::config::Config;
-use notify::db::Db;
-use notify::model::{NotificationStatus, NotificationType};
-use notify::queue::{InProcessQueue, Message, Queue};
+use notify_config::Config;
+use notify_core::callbacks;
+use notify_core::callbacks::{CallbackTarget, DeliveryStatusData};
+use notify_core::messages::Message;
+use notify_core::model::{NotificationStatus, NotificationType};
+use notify_db::Db;
+use notify_outbound::callbacks::CallbackSender;
+use notify_queue::{InProcessQueue, Queue};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -39,11 +42,11 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
             }
         }),
     );
-    let (base, ca_file) = notify::local_tls::https_server(receiver).await;
+    let (base, ca_file) = notify_tests::https_server(receiver).await;
     config.callback_allow_private_hosts = vec!["127.0.0.1".into()];
     config.callback_ca_bundle = Some(ca_file);
     let sender = CallbackSender::from_config(&config)?;
-    let encryptor = notify::crypto::Encryptor::new(&config.secret_key);
+    let encryptor = notify_core::crypto::Encryptor::new(&config.secret_key);
     let target = CallbackTarget {
         url: format!("{base}/callback"),
         encrypted_token: encryptor.encrypt("benchmark-bearer-token"),
@@ -81,8 +84,12 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
             .await?;
     }
     let started = Instant::now();
-    let worker =
-        notify::workers::spawn_callback_worker(sender.clone(), queue, config.clone(), o.in_flight);
+    let worker = notify_runtime::workers::spawn_callback_worker(
+        sender.clone(),
+        queue,
+        config.clone(),
+        o.in_flight,
+    );
     while received.load(Ordering::Relaxed) < o.count as u64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

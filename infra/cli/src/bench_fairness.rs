@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notify::config::Config;
-use notify::queue::InProcessQueue;
+use notify_config::Config;
+use notify_queue::InProcessQueue;
 use serde_json::{Value, json};
 
 use crate::bench::{bench_service, send_one};

@@ -7,14 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use notify::AppState;
-use notify::config::Config;
-use notify::db::Db;
-use notify::delivery::{EmailProvider, Providers, SimulatedProvider, SmsProvider};
-use notify::model::NotificationStatus;
-use notify::queue::{InProcessQueue, Message};
-use notify::status::StatusBody;
-use notify::workers::{self, WorkerSettings};
+use notify_app::AppState;
+use notify_app::status::StatusBody;
+use notify_config::Config;
+use notify_core::messages::Message;
+use notify_core::model::NotificationStatus;
+use notify_db::Db;
+use notify_outbound::providers::{EmailProvider, Providers, SimulatedProvider, SmsProvider};
+use notify_queue::InProcessQueue;
+use notify_runtime::workers;
+use notify_runtime::workers::WorkerSettings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -47,7 +49,7 @@ async fn serve(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
-    let router = notify::api::router(state.clone());
+    let router = notify_http::router(state.clone());
     Ok((
         api,
         tokio::spawn(async move { axum::serve(listener, router).await }),
@@ -325,7 +327,7 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
                 let Some(batch) = batches.lock().await.pop() else {
                     return anyhow::Ok(());
                 };
-                let retry = notify::status::handle_batch(&worker, &batch).await?;
+                let retry = notify_app::status::handle_batch(&worker, &batch).await?;
                 if !retry.is_empty() {
                     bail!("{} receipts found no notification", retry.len());
                 }

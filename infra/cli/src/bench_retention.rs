@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use notify::AppState;
-use notify::config::Config;
-use notify::db::Db;
-use notify::jobs::{self, Job};
-use notify::model::NotificationStatus;
-use notify::queue::InProcessQueue;
+use notify_app::jobs::Job;
+use notify_app::{AppState, jobs};
+use notify_config::Config;
+use notify_core::model::NotificationStatus;
+use notify_db::Db;
+use notify_queue::InProcessQueue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
     let target = bench_service(&state).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
-    let router = notify::api::router(state.clone());
+    let router = notify_http::router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let seeding = Instant::now();
     seed(&state, &target, &api, o.count).await?;

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use notify::AppState;
-use notify::admin::{self, CreateService, CreateTemplate};
-use notify::db::{SenderKind, ServiceUpdate, TemplateUpdate};
-use notify::model::{KeyType, NotificationType, Postage, ServicePermission};
+use notify_app::admin::{CreateService, CreateTemplate};
+use notify_app::{AppState, admin};
+use notify_core::model::{KeyType, NotificationType, Postage, ServicePermission};
+use notify_db::{SenderKind, ServiceUpdate, TemplateUpdate};
 use uuid::Uuid;
 
 pub const SERVICE_NAME: &str = "Functional Tests";

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use notify::config::LocalStack;
+use notify_config::LocalStack;
 
 const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 const DATABASE: &str = "notify_dev";
@@ -122,7 +122,7 @@ async fn start_private(local: &LocalStack) -> anyhow::Result<(String, Option<Pri
     let data = project_dir.join(".local/pg");
     let port = local.private_postgres_port;
     let url = format!("postgres://postgres@127.0.0.1:{port}");
-    if notify::db::answers(&format!("{url}/postgres")).await {
+    if notify_db::answers(&format!("{url}/postgres")).await {
         return Ok((url, None));
     }
     std::fs::create_dir_all(&data)?;
@@ -181,12 +181,12 @@ pub async fn resolve(local: &LocalStack, may_start: bool) -> anyhow::Result<Loca
         local.private_postgres_port
     );
     let (server, started) = if !local.private_postgres_only
-        && notify::db::answers(&format!("{LOCAL_SERVER}/postgres")).await
+        && notify_db::answers(&format!("{LOCAL_SERVER}/postgres")).await
     {
         (LOCAL_SERVER.to_string(), None)
     } else if may_start {
         start_private(local).await?
-    } else if notify::db::answers(&format!("{private}/postgres")).await {
+    } else if notify_db::answers(&format!("{private}/postgres")).await {
         (private, None)
     } else {
         bail!(
@@ -194,7 +194,7 @@ pub async fn resolve(local: &LocalStack, may_start: bool) -> anyhow::Result<Loca
             local.private_postgres_port
         );
     };
-    notify::db::ensure_database(&format!("{server}/postgres"), DATABASE).await?;
+    notify_db::ensure_database(&format!("{server}/postgres"), DATABASE).await?;
     Ok(LocalDatabase {
         url: format!("{server}/{DATABASE}"),
         started,

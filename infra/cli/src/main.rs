@@ -17,14 +17,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use notify::AppState;
-use notify::admin::{self, CreateService, CreateTemplate};
-use notify::config::{self, Config};
-use notify::db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
-use notify::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
-use notify::pollers::PollerSettings;
-use notify::queue::{InProcessQueue, Queue};
-use notify::workers::{self, WorkerSettings};
+use notify_app::admin::{CreateService, CreateTemplate};
+use notify_app::{AppState, admin};
+use notify_config as config;
+use notify_config::Config;
+use notify_core::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
+use notify_db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
+use notify_queue::{InProcessQueue, Queue};
+use notify_runtime::pollers::PollerSettings;
+use notify_runtime::workers;
+use notify_runtime::workers::WorkerSettings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -473,7 +475,7 @@ async fn local_config(may_start_db: bool, port: Option<u16>) -> anyhow::Result<L
         config.database_url = database.url;
         private_db = database.started;
     }
-    notify::metrics::init(config.metrics_namespace.as_deref());
+    notify_core::metrics::init(config.metrics_namespace.as_deref());
     Ok(Local {
         config,
         vars,
@@ -607,14 +609,14 @@ async fn spawn_workers(
     delivery_concurrency: usize,
     callback_concurrency: usize,
 ) -> anyhow::Result<()> {
-    let sender = notify::callbacks::CallbackSender::from_config(config)?;
+    let sender = notify_outbound::callbacks::CallbackSender::from_config(config)?;
     let db = Db::connect_short_lived(
         &config.database_url,
         config.database_pool_size,
         "notify-worker",
     )?;
     let worker_state = AppState::new(config.clone(), db, queue.clone());
-    let providers = notify::providers::from_config(config, queue.clone()).await;
+    let providers = notify_outbound::providers::from_config(config, queue.clone()).await;
     let deliver_queues = vec![
         config.queues.deliver_sms.clone(),
         config.queues.deliver_email.clone(),
@@ -642,10 +644,10 @@ async fn spawn_workers(
         }
         None => {
             let sqs = aws_sdk_sqs::Client::new(
-                &notify::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+                &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
             );
             let q = &config.queues;
-            notify::pollers::create_queues(
+            notify_runtime::pollers::create_queues(
                 &sqs,
                 &[
                     &q.deliver_sms,
@@ -657,7 +659,7 @@ async fn spawn_workers(
                 ],
             )
             .await?;
-            notify::pollers::spawn_callbacks(
+            notify_runtime::pollers::spawn_callbacks(
                 sender,
                 queue.clone(),
                 Arc::new(config.clone()),
@@ -665,7 +667,7 @@ async fn spawn_workers(
                 callback_concurrency.div_ceil(10),
             )
             .await?;
-            notify::pollers::spawn(
+            notify_runtime::pollers::spawn(
                 worker_state,
                 providers,
                 sqs,
@@ -780,7 +782,7 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     if state.config.secret_key == config::DEV_SECRET_KEY {
         tracing::warn!("using development secrets: never point this at real data");
     }
-    axum::serve(listener, notify::api::router(state))
+    axum::serve(listener, notify_http::router(state))
         .with_graceful_shutdown(async move {
             let _ = stop.changed().await;
         })
@@ -844,7 +846,7 @@ async fn start_dev(
         // The scheduled jobs, on their EventBridge schedules, on short-lived connections of their own.
         let db = Db::connect_short_lived(&state.config.database_url, 2, "notify-scheduled")?;
         let jobs_state = AppState::new((*state.config).clone(), db, state.queue.clone());
-        notify::jobs::spawn_scheduler(jobs_state);
+        notify_app::jobs::spawn_scheduler(jobs_state);
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -868,20 +870,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             });
         }
         Command::RunJob { name } => {
-            let Some(job) = notify::jobs::Job::parse(&name) else {
-                let names: Vec<&str> = notify::jobs::Job::ALL.iter().map(|j| j.name()).collect();
+            let Some(job) = notify_app::jobs::Job::parse(&name) else {
+                let names: Vec<&str> = notify_app::jobs::Job::ALL
+                    .iter()
+                    .map(|j| j.name())
+                    .collect();
                 bail!("no job {name:?}; jobs: {}", names.join(", "));
             };
             let state = state(false).await?;
             if state.config.sqs_endpoint_url.is_none()
-                && job == notify::jobs::Job::ReplayCreatedNotifications
+                && job == notify_app::jobs::Job::ReplayCreatedNotifications
             {
                 bail!(
                     "without SQS_ENDPOINT_URL the delivery queue lives inside `notify dev`, which runs this job \
                      every 5 minutes itself; set SQS_ENDPOINT_URL to replay through SQS from here"
                 );
             }
-            let report = notify::jobs::run(&state, job, notify::jobs::TIME_BUDGET).await?;
+            let report = notify_app::jobs::run(&state, job, notify_app::jobs::TIME_BUDGET).await?;
             print(j, json!({"job": job.name(), "report": report}), |v| {
                 format!("{}: {}", v["job"].as_str().unwrap_or_default(), v["report"])
             });
@@ -902,7 +907,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .or_else(|| config.admin_client_secrets.into_iter().next())
                 .context("--secret or ADMIN_CLIENT_SECRET must be set")?;
             let token =
-                notify::auth::create_token(&client_id, &secret, chrono::Utc::now().timestamp());
+                notify_app::auth::create_token(&client_id, &secret, chrono::Utc::now().timestamp());
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
             let mut request = reqwest::Client::new()
                 .request(method, format!("{}{path}", api_url.trim_end_matches('/')))
@@ -1054,12 +1059,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = state(false).await?;
             let mut entries = Vec::new();
             for email in emails.iter().filter(|e| !e.trim().is_empty()) {
-                notify::recipients::EmailAddress::parse(email)
+                notify_core::recipients::EmailAddress::parse(email)
                     .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
                 entries.push(("email".to_string(), email.trim().to_string()));
             }
             for phone in phones.iter().filter(|p| !p.trim().is_empty()) {
-                notify::recipients::PhoneNumber::parse(phone)
+                notify_core::recipients::PhoneNumber::parse(phone)
                     .map_err(|e| anyhow::anyhow!("{phone}: {e}"))?;
                 entries.push(("mobile".to_string(), phone.trim().to_string()));
             }
@@ -1285,7 +1290,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             default,
         }) => {
             let state = state(false).await?;
-            notify::recipients::EmailAddress::parse(&email)
+            notify_core::recipients::EmailAddress::parse(&email)
                 .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
             let s = state
                 .db
@@ -1537,9 +1542,9 @@ mod tests {
             assert_eq!(config.local.delivery_concurrency, 3);
             assert_eq!(config.api_host_name, "http://127.0.0.1:6102");
             let allow =
-                notify::outbound::AllowList::new(config.callback_allow_private_hosts.clone());
+                notify_outbound::guard::AllowList::new(config.callback_allow_private_hosts.clone());
             let receiver = url::Url::parse("https://127.0.0.1:9443/callback").unwrap();
-            notify::outbound::check_url(&receiver, &allow).unwrap();
+            notify_outbound::guard::check_url(&receiver, &allow).unwrap();
             if secrets.is_empty() {
                 assert_eq!(config.secret_key, config::DEV_SECRET_KEY);
                 assert_eq!(

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use notify::AppState;
+use notify_app::AppState;
 
 #[derive(Subcommand)]
 pub enum SecretsCommand {
@@ -20,14 +20,14 @@ pub async fn run(state: &AppState, command: SecretsCommand) -> anyhow::Result<se
         SecretsCommand::ReEncrypt { batch_size } => {
             anyhow::ensure!(batch_size > 0, "--batch-size must be positive");
             let encryptor = &state.encryptor;
-            let total = notify::rotation::pending(&state.db, encryptor).await?;
+            let total = notify_app::rotation::pending(&state.db, encryptor).await?;
             let bar = ProgressBar::new(total).with_style(
                 ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} ({eta})")
                     .expect("valid template")
                     .progress_chars("=> "),
             );
             let report =
-                notify::rotation::re_encrypt(&state.db, encryptor, batch_size, &|col, n| {
+                notify_app::rotation::re_encrypt(&state.db, encryptor, batch_size, &|col, n| {
                     bar.set_message(format!("{}.{}", col.table, col.column));
                     bar.inc(n);
                 })

@@ -26,7 +26,7 @@ fn project_dir() -> PathBuf {
 }
 
 async fn answers(port: u16) -> bool {
-    notify::db::answers(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await
+    notify_db::answers(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await
 }
 
 /// Stops whatever a failed test left behind: the `notify dev` process, the private server, the directory.

@@ -1,0 +1,341 @@
+//! The scheduled housekeeping jobs. Each is idempotent and works in bounded batches within a time budget: what is
+//! left when the budget runs out is picked up by its next run. The same code runs from EventBridge
+//! (`functions/scheduled`), from the local stack's scheduler and from `notify run-job <name>`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use serde_json::{Value, json};
+
+use crate::{AppState, callbacks};
+use notify_core::messages::Message;
+use notify_core::model::NotificationType;
+use notify_db::DbError;
+
+/// When a job runs, in UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    EveryMinutes(u32),
+    DailyAt { hour: u32, minute: u32 },
+}
+
+impl Schedule {
+    /// The EventBridge schedule expression.
+    pub fn expression(self) -> String {
+        match self {
+            Schedule::EveryMinutes(1) => "rate(1 minute)".into(),
+            Schedule::EveryMinutes(n) => format!("rate({n} minutes)"),
+            Schedule::DailyAt { hour, minute } => format!("cron({minute} {hour} * * ? *)"),
+        }
+    }
+
+    /// Whether the job is due in the minute that `at` falls in.
+    pub fn due_at(self, at: DateTime<Utc>) -> bool {
+        match self {
+            Schedule::EveryMinutes(n) => (at.hour() * 60 + at.minute()).is_multiple_of(n),
+            Schedule::DailyAt { hour, minute } => at.hour() == hour && at.minute() == minute,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    TimeoutSendingNotifications,
+    ReplayCreatedNotifications,
+    DeleteNotificationsOlderThanRetention,
+    TendProvidersBackToMiddle,
+    SwitchSmsProviderOnSlowDelivery,
+    CreateNightlyBilling,
+    CreateNightlyNotificationStatus,
+    RelayCallbackOutbox,
+}
+
+impl Job {
+    pub const ALL: [Job; 8] = [
+        Job::TimeoutSendingNotifications,
+        Job::ReplayCreatedNotifications,
+        Job::DeleteNotificationsOlderThanRetention,
+        Job::TendProvidersBackToMiddle,
+        Job::SwitchSmsProviderOnSlowDelivery,
+        Job::CreateNightlyBilling,
+        Job::CreateNightlyNotificationStatus,
+        Job::RelayCallbackOutbox,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::TimeoutSendingNotifications => "timeout-sending-notifications",
+            Job::ReplayCreatedNotifications => "replay-created-notifications",
+            Job::DeleteNotificationsOlderThanRetention => {
+                "delete-notifications-older-than-retention"
+            }
+            Job::TendProvidersBackToMiddle => "tend-providers-back-to-middle",
+            Job::SwitchSmsProviderOnSlowDelivery => "switch-sms-provider-on-slow-delivery",
+            Job::CreateNightlyBilling => "create-nightly-billing",
+            Job::CreateNightlyNotificationStatus => "create-nightly-notification-status",
+            Job::RelayCallbackOutbox => "relay-callback-outbox",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    /// Notify's schedules (contract §10), UTC.
+    pub fn schedule(self) -> Schedule {
+        match self {
+            Job::TimeoutSendingNotifications => Schedule::DailyAt { hour: 0, minute: 5 },
+            Job::ReplayCreatedNotifications => Schedule::EveryMinutes(5),
+            Job::DeleteNotificationsOlderThanRetention => Schedule::DailyAt { hour: 3, minute: 0 },
+            Job::TendProvidersBackToMiddle => Schedule::EveryMinutes(5),
+            Job::SwitchSmsProviderOnSlowDelivery => Schedule::EveryMinutes(1),
+            Job::CreateNightlyBilling => Schedule::DailyAt {
+                hour: 0,
+                minute: 15,
+            },
+            Job::CreateNightlyNotificationStatus => Schedule::DailyAt {
+                hour: 0,
+                minute: 30,
+            },
+            // Not Notify's: the sweeper behind the callback outbox, for what its fast path left.
+            Job::RelayCallbackOutbox => Schedule::EveryMinutes(1),
+        }
+    }
+}
+
+/// How long a run started by hand or by the local scheduler may work before it leaves the rest to its next run.
+pub const TIME_BUDGET: Duration = Duration::from_secs(45);
+
+/// Left unspent before the Lambda deadline: the batch in hand finishes and the run reports before it is killed.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The budget of a run invoked with this deadline (the Lambda context's, milliseconds since the epoch). A nightly
+/// job gets nearly the function's whole timeout (900 s), so a day's backlog clears in one run rather than in the
+/// slice of it that a fixed budget would allow.
+pub fn budget_before(deadline_ms: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline_ms)
+        .saturating_sub(now)
+        .saturating_sub(DEADLINE_MARGIN)
+}
+const BATCH: i64 = 1000;
+/// Smaller than other jobs' batches: each purge batch writes history rows and deletes, and the WAL it makes is
+/// flushed with the commits of the sends made meanwhile; small bursts keep their latency down.
+const PURGE_BATCH: i64 = 250;
+
+/// Runs one job until it is done or its time budget is spent; reports what it did.
+pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, DbError> {
+    let started = Instant::now();
+    let within_budget = || started.elapsed() < budget;
+    let report = match job {
+        Job::ReplayCreatedNotifications => {
+            let mut cursor = None;
+            let (mut replayed, mut failed) = (0u64, 0u64);
+            loop {
+                let batch = state
+                    .db
+                    .created_for_replay(state.config.replay_after, cursor, BATCH)
+                    .await?;
+                for (id, kind, _, service_id) in &batch {
+                    let queue = match kind {
+                        NotificationType::Email => &state.config.queues.deliver_email,
+                        _ => &state.config.queues.deliver_sms,
+                    };
+                    match state
+                        .queue
+                        .send(queue, &service_id.to_string(), &Message::deliver(*id))
+                        .await
+                    {
+                        Ok(()) => replayed += 1,
+                        Err(e) => {
+                            failed += 1;
+                            tracing::error!(notification_id = %id, error = %e, "replay not queued");
+                        }
+                    }
+                }
+                cursor = batch.last().map(|(id, _, at, _)| (*at, *id));
+                if (batch.len() as i64) < BATCH || !within_budget() {
+                    break;
+                }
+            }
+            notify_core::metrics::count("NotificationsReplayed", replayed, &[]);
+            json!({"replayed": replayed, "not_queued": failed})
+        }
+        Job::TimeoutSendingNotifications => {
+            let (mut timed_out, mut callbacks_due, mut queued) = (0u64, 0usize, 0u64);
+            loop {
+                let (n, due) = state.db.time_out_sending(BATCH).await?;
+                timed_out += n;
+                callbacks_due += due.len();
+                // In the outbox with the status: what the queue refuses now, the sweeper queues later.
+                queued += callbacks::relay_now(state, &due).await.queued;
+                if (n as i64) < BATCH || !within_budget() {
+                    break;
+                }
+            }
+            json!({"timed_out": timed_out, "callbacks_due": callbacks_due, "callbacks_queued": queued})
+        }
+        Job::RelayCallbackOutbox => {
+            let relayed = callbacks::relay_due(state, within_budget).await?;
+            notify_core::metrics::count("CallbacksRelayed", relayed.queued, &[]);
+            json!({"queued": relayed.queued, "kept": relayed.kept, "dropped": relayed.dropped})
+        }
+        Job::DeleteNotificationsOlderThanRetention => {
+            let (mut notifications, mut inbound) = (0u64, 0u64);
+            for kind in NotificationType::ALL {
+                while within_budget() {
+                    let batch_started = Instant::now();
+                    let n = state
+                        .db
+                        .purge_expired_notifications(*kind, PURGE_BATCH)
+                        .await?;
+                    notifications += n;
+                    if (n as i64) < PURGE_BATCH {
+                        break;
+                    }
+                    // The database gets as long to itself as the batch took: sends made meanwhile keep their
+                    // latency (measured in BENCHMARKS.md), and a night's purge still fits in one run.
+                    tokio::time::sleep(batch_started.elapsed()).await;
+                }
+            }
+            while within_budget() {
+                let n = state.db.purge_expired_inbound_sms(BATCH).await?;
+                inbound += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            json!({"notifications_removed": notifications, "inbound_sms_removed": inbound})
+        }
+        Job::TendProvidersBackToMiddle => {
+            let moved = state
+                .db
+                .tend_sms_providers_to_resting(notify_outbound::providers::PRIORITY_SHIFT_POINTS)
+                .await?;
+            json!({"moved": moved.into_iter().map(|(p, w)| json!({"provider": p, "priority": w})).collect::<Vec<_>>()})
+        }
+        Job::SwitchSmsProviderOnSlowDelivery => {
+            let mut shifted = Vec::new();
+            for provider in state.db.slow_sms_providers(20).await? {
+                if state
+                    .db
+                    .shift_sms_priority_away(
+                        &provider,
+                        notify_outbound::providers::PRIORITY_SHIFT_POINTS,
+                    )
+                    .await?
+                {
+                    tracing::warn!(provider, "slow SMS provider: weight moved away from it");
+                    shifted.push(provider);
+                }
+            }
+            json!({"shifted_away_from": shifted})
+        }
+        // Notify rebuilds billing for the last 10 days and statuses for the last 4 (letters 10): late receipts
+        // and retention both change recent days. Today is built by the next night's run.
+        Job::CreateNightlyBilling | Job::CreateNightlyNotificationStatus => {
+            let mut days = Vec::new();
+            for days_ago in 1..=10 {
+                if !within_budget() {
+                    break;
+                }
+                let day = state.db.london_day(days_ago).await?;
+                let rows = if job == Job::CreateNightlyBilling {
+                    state.db.rebuild_billing_facts(day).await?
+                } else {
+                    state.db.rebuild_notification_status_facts(day).await?
+                };
+                days.push(json!({"bst_date": day.to_string(), "rows": rows}));
+            }
+            json!({"days": days})
+        }
+    };
+    tracing::info!(job = job.name(), report = %report, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
+    Ok(report)
+}
+
+/// The local stack's scheduler: every job on its schedule, checked each minute.
+pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_minute = None;
+        loop {
+            let now = Utc::now();
+            let minute = now.with_second(0).and_then(|t| t.with_nanosecond(0));
+            if minute != last_minute {
+                last_minute = minute;
+                for job in Job::ALL {
+                    if job.schedule().due_at(now) {
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = run(&state, job, TIME_BUDGET).await {
+                                tracing::error!(job = job.name(), error = %e, "job failed");
+                            }
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(
+            Job::ReplayCreatedNotifications.schedule().expression(),
+            "rate(5 minutes)"
+        );
+        assert_eq!(
+            Job::TimeoutSendingNotifications.schedule().expression(),
+            "cron(5 0 * * ? *)"
+        );
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 27, h, m, 30).unwrap();
+        assert!(Job::TimeoutSendingNotifications.schedule().due_at(at(0, 5)));
+        assert!(!Job::TimeoutSendingNotifications.schedule().due_at(at(0, 6)));
+        assert!(
+            Job::ReplayCreatedNotifications
+                .schedule()
+                .due_at(at(13, 25))
+        );
+        assert!(
+            !Job::ReplayCreatedNotifications
+                .schedule()
+                .due_at(at(13, 26))
+        );
+        for job in Job::ALL {
+            assert_eq!(Job::parse(job.name()), Some(job));
+        }
+    }
+
+    #[test]
+    fn the_template_schedules_every_job_as_the_local_scheduler_does() {
+        let template = include_str!("../../../template.yaml");
+        for job in Job::ALL {
+            let rule = format!(
+                "Schedule: {}\n            Input: '{{\"job\": \"{}\"}}'",
+                job.schedule().expression(),
+                job.name()
+            );
+            assert!(template.contains(&rule), "template.yaml lacks {rule}");
+        }
+    }
+
+    #[test]
+    fn a_lambda_run_spends_its_deadline_less_a_margin() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let budget = budget_before(now + 900_000);
+        assert!(budget <= Duration::from_secs(870) && budget > Duration::from_secs(865));
+        assert_eq!(budget_before(now + 10_000), Duration::ZERO);
+        assert_eq!(budget_before(0), Duration::ZERO);
+    }
+}

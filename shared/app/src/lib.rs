@@ -1,0 +1,19 @@
+//! The use cases: accept a send, deliver it (claim with the database, send with `notify-outbound` on plain
+//! values, record with the database), apply receipts, receive texts, relay callbacks, run the housekeeping
+//! jobs, and the admin operations the admin API and the CLI share.
+
+pub mod admin;
+pub mod auth;
+pub mod cache;
+pub mod callbacks;
+pub mod delivery;
+pub mod inbound;
+pub mod jobs;
+pub mod limits;
+pub mod notifications;
+pub mod rotation;
+pub mod state;
+pub mod status;
+pub mod workers;
+
+pub use state::AppState;

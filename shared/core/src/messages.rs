@@ -1,0 +1,117 @@
+//! The queue messages between the API and the workers.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Small, versioned messages: workers read what they need from the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Message {
+    /// A notification to hand to a provider; or, with `unrecorded`, one already handed over (or given up on)
+    /// whose outcome the database could not take yet: that is recorded from here, never by sending again.
+    #[serde(rename = "deliver")]
+    Deliver {
+        v: u32,
+        notification_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unrecorded: Option<Unrecorded>,
+    },
+    /// A provider's word on a notification, by the provider's reference.
+    #[serde(rename = "receipt")]
+    Receipt {
+        v: u32,
+        provider: String,
+        reference: String,
+        status: crate::model::NotificationStatus,
+        /// When the provider said it: a receipt for an unknown reference is retried for 72 hours from here.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A provider's receipt exactly as it reached the API; the status worker parses it.
+    #[serde(rename = "raw_receipt")]
+    RawReceipt {
+        v: u32,
+        provider: String,
+        body: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A service callback, complete: the callback worker needs no database.
+    #[serde(rename = "callback")]
+    Callback(crate::callbacks::Callback),
+}
+
+/// A send's outcome waiting on the database, and how many times recording it has failed (for the backoff).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    pub outcome: crate::delivery::SendOutcome,
+    pub failures: u32,
+}
+
+impl Unrecorded {
+    /// When to try again after `failures` failed attempts: 5 s doubling, at most SQS's 15-minute delay. Each try
+    /// is a new message, so neither the receive count nor the retention period ever runs out during an outage.
+    pub fn retry_delay(&self) -> Duration {
+        let seconds = 5u64.saturating_mul(1 << self.failures.min(8));
+        Duration::from_secs(seconds.min(900))
+    }
+}
+
+impl Message {
+    pub fn deliver(notification_id: Uuid) -> Self {
+        Message::Deliver {
+            v: 1,
+            notification_id,
+            unrecorded: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_message_shape() {
+        let id = Uuid::nil();
+        assert_eq!(
+            serde_json::to_value(Message::deliver(id)).unwrap(),
+            serde_json::json!({"type": "deliver", "v": 1, "notification_id": "00000000-0000-0000-0000-000000000000"})
+        );
+    }
+
+    #[test]
+    fn an_unrecorded_outcome_travels_on_the_delivery_message() {
+        let sent = crate::delivery::SendOutcome::Sent(crate::delivery::SentRecord {
+            provider: "mmg".into(),
+            reference: "ref-1".into(),
+            billable_units: 2,
+            status: crate::model::NotificationStatus::Sending,
+            sent_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        });
+        let message = Message::Deliver {
+            v: 1,
+            notification_id: Uuid::nil(),
+            unrecorded: Some(Unrecorded {
+                outcome: sent,
+                failures: 3,
+            }),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["unrecorded"]["outcome"]["kind"], "sent");
+        assert_eq!(json["unrecorded"]["outcome"]["reference"], "ref-1");
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message);
+        let retry = |failures| {
+            Unrecorded {
+                outcome: crate::delivery::SendOutcome::Retry,
+                failures,
+            }
+            .retry_delay()
+        };
+        assert_eq!(retry(0), Duration::from_secs(5));
+        assert_eq!(retry(1), Duration::from_secs(10));
+        assert_eq!(retry(7), Duration::from_secs(640));
+        assert_eq!(retry(8), Duration::from_secs(900));
+        assert_eq!(retry(40), Duration::from_secs(900));
+    }
+}

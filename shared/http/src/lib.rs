@@ -1,0 +1,168 @@
+//! The HTTP router: the public v2 API and the admin API. The same `Router` serves Lambda and the local stack.
+
+pub mod admin;
+pub mod errors;
+pub mod receipts;
+pub mod v2;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use notify_app::AppState;
+
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"result": "error", "message": "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."})),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"result": "error", "message": "The method is not allowed for the requested URL."})),
+    )
+        .into_response()
+}
+
+async fn status() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Notify's response headers, on everything.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache, private, must-revalidate"),
+    );
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    response
+}
+
+pub fn router(state: AppState) -> Router {
+    let v2 = Router::new()
+        .route("/v2/notifications/sms", post(v2::post_sms))
+        .route("/v2/notifications/email", post(v2::post_email))
+        .route("/v2/notifications/letter", post(v2::post_letter))
+        .route("/v2/notifications", get(v2::list_notifications))
+        .route(
+            "/v2/notifications/{id}",
+            get(v2::get_notification).post(not_found),
+        )
+        .route("/v2/notifications/{id}/pdf", get(v2::get_pdf))
+        .route("/v2/template/{id}", get(v2::get_template))
+        .route(
+            "/v2/template/{id}/version/{version}",
+            get(v2::get_template_version),
+        )
+        .route("/v2/template/{id}/preview", post(v2::preview_template))
+        .route("/v2/templates", get(v2::list_templates))
+        .route(
+            "/v2/received-text-messages",
+            get(v2::received_text_messages),
+        );
+    let admin = Router::new()
+        .route(
+            "/service",
+            post(admin::create_service).get(admin::list_services),
+        )
+        .route(
+            "/service/{service_id}",
+            get(admin::get_service).post(admin::update_service),
+        )
+        .route("/service/{service_id}/users", get(admin::service_users))
+        .route(
+            "/service/{service_id}/users/{user_id}",
+            post(admin::add_user_to_service),
+        )
+        .route("/service/{service_id}/api-key", post(admin::create_api_key))
+        .route("/service/{service_id}/api-keys", get(admin::list_api_keys))
+        .route(
+            "/service/{service_id}/api-key/revoke/{key_id}",
+            post(admin::revoke_api_key),
+        )
+        .route(
+            "/service/{service_id}/template",
+            post(admin::create_template).get(admin::list_templates),
+        )
+        .route(
+            "/service/{service_id}/template/{template_id}",
+            get(admin::get_template).post(admin::update_template),
+        )
+        .route(
+            "/service/{service_id}/template/{template_id}/versions",
+            get(admin::template_versions),
+        )
+        .route(
+            "/service/{service_id}/sms-sender",
+            post(admin::add_sms_sender).get(admin::list_sms_senders),
+        )
+        .route(
+            "/service/{service_id}/email-reply-to",
+            post(admin::add_reply_to).get(admin::list_reply_to),
+        )
+        .route(
+            "/service/{service_id}/letter-contact",
+            post(admin::add_letter_contact).get(admin::list_letter_contacts),
+        )
+        .route(
+            "/service/{service_id}/guest-list",
+            get(admin::get_guest_list).put(admin::update_guest_list),
+        )
+        .route(
+            "/service/{service_id}/callback-api",
+            post(admin::create_callback_api).get(admin::list_callback_apis),
+        )
+        .route(
+            "/service/{service_id}/callback-api/{callback_id}",
+            axum::routing::delete(admin::delete_callback_api),
+        )
+        .route(
+            "/service/{service_id}/data-retention",
+            post(admin::set_data_retention).get(admin::get_data_retention),
+        )
+        .route(
+            "/service/{service_id}/inbound-number",
+            post(admin::assign_inbound_number),
+        )
+        .route(
+            "/service/{service_id}/statistics",
+            get(admin::service_statistics),
+        )
+        .route(
+            "/service/{service_id}/billing/yearly-usage-summary",
+            get(admin::yearly_usage_summary),
+        )
+        .route("/user", post(admin::create_user))
+        .route("/user/{user_id}", get(admin::get_user));
+    Router::new()
+        .merge(v2)
+        .merge(admin)
+        .route("/_status", get(status))
+        .route("/notifications/sms/{provider}", post(receipts::sms_receipt))
+        .route("/inbound/sms/{provider}", post(receipts::inbound_sms))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}

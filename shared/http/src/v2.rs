@@ -1,0 +1,478 @@
+//! The public v2 API handlers: thin, each one call into the domain.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::errors::ApiError;
+use notify_app::auth::AuthenticatedKey;
+use notify_app::{AppState, auth, notifications};
+use notify_core::errors::V2Error;
+use notify_core::model::{NotificationStatus, NotificationType};
+use notify_core::schema::parse_uuid;
+use notify_core::templates;
+use notify_core::templates::placeholders::python_repr;
+use notify_db::NotificationFilter;
+
+pub const PAGE_SIZE: i64 = 250;
+
+/// A v2 caller, authenticated before anything else is looked at.
+pub struct V2Auth(pub AuthenticatedKey);
+
+impl FromRequestParts<AppState> for V2Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(|h| h.to_str().unwrap_or("\u{0}"));
+        let key = auth::authenticate_service(state, header, state.now()).await?;
+        Ok(V2Auth(key))
+    }
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+pub async fn post_sms(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    notifications::send_sms(&state, &auth, &body)
+        .await
+        .map(created)
+        .map_err(ApiError)
+}
+
+pub async fn post_email(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    notifications::send_email(&state, &auth, &body)
+        .await
+        .map(created)
+        .map_err(ApiError)
+}
+
+pub async fn post_letter(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    notifications::send_letter(&state, &auth, &body)
+        .await
+        .map(created)
+        .map_err(ApiError)
+}
+
+fn path_uuid(raw: &str, name: &str) -> Result<Uuid, V2Error> {
+    parse_uuid(raw).ok_or_else(|| V2Error::validation(vec![format!("{name} is not a valid UUID")]))
+}
+
+pub async fn get_notification(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_uuid(&id, "notification_id")?;
+    let record = state
+        .db
+        .get_notification(auth.service.id, id)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
+    Ok(notifications::notification_json(&state, &record).map(Json)?)
+}
+
+pub async fn get_pdf(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_uuid(&id, "notification_id")?;
+    let pdf = notifications::get_letter_pdf(&state, &auth, id).await?;
+    // Without a Content-Type lambda_http would treat the bytes as text and corrupt them.
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/pdf"))],
+        pdf,
+    )
+        .into_response())
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn additional_properties(keys: &[String]) -> Option<String> {
+    let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    match keys.len() {
+        0 => None,
+        1 => Some(format!(
+            "Additional properties are not allowed ({} was unexpected)",
+            keys[0]
+        )),
+        _ => Some(format!(
+            "Additional properties are not allowed ({} were unexpected)",
+            keys.join(", ")
+        )),
+    }
+}
+
+const STATUS_CHOICES: &str = "[cancelled, created, sending, sent, delivered, pending, failed, technical-failure, \
+    temporary-failure, permanent-failure, pending-virus-check, validation-failed, virus-scan-failed, returned-letter, \
+    accepted, received]";
+
+/// Expands `failed`, `accepted` and `received`; a set that covers everything filters nothing.
+fn expand_statuses(requested: &[String]) -> Vec<NotificationStatus> {
+    use NotificationStatus::*;
+    let mut out: Vec<NotificationStatus> = Vec::new();
+    for s in requested {
+        let expanded: Vec<NotificationStatus> = match s.as_str() {
+            "failed" => vec![
+                TechnicalFailure,
+                TemporaryFailure,
+                PermanentFailure,
+                ValidationFailed,
+                VirusScanFailed,
+                ReturnedLetter,
+            ],
+            "accepted" => vec![Created, Sending],
+            "received" => vec![Delivered],
+            other => NotificationStatus::parse(other).into_iter().collect(),
+        };
+        for status in expanded {
+            if !out.contains(&status) {
+                out.push(status);
+            }
+        }
+    }
+    let all_current = NotificationStatus::ALL
+        .iter()
+        .filter(|s| **s != Failed)
+        .all(|s| out.contains(s));
+    if all_current { Vec::new() } else { out }
+}
+
+fn encode_query(pairs: &[(String, String)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+fn link(base: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", encode_query(pairs))
+    }
+}
+
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs = query_pairs(query.as_deref());
+    let values = |name: &str| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = |name: &str| values(name).into_iter().next();
+    let mut errors = Vec::new();
+    let statuses = values("status");
+    for s in &statuses {
+        if NotificationStatus::parse(s).is_none() && !["accepted", "received"].contains(&s.as_str())
+        {
+            errors.push(format!("status {s} is not one of {STATUS_CHOICES}"));
+        }
+    }
+    let types = values("template_type");
+    for t in &types {
+        if NotificationType::parse(t).is_none() {
+            errors.push(format!(
+                "template_type {t} is not one of [sms, email, letter]"
+            ));
+        }
+    }
+    let include_jobs = first("include_jobs");
+    if let Some(v) = &include_jobs
+        && v != "true"
+        && v != "True"
+    {
+        errors.push(format!("include_jobs {v} is not one of [true, True]"));
+    }
+    let older_than = first("older_than");
+    if let Some(v) = &older_than
+        && parse_uuid(v).is_none()
+    {
+        errors.push("older_than is not a valid UUID".to_string());
+    }
+    let known = [
+        "reference",
+        "status",
+        "template_type",
+        "include_jobs",
+        "older_than",
+    ];
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    if let Some(message) = additional_properties(&unknown) {
+        errors.push(message);
+    }
+    errors.dedup();
+    if !errors.is_empty() {
+        return Err(V2Error::validation(errors).into());
+    }
+    let filter = NotificationFilter {
+        statuses: expand_statuses(&statuses),
+        template_types: types
+            .iter()
+            .filter_map(|t| NotificationType::parse(t))
+            .collect(),
+        client_reference: first("reference"),
+        older_than: older_than.as_deref().and_then(parse_uuid),
+        include_jobs: include_jobs.is_some(),
+    };
+    let records = state
+        .db
+        .list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE)
+        .await?;
+    // A notification that cannot be shown (its personalisation unreadable, logged there) is left out of the
+    // page rather than failing the whole list.
+    let notifications: Vec<Value> = records
+        .iter()
+        .filter_map(|r| notifications::notification_json(&state, r).ok())
+        .collect();
+    let base = format!("{}/v2/notifications", state.config.api_host_name);
+    let mut links = json!({"current": link(&base, &pairs)});
+    if let Some(last) = records.last() {
+        // `older_than` first: the Python client pages by the first UUID it finds in this URL.
+        let mut next = vec![("older_than".to_string(), last.id.to_string())];
+        next.extend(pairs.iter().filter(|(k, _)| k != "older_than").cloned());
+        links["next"] = json!(link(&base, &next));
+    }
+    Ok(Json(
+        json!({"notifications": notifications, "links": links}),
+    ))
+}
+
+pub async fn get_template(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_uuid(&id, "id")?;
+    let template = state
+        .db
+        .get_template(auth.service.id, id, None)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
+    Ok(Json(notify_core::templates::template_json(&template)))
+}
+
+pub async fn get_template_version(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    // Flask's int converter: anything but digits is a routing 404.
+    let Ok(version) = version.parse::<i32>() else {
+        return Ok(super::not_found().await.into_response());
+    };
+    let id = path_uuid(&id, "id")?;
+    // Upstream treats version 0 as "no version" and answers the latest.
+    let version = (version > 0).then_some(version);
+    let template = state
+        .db
+        .get_template(auth.service.id, id, version)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
+    Ok(Json(notify_core::templates::template_json(&template)).into_response())
+}
+
+pub async fn list_templates(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs = query_pairs(query.as_deref());
+    let mut errors = Vec::new();
+    let mut template_type = None;
+    if let Some((_, t)) = pairs.iter().find(|(k, _)| k == "type") {
+        match NotificationType::parse(t) {
+            Some(parsed) => template_type = Some(parsed),
+            None => errors.push(format!("type {t} is not one of [sms, email, letter]")),
+        }
+    }
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k != "type")
+        .collect();
+    if let Some(message) = additional_properties(&unknown) {
+        errors.push(message);
+    }
+    if !errors.is_empty() {
+        return Err(V2Error::validation(errors).into());
+    }
+    let templates = state
+        .db
+        .list_templates(auth.service.id, template_type)
+        .await?;
+    Ok(Json(
+        json!({"templates": templates.iter().map(notify_core::templates::template_json).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn preview_template(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| V2Error::bad_request("Invalid JSON supplied in POST data"))?
+    };
+    let personalisation = match body.get("personalisation") {
+        None => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            return Err(V2Error::validation(vec![format!(
+                "personalisation {} is not of type object",
+                python_repr(other).replace('\'', "")
+            )])
+            .into());
+        }
+    };
+    let id = path_uuid(&id, "id")?;
+    let template = state
+        .db
+        .get_template(auth.service.id, id, None)
+        .await?
+        .ok_or_else(V2Error::not_found)?;
+    let rendered = templates::render(&template, &personalisation)
+        .map_err(|e| V2Error::bad_request(e.to_string()))?;
+    Ok(Json(json!({
+        "id": template.id,
+        "type": template.template_type,
+        "version": template.version,
+        "body": rendered.body,
+        "subject": rendered.subject,
+        "html": rendered.html,
+        "postage": if template.template_type == NotificationType::Letter { template.postage } else { None },
+    })))
+}
+
+pub async fn received_text_messages(
+    State(state): State<AppState>,
+    V2Auth(auth): V2Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs = query_pairs(query.as_deref());
+    let mut errors = Vec::new();
+    let older_than = pairs
+        .iter()
+        .find(|(k, _)| k == "older_than")
+        .map(|(_, v)| v.clone());
+    if let Some(v) = &older_than
+        && parse_uuid(v).is_none()
+    {
+        errors.push("older_than is not a valid UUID".to_string());
+    }
+    let unknown: Vec<String> = pairs
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k != "older_than")
+        .collect();
+    if let Some(message) = additional_properties(&unknown) {
+        errors.push(message);
+    }
+    if !errors.is_empty() {
+        return Err(V2Error::validation(errors).into());
+    }
+    let records = state
+        .db
+        .list_inbound_sms(
+            auth.service.id,
+            older_than.as_deref().and_then(parse_uuid),
+            PAGE_SIZE,
+        )
+        .await?;
+    // A text whose content cannot be decrypted is left out (logged by id), not a 500 for the whole page.
+    let messages: Vec<Value> = records
+        .iter()
+        .filter_map(|r| {
+            let Ok(content) = state.encryptor.decrypt(&r.encrypted_content) else {
+                notify_core::crypto::report_undecryptable(
+                    "inbound_sms.content",
+                    &r.id,
+                    &r.service_id,
+                );
+                return None;
+            };
+            Some(json!({
+                "id": r.id,
+                "created_at": notify_core::time::format(r.created_at),
+                "service_id": r.service_id,
+                "notify_number": r.notify_number,
+                "user_number": r.user_number,
+                "content": content,
+            }))
+        })
+        .collect();
+    let base = format!("{}/v2/received-text-messages", state.config.api_host_name);
+    let mut links = json!({"current": base});
+    if let Some(last) = records.last() {
+        links["next"] = json!(format!("{base}?older_than={}", last.id));
+    }
+    Ok(Json(
+        json!({"received_text_messages": messages, "links": links}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_aliases() {
+        let expanded = expand_statuses(&["accepted".into(), "received".into()]);
+        assert_eq!(
+            expanded,
+            [
+                NotificationStatus::Created,
+                NotificationStatus::Sending,
+                NotificationStatus::Delivered
+            ]
+        );
+        let everything: Vec<String> = NotificationStatus::ALL
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        assert!(expand_statuses(&everything).is_empty());
+    }
+}

@@ -1,0 +1,206 @@
+//! Service callbacks on the wire: one POST per callback, and what becomes of the message after it. No database
+//! anywhere in here: each message carries the URL, the encrypted bearer token and the exact body.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+
+use notify_config::Config;
+use notify_core::callbacks::Callback;
+use notify_core::messages::Message;
+use notify_queue::Queue;
+use notify_queue::lambda::{come_back_after, failures, parse, receive_count};
+
+/// What one attempt at a callback came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempted {
+    /// Any final answer below 400.
+    Delivered(u16),
+    /// Connection error, timeout, 5xx or 429: worth another go later.
+    Retry(String),
+    /// Another 4xx, a URL we refuse to call, or a token we cannot read: never going to work.
+    Dropped(String),
+}
+
+/// Makes callbacks: no database anywhere in here, only the HTTP client and the key to the bearer token.
+#[derive(Clone)]
+pub struct CallbackSender {
+    client: reqwest::Client,
+    encryptor: notify_core::crypto::Encryptor,
+    allow: crate::guard::AllowList,
+}
+
+impl CallbackSender {
+    pub fn from_config(config: &notify_config::Config) -> anyhow::Result<Self> {
+        let allow = crate::guard::AllowList::new(config.callback_allow_private_hosts.clone());
+        Ok(CallbackSender {
+            client: crate::guard::client(
+                allow.clone(),
+                config.callback_ca_bundle.as_deref(),
+                config.callback_timeout,
+            )?,
+            encryptor: notify_core::crypto::Encryptor::new(&config.secret_key),
+            allow,
+        })
+    }
+
+    /// One POST with Notify's headers and the stored body.
+    pub async fn attempt(&self, callback: &Callback) -> Attempted {
+        let url = match url::Url::parse(&callback.url) {
+            Ok(url) => url,
+            Err(e) => return Attempted::Dropped(format!("callback URL unusable: {e}")),
+        };
+        if let Err(refused) = crate::guard::check_url(&url, &self.allow) {
+            return Attempted::Dropped(format!("callback URL refused: {refused}"));
+        }
+        let token = match self.encryptor.decrypt(&callback.encrypted_token) {
+            Ok(token) => token,
+            Err(e) => {
+                notify_core::crypto::report_undecryptable(
+                    "service_callback_api.bearer_token",
+                    &callback.subject_id,
+                    &callback.service_id,
+                );
+                return Attempted::Dropped(format!("bearer token unreadable: {e}"));
+            }
+        };
+        let sent = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .bearer_auth(token)
+            .body(callback.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match status {
+                    0..=399 => Attempted::Delivered(status),
+                    429 | 500.. => Attempted::Retry(format!("receiver answered {status}")),
+                    _ => Attempted::Dropped(format!("receiver answered {status}")),
+                }
+            }
+            Err(e) if refused_by_guard(&e) => {
+                Attempted::Dropped(format!("callback refused: {}", chain(&e)))
+            }
+            Err(e) if e.is_redirect() => {
+                Attempted::Dropped(format!("redirect refused: {}", chain(&e)))
+            }
+            Err(e) if e.is_timeout() => Attempted::Retry("receiver did not answer in time".into()),
+            Err(e) => Attempted::Retry(format!("receiver unreachable: {}", chain(&e))),
+        }
+    }
+}
+
+fn refused_by_guard(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<crate::guard::Refused>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// After one attempt at a callback: `None` when it is done with (delivered, dropped, or dead-lettered with its
+/// last error), `Some(delay)` to try again. The `receives`-th receive is attempt number `receives`; Notify makes
+/// 1 + `callback_max_retries` attempts.
+pub async fn handle_callback(
+    sender: &CallbackSender,
+    queue: &dyn Queue,
+    config: &Config,
+    callback: &Callback,
+    receives: u32,
+) -> Option<Duration> {
+    let about = callback.subject_id;
+    let service_id = callback.service_id;
+    let kind = callback.callback_type.as_str();
+    match sender.attempt(callback).await {
+        Attempted::Delivered(status) => {
+            tracing::info!(%about, %service_id, callback_type = kind, status, "callback delivered");
+            notify_core::metrics::count("CallbacksSent", 1, &[("CallbackType", kind)]);
+            None
+        }
+        Attempted::Dropped(reason) => {
+            tracing::warn!(%about, %service_id, callback_type = kind, reason, "callback dropped");
+            notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
+            None
+        }
+        Attempted::Retry(reason) if receives > config.callback_max_retries => {
+            let dead = Callback {
+                last_error: Some(reason.clone()),
+                ..callback.clone()
+            };
+            let group = service_id.to_string();
+            match queue
+                .send(
+                    &config.queues.callbacks_dlq,
+                    &group,
+                    &Message::Callback(dead),
+                )
+                .await
+            {
+                Ok(()) => {
+                    tracing::error!(%about, %service_id, callback_type = kind, reason, attempts = receives, "callback retries exhausted: dead-lettered");
+                    notify_core::metrics::count(
+                        "CallbacksDeadLettered",
+                        1,
+                        &[("CallbackType", kind)],
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
+                    Some(config.callback_retry_delay)
+                }
+            }
+        }
+        Attempted::Retry(reason) => {
+            tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
+            notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
+            Some(config.callback_retry_delay)
+        }
+    }
+}
+
+/// Callback messages, concurrently: one hanging receiver delays nobody else in the batch. No database here.
+pub async fn callback_batch(
+    sender: &CallbackSender,
+    queue: &dyn Queue,
+    config: &Config,
+    sqs: &aws_sdk_sqs::Client,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let endpoint = config.sqs_endpoint_url.as_deref();
+    let failed = futures::future::join_all(event.records.iter().map(|record| async move {
+        let Some(Message::Callback(callback)) = parse(record) else {
+            tracing::error!(
+                message_id = record.message_id.as_deref(),
+                "not a callback message"
+            );
+            return true;
+        };
+        match handle_callback(sender, queue, config, &callback, receive_count(record)).await {
+            None => false,
+            Some(delay) => {
+                come_back_after(sqs, endpoint, record, delay).await;
+                true
+            }
+        }
+    }))
+    .await;
+    failures(&event, failed)
+}

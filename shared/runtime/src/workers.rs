@@ -1,0 +1,200 @@
+//! The local stack's workers: Lambda's event source mappings and retry policy, in a loop over the in-process
+//! queue, calling the same code as the Lambda handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify_app::AppState;
+use notify_app::status::StatusBody;
+use notify_app::workers::{Again, Attempt, handle_deliveries};
+use notify_config::Config;
+use notify_core::messages::Message;
+use notify_outbound::callbacks::{CallbackSender, handle_callback};
+use notify_outbound::providers::Providers;
+use notify_queue::{InProcessQueue, Queue, Received};
+
+/// How the local stack's in-process workers run: Lambda's event source mappings and retry policy, in a loop.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub deliver_queues: Vec<String>,
+    pub status_queue: String,
+    /// Sends in flight at once per delivery queue, as Lambda's maximum concurrency × batch size would allow.
+    pub delivery_concurrency: usize,
+    pub status_batch_size: usize,
+    /// How long a batch may wait to fill once its first message is there: fewer, fuller batches mean fewer
+    /// connections (each batch opens one to claim and one to record).
+    pub batching_window: Duration,
+}
+
+/// The local stack's workers: the same code paths as the Lambda handlers, fed by the in-process queue.
+pub fn spawn_in_process(
+    state: AppState,
+    providers: Providers,
+    queue: Arc<InProcessQueue>,
+    settings: WorkerSettings,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for name in settings.deliver_queues.clone() {
+        let (state, providers, queue, settings) = (
+            state.clone(),
+            providers.clone(),
+            queue.clone(),
+            settings.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(
+                settings.delivery_concurrency.max(1),
+            ));
+            loop {
+                // Batches of up to 10, as Lambda's event source mapping gives them.
+                let room = in_flight.available_permits().clamp(1, 10);
+                let batch = queue
+                    .receive_counted(
+                        &name,
+                        room,
+                        Duration::from_secs(1),
+                        settings.batching_window,
+                    )
+                    .await;
+                if batch.is_empty() {
+                    continue;
+                }
+                let permits = in_flight
+                    .clone()
+                    .acquire_many_owned(batch.len() as u32)
+                    .await
+                    .expect("semaphore open");
+                let (state, providers, queue, name) = (
+                    state.clone(),
+                    providers.clone(),
+                    queue.clone(),
+                    name.clone(),
+                );
+                // Each batch on its own task: one slow provider call delays nobody outside it.
+                tokio::spawn(async move {
+                    let max = state.config.delivery_max_attempts;
+                    let retry_delay = state.config.delivery_retry_delay;
+                    let messages: Vec<(Message, Attempt)> = batch
+                        .iter()
+                        .map(|r| {
+                            let number = r.receives;
+                            (r.message.clone(), Attempt { number, max })
+                        })
+                        .collect();
+                    let again = handle_deliveries(&state, &providers, &messages, retry_delay).await;
+                    for (received, again) in batch.iter().zip(again) {
+                        match again {
+                            Some(Again::After(delay)) => {
+                                queue.put_back(
+                                    &name,
+                                    &received.group,
+                                    &received.message,
+                                    received.receives,
+                                    delay,
+                                )
+                            }
+                            Some(Again::Instead(replacement, delay)) => {
+                                if let Err(e) = queue
+                                    .send_delayed(&name, &received.group, &replacement, delay)
+                                    .await
+                                {
+                                    // Keep the received message rather than lose the outcome.
+                                    tracing::error!(error = %e, "replacement not queued; keeping the message");
+                                    queue.put_back(
+                                        &name,
+                                        &received.group,
+                                        &replacement,
+                                        received.receives,
+                                        delay,
+                                    );
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                    drop(permits);
+                });
+            }
+        }));
+    }
+    handles.push(tokio::spawn(async move {
+        let status = settings.status_queue;
+        loop {
+            let batch = queue
+                .receive_counted(
+                    &status,
+                    settings.status_batch_size,
+                    Duration::from_secs(1),
+                    settings.batching_window,
+                )
+                .await;
+            if batch.is_empty() {
+                continue;
+            }
+            let bodies: Vec<StatusBody> = batch
+                .iter()
+                .map(|r| StatusBody::Task(r.message.clone()))
+                .collect();
+            let retry = match notify_app::status::handle_batch(&state, &bodies).await {
+                Ok(retry) => retry,
+                Err(e) => {
+                    tracing::error!(error = %e, "receipts not applied; will retry");
+                    (0..batch.len()).collect()
+                }
+            };
+            for i in retry {
+                let delay = notify_app::status::retry_delay(&bodies[i]);
+                let _ = queue
+                    .send_delayed(&status, &batch[i].group, &batch[i].message, delay)
+                    .await;
+            }
+        }
+    }));
+    handles
+}
+
+/// The local stack's callback worker: up to `concurrency` callbacks in flight, each on its own task, so one
+/// hanging receiver delays nobody else. It has no database connection at all.
+pub fn spawn_callback_worker(
+    sender: CallbackSender,
+    queue: Arc<InProcessQueue>,
+    config: Arc<Config>,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let name = config.queues.callbacks.clone();
+        loop {
+            let room = in_flight.available_permits().clamp(1, 10);
+            let batch = queue
+                .receive_counted(&name, room, Duration::from_secs(1), Duration::ZERO)
+                .await;
+            for Received {
+                message,
+                group,
+                receives,
+            } in batch
+            {
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                let (sender, queue, config, name) =
+                    (sender.clone(), queue.clone(), config.clone(), name.clone());
+                tokio::spawn(async move {
+                    let Message::Callback(callback) = &message else {
+                        tracing::warn!("not a callback message; dropped");
+                        return;
+                    };
+                    if let Some(delay) =
+                        handle_callback(&sender, queue.as_ref(), &config, callback, receives).await
+                    {
+                        queue.put_back(&name, &group, &message, receives, delay);
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    })
+}
