@@ -300,7 +300,7 @@ async fn receipts_only_move_forward_and_wait_for_their_reference() {
         "ref-0",
         NotificationStatus::Delivered,
         chrono::Utc::now()
-            - notify_app::status::RECEIPT_RETRY_WINDOW
+            - notify_core::retry::RECEIPT_RETRY_WINDOW
             - chrono::Duration::minutes(1),
     );
     assert!(

@@ -268,11 +268,11 @@ async fn the_api_answers_503_with_retry_after_while_the_database_is_away() {
 /// `created` again with a plain message to send it, a failure as `technical-failure`.
 #[tokio::test]
 async fn a_kept_outcome_is_recorded_never_sent_again() {
-    use notify_app::workers::Again;
     use notify_app::workers::Attempt;
     use notify_core::delivery::SendOutcome;
     use notify_core::delivery::SentRecord;
     use notify_core::messages::Unrecorded;
+    use notify_core::retry::Disposition;
     let app = TestApp::new().await;
     let s = app.service(false).await;
     let mut ids = Vec::new();
@@ -330,9 +330,12 @@ async fn a_kept_outcome_is_recorded_never_sent_again() {
     assert_eq!(
         again,
         [
-            None,
-            Some(Again::Instead(Message::deliver(ids[1]), Duration::ZERO)),
-            None
+            Disposition::Done,
+            Disposition::Replace {
+                message: Message::deliver(ids[1]),
+                after: Duration::ZERO
+            },
+            Disposition::Done
         ]
     );
     assert_eq!(provider.calls.load(Ordering::SeqCst), 0);
@@ -358,7 +361,11 @@ async fn a_kept_outcome_is_recorded_never_sent_again() {
         Duration::from_secs(300),
     )
     .await;
-    let Some(Again::Instead(Message::Deliver { unrecorded, .. }, delay)) = &again[0] else {
+    let Disposition::Replace {
+        message: Message::Deliver { unrecorded, .. },
+        after: delay,
+    } = &again[0]
+    else {
         panic!("{again:?}");
     };
     assert_eq!(unrecorded.as_ref().unwrap().failures, 3);

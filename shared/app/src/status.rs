@@ -7,29 +7,13 @@ use serde::{Deserialize, Serialize};
 use crate::{AppState, callbacks};
 use notify_core::messages::Message;
 use notify_core::model::NotificationStatus;
+use notify_core::retry::{
+    Disposition, RECEIPT_RETRY_DELAY, RECEIPT_RETRY_WINDOW, receipt_retry_delay,
+};
 use notify_core::sns::SnsNotification;
 use notify_db::DbError;
 use notify_outbound::providers::aws_sms::{self, InboundText};
 use notify_outbound::providers::{firetext, ses};
-
-/// How long a receipt for a reference nobody has recorded yet is kept trying: as long as its notification could
-/// still take it (72 hours `sending` become `temporary-failure`), since a send whose record step meets a database
-/// outage is recorded once the database is back, however long that takes.
-pub const RECEIPT_RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(72);
-
-/// The first wait of a receipt for its reference.
-pub const RECEIPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// At most SQS's largest message delay.
-const RECEIPT_RETRY_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(900);
-
-/// When a receipt (or complaint) said at `at` and still waiting for its reference is tried again: a quarter of
-/// its age, between 5 s (the reference is usually recorded within seconds) and 15 minutes; about 310 tries over
-/// [`RECEIPT_RETRY_WINDOW`] (the status queue's `maxReceiveCount` allows for them).
-pub fn receipt_retry_delay(at: DateTime<Utc>) -> std::time::Duration {
-    let age = (Utc::now() - at).to_std().unwrap_or_default();
-    (age / 4).clamp(RECEIPT_RETRY_DELAY, RECEIPT_RETRY_DELAY_MAX)
-}
 
 /// [`receipt_retry_delay`] for a status message handed back by [`handle_batch`].
 pub fn retry_delay(body: &StatusBody) -> std::time::Duration {
@@ -165,6 +149,23 @@ fn still_worth_waiting(reference: &str, at: DateTime<Utc>) -> bool {
         );
     }
     keep
+}
+
+/// One disposition per status message, in order: those [`handle_batch`] hands back wait [`retry_delay`]; when
+/// the batch could not be applied at all (the database is away), every message does.
+pub async fn dispose(state: &AppState, bodies: &[StatusBody]) -> Vec<Disposition> {
+    let retry = match handle_batch(state, bodies).await {
+        Ok(retry) => retry,
+        Err(e) => {
+            tracing::error!(error = %e, "receipts not applied; will retry");
+            (0..bodies.len()).collect()
+        }
+    };
+    let mut dispositions = vec![Disposition::Done; bodies.len()];
+    for i in retry {
+        dispositions[i] = Disposition::RetryAfter(retry_delay(&bodies[i]));
+    }
+    dispositions
 }
 
 /// A batch of status messages: receipts in one statement, then complaints and inbound texts. Returns the
@@ -316,6 +317,8 @@ mod tests {
         ));
         assert_eq!(StatusBody::parse("{\"nothing\": 1}"), None);
     }
+
+    use notify_core::retry::RECEIPT_RETRY_DELAY_MAX;
 
     #[test]
     fn receipts_wait_longer_the_older_they_are() {

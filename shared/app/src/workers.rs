@@ -6,9 +6,8 @@ use crate::delivery::{DeliveryRequest, Outcome};
 use crate::{AppState, delivery};
 use notify_core::delivery::SendOutcome;
 use notify_core::messages::{Message, Unrecorded};
+use notify_core::retry::{DATABASE_RETRY_DELAY, Disposition, delivery_retry};
 use notify_outbound::providers::Providers;
-
-const DATABASE_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Which receive of its message this is, out of how many allowed.
 #[derive(Clone, Copy, Debug)]
@@ -17,19 +16,8 @@ pub struct Attempt {
     pub max: u32,
 }
 
-/// What becomes of a delivery message after its batch.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Again {
-    /// The same message back after this delay (its receive count goes on, for the attempt limit).
-    After(Duration),
-    /// This message done, and a new one sent in its place after the delay: one carrying an outcome that is
-    /// still to be recorded, or a plain one once a retry is recorded. A new message starts a fresh receive count
-    /// and retention period, so an outage of any length never sends it to the DLQ.
-    Instead(Message, Duration),
-}
-
-/// A batch of delivery messages, each with its attempt. For each, `Some(again)` asks for it to come back: at
-/// once after the first attempt, `retry_delay` after later ones (Notify's policy). On the last attempt a send
+/// A batch of delivery messages, each with its attempt, and one disposition for each: a send worth retrying
+/// comes back after [`delivery_retry`] (Notify's policy). On the last attempt a send
 /// that would be retried becomes `technical-failure` instead. A send outcome the database cannot take comes
 /// back on a new message, with backoff, for as long as the database is away.
 pub async fn handle_deliveries(
@@ -37,7 +25,7 @@ pub async fn handle_deliveries(
     providers: &Providers,
     messages: &[(Message, Attempt)],
     retry_delay: Duration,
-) -> Vec<Option<Again>> {
+) -> Vec<Disposition> {
     let requests: Vec<DeliveryRequest> = messages
         .iter()
         .filter_map(|(message, attempt)| match message {
@@ -69,13 +57,13 @@ pub async fn handle_deliveries(
                         notification_id,
                         unrecorded: Some(unrecorded),
                         ..
-                    } => Some(still_unrecorded(
+                    } => still_unrecorded(
                         *notification_id,
                         unrecorded.outcome.clone(),
                         unrecorded.failures + 1,
-                    )),
-                    Message::Deliver { .. } => Some(Again::After(DATABASE_RETRY_DELAY)),
-                    _ => None,
+                    ),
+                    Message::Deliver { .. } => Disposition::RetryAfter(DATABASE_RETRY_DELAY),
+                    _ => Disposition::Done,
                 })
                 .collect();
         }
@@ -90,54 +78,53 @@ pub async fn handle_deliveries(
                 ..
             } = message
             else {
-                return None;
+                return Disposition::Done;
             };
             let failures = unrecorded.as_ref().map_or(0, |u| u.failures);
             match outcomes.next().expect("one outcome per request") {
                 Outcome::Retry(reason) => {
                     tracing::warn!(notification_id = %notification_id, reason, attempt = attempt.number, "provider send will be retried");
-                    let delay = if attempt.number <= 1 {
-                        Duration::ZERO
-                    } else {
-                        retry_delay
-                    };
-                    Some(if unrecorded.is_some() {
+                    let after = delivery_retry(attempt.number, retry_delay);
+                    if unrecorded.is_some() {
                         // The retry is recorded (`created` again): a plain message sends it.
-                        Again::Instead(Message::deliver(*notification_id), delay)
+                        Disposition::Replace {
+                            message: Message::deliver(*notification_id),
+                            after,
+                        }
                     } else {
-                        Again::After(delay)
-                    })
+                        Disposition::RetryAfter(after)
+                    }
                 }
                 Outcome::Failed(reason) => {
                     tracing::warn!(notification_id = %notification_id, reason, "technical-failure");
-                    None
+                    Disposition::Done
                 }
                 Outcome::Sent { provider, .. } => {
                     tracing::info!(notification_id = %notification_id, provider, "sent to provider");
-                    None
+                    Disposition::Done
                 }
-                Outcome::AlreadyHandled => None,
+                Outcome::AlreadyHandled => Disposition::Done,
                 Outcome::Unrecorded(outcome) => {
                     let failures = if unrecorded.is_some() { failures + 1 } else { 0 };
-                    Some(still_unrecorded(*notification_id, outcome, failures))
+                    still_unrecorded(*notification_id, outcome, failures)
                 }
             }
         })
         .collect()
 }
 
-fn still_unrecorded(notification_id: uuid::Uuid, outcome: SendOutcome, failures: u32) -> Again {
+fn still_unrecorded(
+    notification_id: uuid::Uuid,
+    outcome: SendOutcome,
+    failures: u32,
+) -> Disposition {
     let unrecorded = Unrecorded { outcome, failures };
-    let delay = unrecorded.retry_delay();
-    Again::Instead(
-        Message::Deliver {
+    Disposition::Replace {
+        after: unrecorded.retry_delay(),
+        message: Message::Deliver {
             v: 1,
             notification_id,
             unrecorded: Some(unrecorded),
         },
-        delay,
-    )
+    }
 }
-
-/// The group a replacement delivery message is sent under.
-pub const UNRECORDED_GROUP: &str = "unrecorded";

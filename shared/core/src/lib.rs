@@ -9,6 +9,7 @@ pub mod messages;
 pub mod metrics;
 pub mod model;
 pub mod recipients;
+pub mod retry;
 pub mod schema;
 pub mod sns;
 pub mod templates;

@@ -49,11 +49,10 @@ pub struct Unrecorded {
 }
 
 impl Unrecorded {
-    /// When to try again after `failures` failed attempts: 5 s doubling, at most SQS's 15-minute delay. Each try
-    /// is a new message, so neither the receive count nor the retention period ever runs out during an outage.
+    /// When to try recording it again ([`crate::retry::unrecorded_backoff`]). Each try is a new message, so
+    /// neither the receive count nor the retention period ever runs out during an outage.
     pub fn retry_delay(&self) -> Duration {
-        let seconds = 5u64.saturating_mul(1 << self.failures.min(8));
-        Duration::from_secs(seconds.min(900))
+        crate::retry::unrecorded_backoff(self.failures)
     }
 }
 

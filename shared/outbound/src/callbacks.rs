@@ -1,15 +1,14 @@
 //! Service callbacks on the wire: one POST per callback, and what becomes of the message after it. No database
 //! anywhere in here: each message carries the URL, the encrypted bearer token and the exact body.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use notify_config::Config;
 use notify_core::callbacks::Callback;
 use notify_core::messages::Message;
+use notify_core::retry::{Disposition, callback_retry};
 use notify_queue::Queue;
-use notify_queue::lambda::{come_back_after, failures, parse, receive_count};
+use notify_queue::lambda::{parse, receive_count, settle};
 
 /// What one attempt at a callback came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,31 +114,40 @@ fn chain(error: &reqwest::Error) -> String {
     text
 }
 
-/// After one attempt at a callback: `None` when it is done with (delivered, dropped, or dead-lettered with its
-/// last error), `Some(delay)` to try again. The `receives`-th receive is attempt number `receives`; Notify makes
-/// 1 + `callback_max_retries` attempts.
+/// One attempt at a callback, and what becomes of its message: done when delivered, dropped, or dead-lettered
+/// with its last error once [`callback_retry`] says the retries are spent; otherwise back after the delay.
 pub async fn handle_callback(
     sender: &CallbackSender,
     queue: &dyn Queue,
     config: &Config,
     callback: &Callback,
     receives: u32,
-) -> Option<Duration> {
+) -> Disposition {
     let about = callback.subject_id;
     let service_id = callback.service_id;
     let kind = callback.callback_type.as_str();
-    match sender.attempt(callback).await {
-        Attempted::Delivered(status) => {
+    let retry = callback_retry(
+        receives,
+        config.callback_max_retries,
+        config.callback_retry_delay,
+    );
+    match (sender.attempt(callback).await, retry) {
+        (Attempted::Delivered(status), _) => {
             tracing::info!(%about, %service_id, callback_type = kind, status, "callback delivered");
             notify_core::metrics::count("CallbacksSent", 1, &[("CallbackType", kind)]);
-            None
+            Disposition::Done
         }
-        Attempted::Dropped(reason) => {
+        (Attempted::Dropped(reason), _) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, "callback dropped");
             notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
-            None
+            Disposition::Done
         }
-        Attempted::Retry(reason) if receives > config.callback_max_retries => {
+        (Attempted::Retry(reason), Some(delay)) => {
+            tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
+            notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
+            Disposition::RetryAfter(delay)
+        }
+        (Attempted::Retry(reason), None) => {
             let dead = Callback {
                 last_error: Some(reason.clone()),
                 ..callback.clone()
@@ -160,18 +168,13 @@ pub async fn handle_callback(
                         1,
                         &[("CallbackType", kind)],
                     );
-                    None
+                    Disposition::Done
                 }
                 Err(e) => {
                     tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
-                    Some(config.callback_retry_delay)
+                    Disposition::RetryAfter(config.callback_retry_delay)
                 }
             }
-        }
-        Attempted::Retry(reason) => {
-            tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
-            notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
-            Some(config.callback_retry_delay)
         }
     }
 }
@@ -184,23 +187,17 @@ pub async fn callback_batch(
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let endpoint = config.sqs_endpoint_url.as_deref();
-    let failed = futures::future::join_all(event.records.iter().map(|record| async move {
+    let dispositions = futures::future::join_all(event.records.iter().map(|record| async move {
         let Some(Message::Callback(callback)) = parse(record) else {
             tracing::error!(
                 message_id = record.message_id.as_deref(),
                 "not a callback message"
             );
-            return true;
+            return Disposition::DeadLetter;
         };
-        match handle_callback(sender, queue, config, &callback, receive_count(record)).await {
-            None => false,
-            Some(delay) => {
-                come_back_after(sqs, endpoint, record, delay).await;
-                true
-            }
-        }
+        handle_callback(sender, queue, config, &callback, receive_count(record)).await
     }))
     .await;
-    failures(&event, failed)
+    let endpoint = config.sqs_endpoint_url.as_deref();
+    settle(sqs, queue, endpoint, &event, dispositions).await
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use notify_core::messages::Message;
+use notify_core::retry::Disposition;
+
+use crate::Queue;
 
 /// `arn:aws:sqs:eu-west-2:123456789012:deliver-sms` → its queue URL; under `endpoint` (moto) when given.
 pub fn queue_url_from_arn(arn: &str, endpoint: Option<&str>) -> Option<String> {
@@ -82,6 +85,57 @@ pub fn failures(event: &SqsEvent, failed: Vec<bool>) -> SqsBatchResponse {
             .map(|(r, _)| r.message_id.clone().unwrap_or_default()),
     );
     response
+}
+
+/// The group a replacement message is sent under (the original's is not in the event).
+pub const REPLACEMENT_GROUP: &str = "unrecorded";
+
+/// Carries out each record's disposition (`dispositions[i]` is record `i`'s) and answers the records SQS should
+/// redeliver: a retry is the record itself, reported failed with its visibility set to the delay; a replacement
+/// is sent to the record's own queue, and only if that fails is the record kept instead.
+pub async fn settle(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &dyn Queue,
+    endpoint: Option<&str>,
+    event: &SqsEvent,
+    dispositions: Vec<Disposition>,
+) -> SqsBatchResponse {
+    let failed = futures::future::join_all(event.records.iter().zip(dispositions).map(
+        |(record, disposition)| async move {
+            match disposition {
+                Disposition::Done => false,
+                Disposition::DeadLetter => true,
+                Disposition::RetryAfter(delay) => {
+                    come_back_after(sqs, endpoint, record, delay).await;
+                    true
+                }
+                Disposition::Replace { message, after } => {
+                    let url = record
+                        .event_source_arn
+                        .as_deref()
+                        .and_then(|arn| queue_url_from_arn(arn, endpoint));
+                    let sent = match url {
+                        Some(url) => queue
+                            .send_delayed(&url, REPLACEMENT_GROUP, &message, after)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        None => Err("no queue for the record".into()),
+                    };
+                    match sent {
+                        Ok(()) => false,
+                        Err(e) => {
+                            // Only if SQS refuses too: the message comes back without what the replacement carried.
+                            tracing::error!(error = %e, "replacement message not sent; SQS will redeliver");
+                            come_back_after(sqs, endpoint, record, after).await;
+                            true
+                        }
+                    }
+                }
+            }
+        },
+    ))
+    .await;
+    failures(event, failed)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod lambda;
 
 use async_trait::async_trait;
 use notify_core::messages::Message;
+use notify_core::retry::Disposition;
 
 #[derive(Debug, thiserror::Error)]
 #[error("queue {queue}: {reason}")]
@@ -237,6 +238,35 @@ impl Queue for InProcessQueue {
         }
         self.put_back(queue, group, message, 0, delay);
         Ok(())
+    }
+}
+
+impl InProcessQueue {
+    /// Carries out a disposition for a message received from `queue`, as [`lambda::settle`] does for SQS.
+    pub async fn settle(&self, queue: &str, received: &Received, disposition: Disposition) {
+        match disposition {
+            Disposition::Done => {}
+            Disposition::DeadLetter => {
+                tracing::error!(queue, "message cannot be handled; dropped");
+            }
+            Disposition::RetryAfter(delay) => self.put_back(
+                queue,
+                &received.group,
+                &received.message,
+                received.receives,
+                delay,
+            ),
+            Disposition::Replace { message, after } => {
+                if let Err(e) = self
+                    .send_delayed(queue, &received.group, &message, after)
+                    .await
+                {
+                    // Keep the replacement rather than lose what it carries.
+                    tracing::error!(error = %e, "replacement not queued; keeping it");
+                    self.put_back(queue, &received.group, &message, received.receives, after);
+                }
+            }
+        }
     }
 }
 

@@ -1,80 +1,56 @@
-//! The Lambda SQS consumers that reach the database: delivery and status batches, with partial batch failures.
+//! The Lambda SQS consumers that reach the database: delivery and status batches. Each handler gives one
+//! disposition per record; [`settle`] carries them out with partial batch failures.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use notify_app::AppState;
-use notify_app::status::StatusBody;
-use notify_app::workers;
+use notify_app::status::{self, StatusBody};
+use notify_app::workers::{self, Attempt};
+use notify_core::retry::Disposition;
 use notify_outbound::providers::Providers;
-use notify_queue::lambda::{come_back_after, failures, parse, queue_url_from_arn, receive_count};
+use notify_queue::lambda::{parse, receive_count, settle};
 
 /// Delivery messages as one batch: claimed together, sent concurrently (a slow provider call for one delays
-/// nobody else's send), recorded together.
+/// nobody else's send), recorded together. An unreadable record is left for the DLQ.
 pub async fn deliver_batch(
     state: &AppState,
     providers: &Providers,
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let retry_delay = state.config.delivery_retry_delay;
     let max = state.config.delivery_max_attempts;
-    let mut failed = vec![false; event.records.len()];
+    let mut dispositions = vec![Disposition::DeadLetter; event.records.len()];
     let mut messages = Vec::new();
     let mut positions = Vec::new();
     for (i, record) in event.records.iter().enumerate() {
-        match parse(record) {
-            Some(message) => {
-                let number = receive_count(record);
-                messages.push((message, workers::Attempt { number, max }));
-                positions.push(i);
-            }
-            None => failed[i] = true,
+        if let Some(message) = parse(record) {
+            let number = receive_count(record);
+            messages.push((message, Attempt { number, max }));
+            positions.push(i);
         }
+    }
+    let handled = workers::handle_deliveries(
+        state,
+        providers,
+        &messages,
+        state.config.delivery_retry_delay,
+    )
+    .await;
+    for (i, disposition) in positions.into_iter().zip(handled) {
+        dispositions[i] = disposition;
     }
     let endpoint = state.config.sqs_endpoint_url.as_deref();
-    let again = workers::handle_deliveries(state, providers, &messages, retry_delay).await;
-    for (b, again) in again.into_iter().enumerate() {
-        let i = positions[b];
-        let record = &event.records[i];
-        match again {
-            Some(workers::Again::After(delay)) => {
-                failed[i] = true;
-                come_back_after(sqs, endpoint, record, delay).await;
-            }
-            Some(workers::Again::Instead(replacement, delay)) => {
-                let queue = record
-                    .event_source_arn
-                    .as_deref()
-                    .and_then(|arn| queue_url_from_arn(arn, endpoint));
-                let sent = match queue {
-                    Some(url) => state
-                        .queue
-                        .send_delayed(&url, workers::UNRECORDED_GROUP, &replacement, delay)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Err("no queue for the record".into()),
-                };
-                if let Err(e) = sent {
-                    // Only if SQS refuses too: the message comes back without the outcome (see README).
-                    tracing::error!(error = %e, "replacement delivery message not sent; SQS will redeliver");
-                    failed[i] = true;
-                    come_back_after(sqs, endpoint, record, delay).await;
-                }
-            }
-            None => {}
-        }
-    }
-    failures(&event, failed)
+    settle(sqs, state.queue.as_ref(), endpoint, &event, dispositions).await
 }
 
 /// Status messages, receipts applied in one statement; those waiting for their reference, and any that failed
-/// on their own, are reported for redelivery. An unreadable body is reported too, so it ends in the DLQ.
+/// on their own, come back later. An unreadable body is left for the DLQ.
 pub async fn status_batch(
     state: &AppState,
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let mut failed = vec![false; event.records.len()];
+    let mut dispositions = vec![Disposition::DeadLetter; event.records.len()];
     let mut bodies = Vec::new();
     let mut positions = Vec::new();
     for (i, record) in event.records.iter().enumerate() {
@@ -83,30 +59,18 @@ pub async fn status_batch(
                 bodies.push(body);
                 positions.push(i);
             }
-            None => {
-                tracing::error!(
-                    message_id = record.message_id.as_deref(),
-                    "unreadable status message"
-                );
-                failed[i] = true;
-            }
+            None => tracing::error!(
+                message_id = record.message_id.as_deref(),
+                "unreadable status message"
+            ),
         }
     }
-    match notify_app::status::handle_batch(state, &bodies).await {
-        Ok(retry) => {
-            for b in retry {
-                let i = positions[b];
-                failed[i] = true;
-                // Sooner than the queue's visibility timeout: the reference is usually recorded within seconds.
-                let endpoint = state.config.sqs_endpoint_url.as_deref();
-                let delay = notify_app::status::retry_delay(&bodies[b]);
-                come_back_after(sqs, endpoint, &event.records[i], delay).await;
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "receipts not applied; SQS will redeliver the batch");
-            failed.iter_mut().for_each(|f| *f = true);
-        }
+    for (i, disposition) in positions
+        .into_iter()
+        .zip(status::dispose(state, &bodies).await)
+    {
+        dispositions[i] = disposition;
     }
-    failures(&event, failed)
+    let endpoint = state.config.sqs_endpoint_url.as_deref();
+    settle(sqs, state.queue.as_ref(), endpoint, &event, dispositions).await
 }

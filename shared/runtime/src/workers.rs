@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use notify_app::AppState;
 use notify_app::status::StatusBody;
-use notify_app::workers::{Again, Attempt, handle_deliveries};
+use notify_app::workers::{Attempt, handle_deliveries};
 use notify_config::Config;
 use notify_core::messages::Message;
 use notify_outbound::callbacks::{CallbackSender, handle_callback};
 use notify_outbound::providers::Providers;
-use notify_queue::{InProcessQueue, Queue, Received};
+use notify_queue::InProcessQueue;
 
 /// How the local stack's in-process workers run: Lambda's event source mappings and retry policy, in a loop.
 #[derive(Clone, Debug)]
@@ -81,36 +81,10 @@ pub fn spawn_in_process(
                             (r.message.clone(), Attempt { number, max })
                         })
                         .collect();
-                    let again = handle_deliveries(&state, &providers, &messages, retry_delay).await;
-                    for (received, again) in batch.iter().zip(again) {
-                        match again {
-                            Some(Again::After(delay)) => {
-                                queue.put_back(
-                                    &name,
-                                    &received.group,
-                                    &received.message,
-                                    received.receives,
-                                    delay,
-                                )
-                            }
-                            Some(Again::Instead(replacement, delay)) => {
-                                if let Err(e) = queue
-                                    .send_delayed(&name, &received.group, &replacement, delay)
-                                    .await
-                                {
-                                    // Keep the received message rather than lose the outcome.
-                                    tracing::error!(error = %e, "replacement not queued; keeping the message");
-                                    queue.put_back(
-                                        &name,
-                                        &received.group,
-                                        &replacement,
-                                        received.receives,
-                                        delay,
-                                    );
-                                }
-                            }
-                            None => {}
-                        }
+                    let dispositions =
+                        handle_deliveries(&state, &providers, &messages, retry_delay).await;
+                    for (received, disposition) in batch.iter().zip(dispositions) {
+                        queue.settle(&name, received, disposition).await;
                     }
                     drop(permits);
                 });
@@ -135,18 +109,9 @@ pub fn spawn_in_process(
                 .iter()
                 .map(|r| StatusBody::Task(r.message.clone()))
                 .collect();
-            let retry = match notify_app::status::handle_batch(&state, &bodies).await {
-                Ok(retry) => retry,
-                Err(e) => {
-                    tracing::error!(error = %e, "receipts not applied; will retry");
-                    (0..batch.len()).collect()
-                }
-            };
-            for i in retry {
-                let delay = notify_app::status::retry_delay(&bodies[i]);
-                let _ = queue
-                    .send_delayed(&status, &batch[i].group, &batch[i].message, delay)
-                    .await;
+            let dispositions = notify_app::status::dispose(&state, &bodies).await;
+            for (received, disposition) in batch.iter().zip(dispositions) {
+                queue.settle(&status, received, disposition).await;
             }
         }
     }));
@@ -169,12 +134,7 @@ pub fn spawn_callback_worker(
             let batch = queue
                 .receive_counted(&name, room, Duration::from_secs(1), Duration::ZERO)
                 .await;
-            for Received {
-                message,
-                group,
-                receives,
-            } in batch
-            {
+            for received in batch {
                 let permit = in_flight
                     .clone()
                     .acquire_owned()
@@ -183,15 +143,19 @@ pub fn spawn_callback_worker(
                 let (sender, queue, config, name) =
                     (sender.clone(), queue.clone(), config.clone(), name.clone());
                 tokio::spawn(async move {
-                    let Message::Callback(callback) = &message else {
+                    let Message::Callback(callback) = &received.message else {
                         tracing::warn!("not a callback message; dropped");
                         return;
                     };
-                    if let Some(delay) =
-                        handle_callback(&sender, queue.as_ref(), &config, callback, receives).await
-                    {
-                        queue.put_back(&name, &group, &message, receives, delay);
-                    }
+                    let disposition = handle_callback(
+                        &sender,
+                        queue.as_ref(),
+                        &config,
+                        callback,
+                        received.receives,
+                    )
+                    .await;
+                    queue.settle(&name, &received, disposition).await;
                     drop(permit);
                 });
             }
