@@ -2,23 +2,19 @@
 //! one: *claim* (one statement: `created → sending`, read what the send needs), *send* (plain values only),
 //! *record* (a new short statement).
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::AppState;
-use notify_core::delivery::{ProviderWeight, SendOutcome, SentRecord};
+use notify_core::delivery::{SendOutcome, SentRecord};
 use notify_core::model::{KeyType, NotificationStatus, NotificationType, Template};
 use notify_core::templates;
 use notify_core::templates::{Values, sms};
 use notify_db::{DbError, DeliveryJob};
+use notify_outbound::providers::failover::{self, Outgoing};
 use notify_outbound::providers::{
-    Accepted, EmailMessage, EmailProvider, ProviderError, Providers, SmsMessage, SmsProvider,
-    by_weight,
+    EmailMessage, PRIORITY_SHIFT_POINTS, ProviderError, Providers, SmsMessage,
 };
-use notify_outbound::providers::{PRIORITY_SHIFT_POINTS, ProviderHealth};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -75,9 +71,10 @@ fn template_of(job: &DeliveryJob) -> Template {
 }
 
 /// Plain values for the send step, rendered from the claimed row.
-enum Prepared {
-    Sms(SmsMessage, i32),
-    Email(EmailMessage),
+/// A claimed notification rendered for its provider, with what the send will be billed.
+struct Prepared {
+    message: Outgoing,
+    billable_units: i32,
 }
 
 fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
@@ -99,7 +96,10 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
                 content,
                 international: job.international,
             };
-            Prepared::Sms(message, (fragments as f64 * multiplier).round() as i32)
+            Prepared {
+                message: Outgoing::Sms(message),
+                billable_units: (fragments as f64 * multiplier).round() as i32,
+            }
         }
         _ => {
             let mut html = rendered.html.unwrap_or_default();
@@ -111,134 +111,24 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
                 ));
                 text.push_str(&format!("\n\n---\n\nUnsubscribe from these emails: {url}"));
             }
-            Prepared::Email(EmailMessage {
-                notification_id: job.id,
-                to: job.to.clone(),
-                from: format!(
-                    "{}@{}",
-                    job.email_sender_local_part, state.config.notify_email_domain
-                ),
-                reply_to: job.reply_to_text.clone(),
-                subject: rendered.subject.unwrap_or_default(),
-                text_body: text,
-                html_body: html,
-                unsubscribe_url: job.unsubscribe_link.clone(),
-            })
+            Prepared {
+                message: Outgoing::Email(EmailMessage {
+                    notification_id: job.id,
+                    to: job.to.clone(),
+                    from: format!(
+                        "{}@{}",
+                        job.email_sender_local_part, state.config.notify_email_domain
+                    ),
+                    reply_to: job.reply_to_text.clone(),
+                    subject: rendered.subject.unwrap_or_default(),
+                    text_body: text,
+                    html_body: html,
+                    unsubscribe_url: job.unsubscribe_link.clone(),
+                }),
+                billable_units: 0,
+            }
         }
     })
-}
-
-/// A provider of either channel, as failover sees it.
-#[async_trait]
-trait Channel<M: Sync>: Send + Sync {
-    fn provider_name(&self) -> &str;
-    async fn hand_over(&self, message: &M) -> Result<Accepted, ProviderError>;
-}
-
-#[async_trait]
-impl Channel<SmsMessage> for Arc<dyn SmsProvider> {
-    fn provider_name(&self) -> &str {
-        self.name()
-    }
-    async fn hand_over(&self, message: &SmsMessage) -> Result<Accepted, ProviderError> {
-        self.send_sms(message).await
-    }
-}
-
-#[async_trait]
-impl Channel<EmailMessage> for Arc<dyn EmailProvider> {
-    fn provider_name(&self) -> &str {
-        self.name()
-    }
-    async fn hand_over(&self, message: &EmailMessage) -> Result<Accepted, ProviderError> {
-        self.send_email(message).await
-    }
-}
-
-/// The outcome of one send round, and the providers whose errors crossed the shift threshold during it.
-struct Round {
-    result: Result<(String, Accepted), ProviderError>,
-    shift_away: Vec<String>,
-}
-
-/// Tries each provider in turn; the first acceptance wins, a permanent error stops the round.
-async fn with_failover<M: Sync, C: Channel<M>>(
-    providers: &[C],
-    message: &M,
-    notification_id: Uuid,
-    health: &ProviderHealth,
-) -> Round {
-    let mut last = ProviderError::Retryable("no provider configured for this channel".into());
-    let mut shift_away = Vec::new();
-    for provider in providers {
-        let started = std::time::Instant::now();
-        let handed_over = provider.hand_over(message).await;
-        notify_core::metrics::milliseconds(
-            "ProviderLatency",
-            started.elapsed().as_secs_f64() * 1000.0,
-            &[("Provider", provider.provider_name())],
-        );
-        match handed_over {
-            Ok(accepted) => {
-                return Round {
-                    result: Ok((provider.provider_name().to_string(), accepted)),
-                    shift_away,
-                };
-            }
-            Err(e @ ProviderError::Permanent(_)) => {
-                return Round {
-                    result: Err(e),
-                    shift_away,
-                };
-            }
-            Err(e) => {
-                tracing::warn!(provider = provider.provider_name(), notification_id = %notification_id, error = %e, "provider failed; trying the next");
-                if health.record_error(provider.provider_name()) {
-                    shift_away.push(provider.provider_name().to_string());
-                }
-                last = e;
-            }
-        }
-    }
-    Round {
-        result: Err(last),
-        shift_away,
-    }
-}
-
-async fn send_sms(
-    providers: &[Arc<dyn SmsProvider>],
-    weights: &[ProviderWeight],
-    message: &SmsMessage,
-    health: &ProviderHealth,
-) -> Round {
-    let usable: Vec<Arc<dyn SmsProvider>> = providers
-        .iter()
-        .filter(|p| !message.international || p.supports_international())
-        .cloned()
-        .collect();
-    let ordered = by_weight(
-        &usable,
-        |p| p.name(),
-        weights,
-        |total| fastrand::u32(..total),
-    );
-    with_failover(&ordered, message, message.notification_id, health).await
-}
-
-async fn send_email(
-    providers: &[Arc<dyn EmailProvider>],
-    weights: &[ProviderWeight],
-    message: &EmailMessage,
-    health: &ProviderHealth,
-) -> Round {
-    let ordered = by_weight(
-        providers,
-        |p| p.name(),
-        weights,
-        |total| fastrand::u32(..total),
-    );
-    with_failover(&ordered, message, message.notification_id, health).await
 }
 
 /// A notification to hand to a provider, and whether this is its last attempt (a send that would be retried
@@ -266,36 +156,6 @@ pub async fn deliver(
         .await?
         .pop()
         .expect("one outcome per request"))
-}
-
-async fn send_prepared(
-    providers: &Providers,
-    job: &DeliveryJob,
-    prepared: &Prepared,
-) -> (Round, i32) {
-    let weights = &job.provider_weights;
-    let health = &providers.health;
-    let test_key = job.key_type == KeyType::Test;
-    match prepared {
-        Prepared::Sms(message, units) => {
-            let round = if test_key {
-                let simulated = providers.simulated.clone() as Arc<dyn SmsProvider>;
-                send_sms(&[simulated], &[], message, health).await
-            } else {
-                send_sms(&providers.sms, weights, message, health).await
-            };
-            (round, *units)
-        }
-        Prepared::Email(message) => {
-            let round = if test_key {
-                let simulated = providers.simulated.clone() as Arc<dyn EmailProvider>;
-                send_email(&[simulated], &[], message, health).await
-            } else {
-                send_email(&providers.email, weights, message, health).await
-            };
-            (round, 0)
-        }
-    }
 }
 
 /// A batch of delivery messages in three steps: *claim* all in one statement (the connection is closed when it
@@ -342,15 +202,19 @@ pub async fn deliver_many(
             }
         }
     }
-    let rounds = futures::future::join_all(
-        ready
-            .iter()
-            .map(|(job, prepared)| send_prepared(providers, job, prepared)),
-    )
+    let rounds = futures::future::join_all(ready.iter().map(|(job, prepared)| {
+        failover::send(
+            providers,
+            &prepared.message,
+            &job.provider_weights,
+            job.key_type == KeyType::Test,
+        )
+    }))
     .await;
     let sent_at = state.now();
     let mut shift_away = Vec::new();
-    for ((job, _), (round, billable_units)) in ready.iter().zip(rounds) {
+    for ((job, prepared), round) in ready.iter().zip(rounds) {
+        let billable_units = prepared.billable_units;
         shift_away.extend(round.shift_away);
         let (record, outcome) = match round.result {
             Ok((provider, accepted)) => (

@@ -1,6 +1,7 @@
 //! Real providers behind the delivery traits. Each takes plain values and speaks its provider's wire format.
 
 pub mod aws_sms;
+pub mod failover;
 pub mod firetext;
 pub mod ses;
 
