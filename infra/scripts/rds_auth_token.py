@@ -1,8 +1,8 @@
-"""The known answers for shared/src/rds_auth.rs: botocore's own RDS IAM token for fixed credentials, time and proxy.
+"""The known answers for shared/db/src/rds_auth.rs: botocore's own RDS IAM token for fixed credentials, time and proxy.
 
 Run with the project's venv (botocore comes with moto):
-    .venv/bin/python infra/scripts/rds_auth_token.py > shared/src/rds_auth_token.expected
-    .venv/bin/python infra/scripts/rds_auth_token.py session > shared/src/rds_auth_token_session.expected
+    .venv/bin/python infra/scripts/rds_auth_token.py > shared/db/src/rds_auth_token.expected
+    .venv/bin/python infra/scripts/rds_auth_token.py session > shared/db/src/rds_auth_token_session.expected
 """
 import datetime
 import sys

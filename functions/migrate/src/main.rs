@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let http = &http;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CloudFormationCustomResourceRequest>| async move {
-            let time_left = notify_app::jobs::budget_before(event.context.deadline);
+            let time_left = notify_core::time::budget_before(event.context.deadline);
             let migrate = || async {
                 let config = notify_config::Config::load().await?;
                 let db = notify_db::Db::short_lived(&config, 1, "notify-migrate")?;

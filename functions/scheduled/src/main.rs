@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
             .unwrap_or_default()
             .to_string();
         let job = Job::parse(&name).ok_or_else(|| format!("no such job: {name:?}"))?;
-        let budget = jobs::budget_before(event.context.deadline);
+        let budget = notify_core::time::budget_before(event.context.deadline);
         let span = tracing::info_span!("job", job = job.name());
         Ok::<Value, Error>(jobs::run(state, job, budget).instrument(span).await?)
     }))

@@ -106,20 +106,6 @@ impl Job {
 /// How long a run started by hand or by the local scheduler may work before it leaves the rest to its next run.
 pub const TIME_BUDGET: Duration = Duration::from_secs(45);
 
-/// Left unspent before the Lambda deadline: the batch in hand finishes and the run reports before it is killed.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
-
-/// The budget of a run invoked with this deadline (the Lambda context's, milliseconds since the epoch). A nightly
-/// job gets nearly the function's whole timeout (900 s), so a day's backlog clears in one run rather than in the
-/// slice of it that a fixed budget would allow.
-pub fn budget_before(deadline_ms: u64) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_millis(deadline_ms)
-        .saturating_sub(now)
-        .saturating_sub(DEADLINE_MARGIN)
-}
 const BATCH: i64 = 1000;
 /// Smaller than other jobs' batches: each purge batch writes history rows and deletes, and the WAL it makes is
 /// flushed with the commits of the sends made meanwhile; small bursts keep their latency down.
@@ -333,9 +319,12 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
-        let budget = budget_before(now + 900_000);
+        let budget = notify_core::time::budget_before(now + 900_000);
         assert!(budget <= Duration::from_secs(870) && budget > Duration::from_secs(865));
-        assert_eq!(budget_before(now + 10_000), Duration::ZERO);
-        assert_eq!(budget_before(0), Duration::ZERO);
+        assert_eq!(
+            notify_core::time::budget_before(now + 10_000),
+            Duration::ZERO
+        );
+        assert_eq!(notify_core::time::budget_before(0), Duration::ZERO);
     }
 }
