@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
-use notify_config::Config;
+use notify_config::{CallbackWorkerConfig, ExposeSecret};
 use notify_core::callbacks::Callback;
 use notify_core::messages::Message;
 use notify_queue::Queue;
@@ -31,15 +31,15 @@ pub struct CallbackSender {
 }
 
 impl CallbackSender {
-    pub fn from_config(config: &notify_config::Config) -> anyhow::Result<Self> {
-        let allow = crate::guard::AllowList::new(config.callback_allow_private_hosts.clone());
+    pub fn from_config(config: &CallbackWorkerConfig) -> anyhow::Result<Self> {
+        let allow = crate::guard::AllowList::new(config.callbacks.allow_private_hosts.clone());
         Ok(CallbackSender {
             client: crate::guard::client(
                 allow.clone(),
-                config.callback_ca_bundle.as_deref(),
-                config.callback_timeout,
+                config.callbacks.ca_bundle.as_deref(),
+                config.callbacks.timeout,
             )?,
-            encryptor: notify_core::crypto::Encryptor::new(&config.secret_key),
+            encryptor: notify_core::crypto::Encryptor::new(config.secret_key.expose_secret()),
             allow,
         })
     }
@@ -121,7 +121,7 @@ fn chain(error: &reqwest::Error) -> String {
 pub async fn handle_callback(
     sender: &CallbackSender,
     queue: &dyn Queue,
-    config: &Config,
+    config: &CallbackWorkerConfig,
     callback: &Callback,
     receives: u32,
 ) -> Option<Duration> {
@@ -139,7 +139,7 @@ pub async fn handle_callback(
             notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
             None
         }
-        Attempted::Retry(reason) if receives > config.callback_max_retries => {
+        Attempted::Retry(reason) if receives > config.callbacks.max_retries => {
             let dead = Callback {
                 last_error: Some(reason.clone()),
                 ..callback.clone()
@@ -164,14 +164,14 @@ pub async fn handle_callback(
                 }
                 Err(e) => {
                     tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
-                    Some(config.callback_retry_delay)
+                    Some(config.callbacks.retry_delay)
                 }
             }
         }
         Attempted::Retry(reason) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
             notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
-            Some(config.callback_retry_delay)
+            Some(config.callbacks.retry_delay)
         }
     }
 }
@@ -180,11 +180,11 @@ pub async fn handle_callback(
 pub async fn callback_batch(
     sender: &CallbackSender,
     queue: &dyn Queue,
-    config: &Config,
+    config: &CallbackWorkerConfig,
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let endpoint = config.sqs_endpoint_url.as_deref();
+    let endpoint = config.queues.endpoint_url.as_deref();
     let failed = futures::future::join_all(event.records.iter().map(|record| async move {
         let Some(Message::Callback(callback)) = parse(record) else {
             tracing::error!(

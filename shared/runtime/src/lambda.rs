@@ -16,8 +16,8 @@ pub async fn deliver_batch(
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let retry_delay = state.config.delivery_retry_delay;
-    let max = state.config.delivery_max_attempts;
+    let retry_delay = state.config.delivery.retry_delay;
+    let max = state.config.delivery.max_attempts;
     let mut failed = vec![false; event.records.len()];
     let mut messages = Vec::new();
     let mut positions = Vec::new();
@@ -31,7 +31,7 @@ pub async fn deliver_batch(
             None => failed[i] = true,
         }
     }
-    let endpoint = state.config.sqs_endpoint_url.as_deref();
+    let endpoint = state.config.queues.endpoint_url.as_deref();
     let again = workers::handle_deliveries(state, providers, &messages, retry_delay).await;
     for (b, again) in again.into_iter().enumerate() {
         let i = positions[b];
@@ -98,7 +98,7 @@ pub async fn status_batch(
                 let i = positions[b];
                 failed[i] = true;
                 // Sooner than the queue's visibility timeout: the reference is usually recorded within seconds.
-                let endpoint = state.config.sqs_endpoint_url.as_deref();
+                let endpoint = state.config.queues.endpoint_url.as_deref();
                 let delay = notify_app::status::retry_delay(&bodies[b]);
                 come_back_after(sqs, endpoint, &event.records[i], delay).await;
             }
