@@ -349,7 +349,8 @@ async fn admin_tokens() {
 #[tokio::test]
 async fn a_revoked_key_stops_working_within_the_lookup_cache_ttl() {
     let app =
-        TestApp::with_config(|c| c.lookup_cache_ttl = std::time::Duration::from_millis(300)).await;
+        TestApp::with_config(|c| c.api.lookup_cache_ttl = std::time::Duration::from_millis(300))
+            .await;
     let s = app.service(false).await;
     assert_eq!(
         app.call("GET", "/v2/notifications", &s.live_key, None)

@@ -85,9 +85,9 @@ async fn setup(change: impl FnOnce(&mut Config)) -> Setup {
         .with_state(receiver.clone());
     let (base, ca_file) = notify_tests::https_server(router).await;
     let app = TestApp::with_config(|c| {
-        c.callback_allow_private_hosts = vec!["127.0.0.1".into()];
-        c.callback_ca_bundle = Some(ca_file);
-        c.callback_retry_delay = Duration::from_millis(50);
+        c.callbacks.allow_private_hosts = vec!["127.0.0.1".into()];
+        c.callbacks.ca_bundle = Some(ca_file);
+        c.callbacks.retry_delay = Duration::from_millis(50);
         change(c);
     })
     .await;
@@ -136,7 +136,7 @@ fn callback(app: &TestApp, url: &str, service_id: Uuid) -> Callback {
 #[tokio::test]
 async fn callbacks_carry_notifys_headers_and_body_and_never_a_database_connection() {
     let s = setup_watching_connections().await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let cb = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
     assert_eq!(sender.attempt(&cb).await, Attempted::Delivered(200));
     // A redirect to another https path on an allowed host is followed, as Notify's `requests` does.
@@ -181,7 +181,7 @@ async fn inbound_text_callbacks_never_hold_a_database_connection_either() {
         })
         .collect();
     assert_eq!(due.len(), 1, "one inbound-text callback queued");
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     assert_eq!(sender.attempt(&due[0]).await, Attempted::Delivered(200));
     let calls = s.receiver.calls.lock().unwrap().clone();
     let (_, headers, body) = &calls[0];
@@ -195,7 +195,7 @@ async fn inbound_text_callbacks_never_hold_a_database_connection_either() {
 #[tokio::test]
 async fn retried_or_dropped_as_notify_does() {
     let s = setup(|_| {}).await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let service = Uuid::new_v4();
     let attempt = |path: &str| {
         let cb = callback(&s.app, &format!("{}{path}", s.base), service);
@@ -226,8 +226,8 @@ async fn retried_or_dropped_as_notify_does() {
 
 #[tokio::test]
 async fn private_and_metadata_addresses_are_refused_unless_allow_listed() {
-    let s = setup(|c| c.callback_allow_private_hosts = vec![]).await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let s = setup(|c| c.callbacks.allow_private_hosts = vec![]).await;
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let service = Uuid::new_v4();
     for url in [
         format!("{}/ok", s.base),
@@ -251,7 +251,7 @@ async fn private_and_metadata_addresses_are_refused_unless_allow_listed() {
 
     // Allow-listed 127.0.0.1, but a redirect to the metadata address is still refused.
     let s = setup(|_| {}).await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let cb = callback(&s.app, &format!("{}/to-metadata", s.base), service);
     assert!(matches!(sender.attempt(&cb).await, Attempted::Dropped(r) if r.contains("redirect")));
 }
@@ -260,8 +260,8 @@ async fn private_and_metadata_addresses_are_refused_unless_allow_listed() {
 async fn five_retries_then_the_dead_letter_queue_with_the_last_error() {
     let s = setup(|_| {}).await;
     let queue = Arc::new(InProcessQueue::default());
-    let sender = CallbackSender::from_config(&s.config).unwrap();
-    let config = Arc::new(s.config.clone());
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
+    let config = Arc::new(s.config.callback_worker());
     let worker =
         notify_runtime::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 10);
     let cb = callback(&s.app, &format!("{}/fail", s.base), Uuid::new_v4());
@@ -301,8 +301,8 @@ async fn five_retries_then_the_dead_letter_queue_with_the_last_error() {
 async fn a_hanging_receiver_delays_nobody_else() {
     let s = setup(|_| {}).await;
     let queue = Arc::new(InProcessQueue::default());
-    let sender = CallbackSender::from_config(&s.config).unwrap();
-    let config = Arc::new(s.config.clone());
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
+    let config = Arc::new(s.config.callback_worker());
     let worker =
         notify_runtime::workers::spawn_callback_worker(sender, queue.clone(), config.clone(), 100);
     for _ in 0..5 {
@@ -337,7 +337,7 @@ async fn a_hanging_receiver_delays_nobody_else() {
 #[tokio::test]
 async fn the_lambda_handler_reports_only_what_must_come_back() {
     let s = setup(|_| {}).await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let queue = InProcessQueue::default();
     let service = Uuid::new_v4();
     let record = |id: &str, cb: &Callback, receives: u32| {
@@ -361,7 +361,7 @@ async fn the_lambda_handler_reports_only_what_must_come_back() {
     let response = notify_outbound::callbacks::callback_batch(
         &sender,
         &queue,
-        &s.config,
+        &s.config.callback_worker(),
         &notify_tests::sqs_client("http://127.0.0.1:1"),
         event,
     )
@@ -374,7 +374,7 @@ async fn the_lambda_handler_reports_only_what_must_come_back() {
 #[tokio::test]
 async fn a_callback_token_under_another_key_drops_only_that_callback() {
     let s = setup_watching_connections().await;
-    let sender = CallbackSender::from_config(&s.config).unwrap();
+    let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let mut foreign = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
     foreign.encrypted_token = notify_core::crypto::Encryptor::new("another-key").encrypt("token");
     assert!(

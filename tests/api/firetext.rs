@@ -150,7 +150,7 @@ async fn firetext_errors_are_retryable_or_permanent() {
 #[tokio::test]
 async fn provider_callbacks_need_the_configured_credentials() {
     let app = TestApp::with_config(|c| {
-        c.provider_callback_credentials = vec!["firetext:s3cret-pass".into()]
+        c.api.provider_callback_credentials = vec!["firetext:s3cret-pass".into()]
     })
     .await;
     let basic = |pair: &str| {

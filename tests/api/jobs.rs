@@ -22,7 +22,7 @@ async fn sql(app: &TestApp) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn a_send_made_while_the_queue_was_down_is_replayed_and_sent_once() {
-    let mut p = crate::pipeline::pipeline_with(|c| c.replay_after = Duration::ZERO).await;
+    let mut p = crate::pipeline::pipeline_with(|c| c.delivery.replay_after = Duration::ZERO).await;
     let s = p.app.service(false).await;
     let working = p.app.state.queue.clone();
     // SQS unreachable while the API accepts the send.

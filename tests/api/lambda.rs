@@ -73,7 +73,7 @@ async fn only_failed_items_are_reported_and_the_last_attempt_fails_for_good() {
         (
             "last",
             deliver(exhausted),
-            app.state.config.delivery_max_attempts,
+            app.state.config.delivery.max_attempts,
         ),
     ]);
     let response = notify_runtime::lambda::deliver_batch(
@@ -122,7 +122,7 @@ async fn a_send_outcome_the_database_cannot_take_goes_back_on_a_new_message() {
     let dead =
         notify_db::Db::connect_short_lived("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
     let mut config = (*app.state.config).clone();
-    config.sqs_endpoint_url = None;
+    config.queues.endpoint_url = None;
     let state = notify_app::AppState::new(config, dead, app.queue.clone());
     let providers = Providers::new(
         vec![Arc::new(Down) as Arc<dyn SmsProvider>],

@@ -95,7 +95,7 @@ async fn daily_limits_per_channel() {
 #[tokio::test]
 async fn limits_in_redis_are_shared_and_fail_open() {
     let shared =
-        TestApp::with_config(|c| c.redis_url = Some("redis://127.0.0.1:6379".into())).await;
+        TestApp::with_config(|c| c.api.redis_url = Some("redis://127.0.0.1:6379".into())).await;
     let s = shared.service(false).await;
     shared
         .admin(
@@ -137,7 +137,7 @@ async fn limits_in_redis_are_shared_and_fail_open() {
         "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds"
     );
 
-    let down = TestApp::with_config(|c| c.redis_url = Some("redis://127.0.0.1:1".into())).await;
+    let down = TestApp::with_config(|c| c.api.redis_url = Some("redis://127.0.0.1:1".into())).await;
     let s = down.service(false).await;
     let r = down.call("POST", "/v2/notifications/sms", &s.live_key, Some(json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}}))).await;
     assert_eq!(r.status, 201, "a Redis outage does not stop sends");

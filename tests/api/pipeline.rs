@@ -192,8 +192,8 @@ pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify_config::Config
         c.queues.deliver_email = q.deliver_email;
         c.queues.status = q.status;
         c.queues.callbacks = q.callbacks;
-        c.sqs_endpoint_url = Some(moto.clone());
-        c.simulate_providers = false;
+        c.queues.endpoint_url = Some(moto.clone());
+        c.providers.simulate = false;
         change(c);
     })
     .await;
@@ -228,7 +228,7 @@ pub(crate) async fn pipeline_with(change: impl FnOnce(&mut notify_config::Config
 
     let ses = notify_tests::ses_client(&moto);
     ses.create_email_identity()
-        .email_identity(&app.state.config.notify_email_domain)
+        .email_identity(&app.state.config.api.notify_email_domain)
         .send()
         .await
         .expect("moto SES v2");

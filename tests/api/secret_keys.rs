@@ -34,7 +34,8 @@ async fn a_wrong_secret_key_is_refused_at_start_up_with_a_message_naming_it() {
         refused.starts_with("SECRET_KEY does not decrypt this database's key check: "),
         "{refused}"
     );
-    let current = app.state.config.secret_key.clone();
+    let current =
+        notify_config::ExposeSecret::expose_secret(&app.state.config.secret_key).to_string();
     app.with_secret_key(&format!("another-key,{current}"))
         .state
         .check_secret_key()
@@ -151,7 +152,10 @@ async fn one_unreadable_notification_or_inbound_text_fails_only_itself() {
 
 #[tokio::test]
 async fn rotation_old_key_then_both_then_re_encrypt_then_new_key_alone() {
-    let old = TestApp::with_config(|c| c.secret_key = "the-old-key".into()).await;
+    let old = TestApp::with_config(|c| {
+        c.secret_key = notify_config::SecretKey::new("the-old-key").unwrap()
+    })
+    .await;
     old.state.check_secret_key().await.unwrap();
     let s = old.service(false).await;
     old.assign_inbound_number(s.service.id, "07700900999").await;

@@ -416,7 +416,7 @@ async fn a_queue_outage_never_loses_an_accepted_notification() {
 #[tokio::test]
 async fn an_unreachable_database_answers_503_in_the_envelope() {
     let app =
-        TestApp::with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
+        TestApp::with_config(|c| c.database.url = "postgres://postgres@127.0.0.1:1/none".into())
             .await;
     let dead = notify_db::Db::connect("postgres://postgres@127.0.0.1:1/none", 1, "t").unwrap();
     let state = notify_app::AppState::new((*app.state.config).clone(), dead, app.queue.clone());

@@ -66,9 +66,9 @@ async fn a_send_end_to_end_logs_ids_and_never_personal_data() {
     );
     let (base, ca_file) = notify_tests::https_server(router).await;
     let app = TestApp::with_config(|c| {
-        c.simulate_providers = true;
-        c.callback_allow_private_hosts = vec!["127.0.0.1".into()];
-        c.callback_ca_bundle = Some(ca_file);
+        c.providers.simulate = true;
+        c.callbacks.allow_private_hosts = vec!["127.0.0.1".into()];
+        c.callbacks.ca_bundle = Some(ca_file);
     })
     .await;
     let s = app.service(false).await;
@@ -112,9 +112,9 @@ async fn a_send_end_to_end_logs_ids_and_never_personal_data() {
         },
     );
     handles.push(workers::spawn_callback_worker(
-        CallbackSender::from_config(&app.state.config).unwrap(),
+        CallbackSender::from_config(&app.state.config.callback_worker()).unwrap(),
         app.queue.clone(),
-        app.state.config.clone(),
+        Arc::new(app.state.config.callback_worker()),
         10,
     ));
 

@@ -150,9 +150,9 @@ impl TestApp {
             .unwrap();
         let database_url = format!("{}/{name}", server_url());
         let mut config = Config::for_development(&database_url);
-        config.api_host_name = "https://api.test.notify".into();
+        config.api.host_name = "https://api.test.notify".into();
         // Tests change services and keys and look at the effect at once.
-        config.lookup_cache_ttl = std::time::Duration::ZERO;
+        config.api.lookup_cache_ttl = std::time::Duration::ZERO;
         change(&mut config);
         let db = Db::connect(&database_url, 4, "notify-test").unwrap();
         let queue = Arc::new(InProcessQueue::default());
@@ -168,7 +168,7 @@ impl TestApp {
     /// The same database and queue seen by a process started with another `SECRET_KEY` (rotation tests).
     pub fn with_secret_key(&self, secret_key: &str) -> TestApp {
         let mut config = (*self.state.config).clone();
-        config.secret_key = secret_key.into();
+        config.secret_key = notify_config::SecretKey::new(secret_key).expect("a secret key");
         let state = AppState::new(config, self.state.db.clone(), self.queue.clone());
         TestApp {
             router: notify_http::router(state.clone()),

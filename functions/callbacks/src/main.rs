@@ -14,10 +14,10 @@ async fn main() -> Result<(), Error> {
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = notify_config::Config::load().await?;
-    config.require_secret_key()?;
+    // Queues, callbacks and SECRET_KEY only: nothing about the database or the providers.
+    let config = notify_config::CallbackWorkerConfig::load().await?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.queues.endpoint_url.as_deref()).await,
     );
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
     let sender = CallbackSender::from_config(&config)?;

@@ -12,13 +12,13 @@ async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
+    // Everything AppState holds; it cannot be loaded without SECRET_KEY.
     let config = notify_config::Config::load().await?;
-    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.queues.endpoint_url.as_deref()).await,
     );
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone()));
-    let db = notify_db::Db::short_lived(&config, 4, "notify-delivery")?;
+    let db = notify_db::Db::short_lived(&config.database, 4, "notify-delivery")?;
     let providers = notify_outbound::providers::from_config(&config, queue.clone()).await;
     let state = notify_app::AppState::new(config, db, queue);
     state.check_secret_key().await?;

@@ -16,8 +16,9 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<CloudFormationCustomResourceRequest>| async move {
             let time_left = notify_core::time::budget_before(event.context.deadline);
             let migrate = || async {
-                let config = notify_config::Config::load().await?;
-                let db = notify_db::Db::short_lived(&config, 1, "notify-migrate")?;
+                // The database alone: migrate needs no secret key.
+                let database = notify_config::DatabaseConfig::load().await?;
+                let db = notify_db::Db::short_lived(&database, 1, "notify-migrate")?;
                 Ok(db.migrate().await?)
             };
             let response =

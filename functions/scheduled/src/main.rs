@@ -17,12 +17,12 @@ async fn main() -> Result<(), Error> {
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Everything AppState holds; it cannot be loaded without SECRET_KEY.
     let config = notify_config::Config::load().await?;
-    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.queues.endpoint_url.as_deref()).await,
     );
-    let db = notify_db::Db::short_lived(&config, 1, "notify-scheduled")?;
+    let db = notify_db::Db::short_lived(&config.database, 1, "notify-scheduled")?;
     let state = notify_app::AppState::new(config, db, Arc::new(SqsQueue::new(sqs)));
     // The outbox relay decrypts inbound texts and complainants' addresses: a wrong key must stop here, not drop them.
     state.check_secret_key().await?;

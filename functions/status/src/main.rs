@@ -12,12 +12,12 @@ async fn main() -> Result<(), Error> {
     // JSON when the function's LoggingConfig says so (AWS_LAMBDA_LOG_FORMAT), each line inside the invocation's span
     // with its requestId.
     lambda_runtime::tracing::init_default_subscriber();
+    // Everything AppState holds; it cannot be loaded without SECRET_KEY.
     let config = notify_config::Config::load().await?;
-    config.require_secret_key()?;
     let sqs = aws_sdk_sqs::Client::new(
-        &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+        &notify_config::aws::sdk_config(config.queues.endpoint_url.as_deref()).await,
     );
-    let db = notify_db::Db::short_lived(&config, 1, "notify-status")?;
+    let db = notify_db::Db::short_lived(&config.database, 1, "notify-status")?;
     let state = notify_app::AppState::new(config, db, Arc::new(SqsQueue::new(sqs.clone())));
     state.check_secret_key().await?;
     let (state, sqs) = (&state, &sqs);

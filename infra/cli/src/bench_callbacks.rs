@@ -43,10 +43,12 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
         }),
     );
     let (base, ca_file) = notify_tests::https_server(receiver).await;
-    config.callback_allow_private_hosts = vec!["127.0.0.1".into()];
-    config.callback_ca_bundle = Some(ca_file);
-    let sender = CallbackSender::from_config(&config)?;
-    let encryptor = notify_core::crypto::Encryptor::new(&config.secret_key);
+    config.callbacks.allow_private_hosts = vec!["127.0.0.1".into()];
+    config.callbacks.ca_bundle = Some(ca_file);
+    let sender = CallbackSender::from_config(&config.callback_worker())?;
+    let encryptor = notify_core::crypto::Encryptor::new(
+        notify_config::ExposeSecret::expose_secret(&config.secret_key),
+    );
     let target = CallbackTarget {
         url: format!("{base}/callback"),
         encrypted_token: encryptor.encrypt("benchmark-bearer-token"),
@@ -68,12 +70,12 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
         callbacks::delivery_status(&data, &target)
     };
     // The pool both designs get; ours never asks it for anything.
-    let db = Db::connect(&config.database_url, o.pool_size, "notify-bench-callbacks")?;
+    let db = Db::connect(&config.database.url, o.pool_size, "notify-bench-callbacks")?;
     let failures_before = Db::pool_failures();
 
     // Ours: the callback worker on the in-process queue.
     let queue = Arc::new(InProcessQueue::default());
-    let config = Arc::new(config);
+    let config = Arc::new(config.callback_worker());
     for i in 0..o.count {
         queue
             .send(

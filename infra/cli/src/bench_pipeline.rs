@@ -80,14 +80,14 @@ impl Stack {
         o: &StackOptions,
     ) -> anyhow::Result<Stack> {
         let api_db = Db::connect(
-            &config.database_url,
-            config.database_pool_size,
+            &config.database.url,
+            config.database.pool_size,
             "notify-api",
         )?;
         let state = AppState::new(config.clone(), api_db, queue.clone());
         state.db.migrate().await?;
         let worker_db =
-            Db::connect_short_lived(&config.database_url, o.worker_pool_size, WORKER_APP_NAME)?;
+            Db::connect_short_lived(&config.database.url, o.worker_pool_size, WORKER_APP_NAME)?;
         let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
         // The simulated provider with Notify's load-test stub latency; every bench recipient is a `delivered` one.
         let provider = Arc::new(SimulatedProvider::with_latency(
@@ -273,8 +273,8 @@ pub struct ReceiptOptions {
 pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value> {
     let queue = Arc::new(InProcessQueue::default());
     let db = Db::connect(
-        &config.database_url,
-        config.database_pool_size,
+        &config.database.url,
+        config.database.pool_size,
         "notify-api",
     )?;
     let state = AppState::new(config.clone(), db, queue.clone());
@@ -297,7 +297,7 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
         .await?;
 
     let worker_db =
-        Db::connect_short_lived(&config.database_url, o.concurrency, "notify-bench-status")?;
+        Db::connect_short_lived(&config.database.url, o.concurrency, "notify-bench-status")?;
     let worker = AppState::new(config, worker_db, queue);
     let batches: Vec<Vec<StatusBody>> = (1..=o.count)
         .collect::<Vec<_>>()

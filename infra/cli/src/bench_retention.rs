@@ -46,8 +46,8 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let queue = std::sync::Arc::new(InProcessQueue::default());
     let db = Db::connect(
-        &config.database_url,
-        config.database_pool_size,
+        &config.database.url,
+        config.database.pool_size,
         "notify-api",
     )?;
     let state = AppState::new(config.clone(), db, queue);
@@ -65,7 +65,7 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
 
     let idle = latency_at(&client, &url, &target, o.rate, o.idle_seconds).await?;
 
-    let jobs_db = Db::connect_short_lived(&config.database_url, 1, "notify-scheduled")?;
+    let jobs_db = Db::connect_short_lived(&config.database.url, 1, "notify-scheduled")?;
     let jobs_state = AppState::new(config, jobs_db, state.queue.clone());
     let started = Instant::now();
     let purge = tokio::spawn(async move {
@@ -89,7 +89,7 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
     let stand_in = if state.db.autovacuum_enabled().await? {
         None
     } else {
-        let db = Db::connect_short_lived(&state.config.database_url, 1, "notify-bench-vacuum")?;
+        let db = Db::connect_short_lived(&state.config.database.url, 1, "notify-bench-vacuum")?;
         Some(tokio::spawn(async move {
             let mut runs = 0u32;
             loop {

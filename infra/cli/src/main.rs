@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use notify_app::admin::{CreateService, CreateTemplate};
 use notify_app::{AppState, admin};
 use notify_config as config;
-use notify_config::Config;
+use notify_config::{Config, ExposeSecret};
 use notify_core::model::{CallbackType, KeyType, NotificationType, Postage, ServicePermission};
 use notify_db::{Db, SenderKind, ServiceUpdate, TemplateUpdate};
 use notify_queue::{InProcessQueue, Queue};
@@ -469,10 +469,10 @@ async fn configure(
 async fn local_config(may_start_db: bool, port: Option<u16>) -> anyhow::Result<Local> {
     let (mut config, mut vars) = configure(config::environment(), port).await?;
     let mut private_db = None;
-    if config.database_url.is_empty() {
+    if config.database.url.is_empty() {
         let database = local_db::resolve(&config.local, may_start_db).await?;
         vars.insert("DATABASE_URL".into(), database.url.clone());
-        config.database_url = database.url;
+        config.database.url = database.url;
         private_db = database.started;
     }
     notify_core::metrics::init(config.metrics_namespace.as_deref());
@@ -609,10 +609,11 @@ async fn spawn_workers(
     delivery_concurrency: usize,
     callback_concurrency: usize,
 ) -> anyhow::Result<()> {
-    let sender = notify_outbound::callbacks::CallbackSender::from_config(config)?;
+    let sender =
+        notify_outbound::callbacks::CallbackSender::from_config(&config.callback_worker())?;
     let db = Db::connect_short_lived(
-        &config.database_url,
-        config.database_pool_size,
+        &config.database.url,
+        config.database.pool_size,
         "notify-worker",
     )?;
     let worker_state = AppState::new(config.clone(), db, queue.clone());
@@ -638,13 +639,13 @@ async fn spawn_workers(
             workers::spawn_callback_worker(
                 sender,
                 in_process,
-                Arc::new(config.clone()),
+                Arc::new(config.callback_worker()),
                 callback_concurrency,
             );
         }
         None => {
             let sqs = aws_sdk_sqs::Client::new(
-                &notify_config::aws::sdk_config(config.sqs_endpoint_url.as_deref()).await,
+                &notify_config::aws::sdk_config(config.queues.endpoint_url.as_deref()).await,
             );
             let q = &config.queues;
             notify_runtime::pollers::create_queues(
@@ -662,7 +663,7 @@ async fn spawn_workers(
             notify_runtime::pollers::spawn_callbacks(
                 sender,
                 queue.clone(),
-                Arc::new(config.clone()),
+                Arc::new(config.callback_worker()),
                 sqs.clone(),
                 callback_concurrency.div_ceil(10),
             )
@@ -726,12 +727,13 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     });
     let info = json!({
         "api": format!("http://127.0.0.1:{}", args.port),
-        "database": config::shown("DATABASE_URL", &state.config.database_url),
+        "database": config::shown("DATABASE_URL", &state.config.database.url),
         "private_database": private_db,
         "settings": settings,
-        "admin_client_id": state.config.admin_client_id,
+        "admin_client_id": state.config.api.admin_client_id,
         // Shown so that admin JWTs can be signed locally; a secret of the user's own stays hidden.
-        "admin_client_secret": state.config.admin_client_secrets.first()
+        "admin_client_secret": state.config.api.admin_client_secrets.first()
+            .map(ExposeSecret::expose_secret)
             .filter(|s| *s == config::DEV_ADMIN_CLIENT_SECRET),
         "demo": demo,
     });
@@ -779,7 +781,7 @@ async fn dev(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         }
         out
     });
-    if state.config.secret_key == config::DEV_SECRET_KEY {
+    if state.config.secret_key.expose_secret() == config::DEV_SECRET_KEY {
         tracing::warn!("using development secrets: never point this at real data");
     }
     axum::serve(listener, notify_http::router(state))
@@ -803,8 +805,8 @@ async fn start_dev(
         .callback_concurrency
         .unwrap_or(config.local.callback_concurrency);
     let db = Db::connect(
-        &config.database_url,
-        config.database_pool_size,
+        &config.database.url,
+        config.database.pool_size,
         "notify-api",
     )?;
     db.migrate().await?;
@@ -815,7 +817,7 @@ async fn start_dev(
     )
     .check_secret_key()
     .await?;
-    let state = if config.sqs_endpoint_url.is_some() {
+    let state = if config.queues.endpoint_url.is_some() {
         let state = AppState::from_config(config.clone(), "notify-api").await?;
         if !args.no_workers {
             spawn_workers(
@@ -844,7 +846,7 @@ async fn start_dev(
     };
     if !args.no_workers {
         // The scheduled jobs, on their EventBridge schedules, on short-lived connections of their own.
-        let db = Db::connect_short_lived(&state.config.database_url, 2, "notify-scheduled")?;
+        let db = Db::connect_short_lived(&state.config.database.url, 2, "notify-scheduled")?;
         let jobs_state = AppState::new((*state.config).clone(), db, state.queue.clone());
         notify_app::jobs::spawn_scheduler(jobs_state);
     }
@@ -878,7 +880,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no job {name:?}; jobs: {}", names.join(", "));
             };
             let state = state(false).await?;
-            if state.config.sqs_endpoint_url.is_none()
+            if state.config.queues.endpoint_url.is_none()
                 && job == notify_app::jobs::Job::ReplayCreatedNotifications
             {
                 bail!(
@@ -901,10 +903,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             // The stack's own settings, not development ones: this calls a deployed API.
-            let config = Config::load_from(config::environment()).await?;
-            let client_id = client_id.unwrap_or(config.admin_client_id);
+            let api = config::ApiConfig::load_from(config::environment()).await?;
+            let client_id = client_id.unwrap_or(api.admin_client_id);
             let secret = secret
-                .or_else(|| config.admin_client_secrets.into_iter().next())
+                .or_else(|| {
+                    let first = api.admin_client_secrets.first();
+                    first.map(|s| s.expose_secret().to_string())
+                })
                 .context("--secret or ADMIN_CLIENT_SECRET must be set")?;
             let token =
                 notify_app::auth::create_token(&client_id, &secret, chrono::Utc::now().timestamp());
@@ -951,7 +956,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = local_config(false, None).await?.config;
-            let db = Db::connect(&config.database_url, 1, "notify-migrate")?;
+            let db = Db::connect(&config.database.url, 1, "notify-migrate")?;
             let applied = db.migrate().await?;
             print(j, json!({"applied": applied}), |v| {
                 format!("applied {} migration(s)", v["applied"])
@@ -1434,14 +1439,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let local = local_config(true, None).await?;
             let config = local.config.clone();
-            Db::connect(&config.database_url, 1, "notify-migrate")?
+            Db::connect(&config.database.url, 1, "notify-migrate")?
                 .migrate()
                 .await?;
             let result = bench_cold_start::run(bench_cold_start::Options {
                 bin_dir,
                 emulator,
                 runs,
-                database_url: config.database_url,
+                database_url: config.database.url,
             })
             .await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
@@ -1452,7 +1457,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
         }) => {
             let state = state(false).await?;
-            let database_url = state.config.database_url.clone();
+            let database_url = state.config.database.url.clone();
             let result = bench::sms(
                 &state,
                 bench::Options {
@@ -1536,24 +1541,30 @@ mod tests {
                 ("DELIVERY_CONCURRENCY", "3"),
             ]));
             let (config, _) = configure(vars, Some(6102)).await.unwrap();
-            assert!(config.simulate_providers, "{secrets:?}");
-            assert_eq!(config.callback_allow_private_hosts, ["127.0.0.1"]);
-            assert_eq!(config.callback_retry_delay.as_secs(), 7);
+            assert!(config.providers.simulate, "{secrets:?}");
+            assert_eq!(config.callbacks.allow_private_hosts, ["127.0.0.1"]);
+            assert_eq!(config.callbacks.retry_delay.as_secs(), 7);
             assert_eq!(config.local.delivery_concurrency, 3);
-            assert_eq!(config.api_host_name, "http://127.0.0.1:6102");
-            let allow =
-                notify_outbound::guard::AllowList::new(config.callback_allow_private_hosts.clone());
+            assert_eq!(config.api.host_name, "http://127.0.0.1:6102");
+            let allow = notify_outbound::guard::AllowList::new(
+                config.callbacks.allow_private_hosts.clone(),
+            );
             let receiver = url::Url::parse("https://127.0.0.1:9443/callback").unwrap();
             notify_outbound::guard::check_url(&receiver, &allow).unwrap();
             if secrets.is_empty() {
-                assert_eq!(config.secret_key, config::DEV_SECRET_KEY);
+                assert_eq!(config.secret_key.expose_secret(), config::DEV_SECRET_KEY);
                 assert_eq!(
-                    config.admin_client_secrets,
-                    [config::DEV_ADMIN_CLIENT_SECRET]
+                    config.api.admin_client_secrets[0].expose_secret(),
+                    config::DEV_ADMIN_CLIENT_SECRET
                 );
+                assert_eq!(config.api.admin_client_secrets.len(), 1);
             } else {
-                assert_eq!(config.secret_key, "my-key");
-                assert_eq!(config.admin_client_secrets, ["my-admin"]);
+                assert_eq!(config.secret_key.expose_secret(), "my-key");
+                assert_eq!(
+                    config.api.admin_client_secrets[0].expose_secret(),
+                    "my-admin"
+                );
+                assert_eq!(config.api.admin_client_secrets.len(), 1);
             }
         }
     }
@@ -1570,8 +1581,8 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(!config.simulate_providers);
-        assert_eq!(config.api_host_name, "https://notify.example");
+        assert!(!config.providers.simulate);
+        assert_eq!(config.api.host_name, "https://notify.example");
         let shown = config::differing_from_defaults(&vars);
         assert!(shown.contains(&("SECRET_KEY", "****".into())), "{shown:?}");
         assert!(shown.contains(&("API_HOST_NAME", "https://notify.example/".into())));
@@ -1581,8 +1592,8 @@ mod tests {
     #[tokio::test]
     async fn other_commands_get_the_same_development_values_without_a_port() {
         let (config, _) = configure(env(&[]), None).await.unwrap();
-        assert!(config.simulate_providers);
-        assert_eq!(config.secret_key, config::DEV_SECRET_KEY);
-        assert_eq!(config.api_host_name, "http://127.0.0.1:6011");
+        assert!(config.providers.simulate);
+        assert_eq!(config.secret_key.expose_secret(), config::DEV_SECRET_KEY);
+        assert_eq!(config.api.host_name, "http://127.0.0.1:6011");
     }
 }

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use notify_config::ExposeSecret;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -187,7 +188,7 @@ pub async fn authenticate_service(
 pub fn authenticate_admin(
     authorization: Option<&str>,
     client_id: &str,
-    secrets: &[String],
+    secrets: &[notify_config::SecretString],
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let token = bearer_token(authorization)?;
@@ -206,7 +207,7 @@ pub fn authenticate_admin(
         return Err(forbidden("Invalid token: algorithm used is not HS256"));
     }
     for secret in secrets {
-        match check_with_secret(token, secret, now) {
+        match check_with_secret(token, secret.expose_secret(), now) {
             KeyCheck::NoMatch => continue,
             KeyCheck::Rejected(e) => return Err(e),
             KeyCheck::Accepted => return Ok(()),

@@ -117,7 +117,7 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
                     to: job.to.clone(),
                     from: format!(
                         "{}@{}",
-                        job.email_sender_local_part, state.config.notify_email_domain
+                        job.email_sender_local_part, state.config.api.notify_email_domain
                     ),
                     reply_to: job.reply_to_text.clone(),
                     subject: rendered.subject.unwrap_or_default(),

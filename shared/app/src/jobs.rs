@@ -122,7 +122,7 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
             loop {
                 let batch = state
                     .db
-                    .created_for_replay(state.config.replay_after, cursor, BATCH)
+                    .created_for_replay(state.config.delivery.replay_after, cursor, BATCH)
                     .await?;
                 for (id, kind, _, service_id) in &batch {
                     let queue = match kind {

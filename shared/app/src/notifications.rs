@@ -418,7 +418,7 @@ fn prepare_files(
     }
     let test_document = format!(
         "{}/services/{}/documents/test-document",
-        state.config.document_download_api_host, service.id
+        state.config.api.document_download_api_host, service.id
     );
     for value in personalisation.values_mut() {
         if value.as_object().is_some_and(|o| o.contains_key("file")) {
@@ -431,7 +431,7 @@ fn prepare_files(
 fn uri(state: &AppState, path: &str) -> String {
     format!(
         "{}/{}",
-        state.config.api_host_name,
+        state.config.api.host_name,
         path.trim_start_matches('/')
     )
 }
@@ -792,7 +792,7 @@ pub async fn send_email(
         "id": id,
         "reference": reference,
         "content": {
-            "from_email": format!("{}@{}", service.email_sender_local_part, state.config.notify_email_domain),
+            "from_email": format!("{}@{}", service.email_sender_local_part, state.config.api.notify_email_domain),
             "body": rendered.body,
             "subject": rendered.subject,
             "one_click_unsubscribe_url": unsubscribe_url,

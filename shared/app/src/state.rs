@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use notify_config::ExposeSecret;
 use uuid::Uuid;
 
 use crate::cache::TtlCache;
@@ -80,7 +81,7 @@ impl Lookups {
 
 impl AppState {
     pub fn new(config: Config, db: Db, queue: Arc<dyn Queue>) -> Self {
-        let limiter = match &config.redis_url {
+        let limiter = match &config.api.redis_url {
             Some(url) => Limiter::redis(url).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "REDIS_URL unusable: limits kept in-process");
                 Limiter::in_process()
@@ -88,8 +89,8 @@ impl AppState {
             None => Limiter::in_process(),
         };
         AppState {
-            lookups: Arc::new(Lookups::new(config.lookup_cache_ttl)),
-            encryptor: Encryptor::new(&config.secret_key),
+            lookups: Arc::new(Lookups::new(config.api.lookup_cache_ttl)),
+            encryptor: Encryptor::new(config.secret_key.expose_secret()),
             config: Arc::new(config),
             db,
             limiter: Arc::new(limiter),
@@ -101,11 +102,15 @@ impl AppState {
     /// From the environment: SQS when `SQS_ENDPOINT_URL` or an AWS runtime is present, in-process otherwise.
     pub async fn from_config(config: Config, application_name: &str) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = Db::pooled(&config, config.database_pool_size, application_name)?;
-        let use_sqs = config.sqs_endpoint_url.is_some()
+        let db = Db::pooled(
+            &config.database,
+            config.database.pool_size,
+            application_name,
+        )?;
+        let use_sqs = config.queues.endpoint_url.is_some()
             || std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let queue: Arc<dyn Queue> = if use_sqs {
-            Arc::new(SqsQueue::from_env(config.sqs_endpoint_url.as_deref()).await)
+            Arc::new(SqsQueue::from_env(config.queues.endpoint_url.as_deref()).await)
         } else {
             Arc::new(InProcessQueue::default())
         };

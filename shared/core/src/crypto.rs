@@ -47,7 +47,7 @@ impl Encryptor {
             .map(SealingKey::new)
             .collect();
         if keys.is_empty() {
-            // An empty SECRET_KEY is refused by `Config::require_secret_key`; tests and tools still get a key.
+            // An empty SECRET_KEY cannot be loaded (`notify_config::SecretKey`); tests and tools still get a key.
             keys.push(SealingKey::new(secret_key));
         }
         Encryptor { keys }

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use notify_config::DatabaseCredentials;
+use notify_config::{DatabaseCredentials, ExposeSecret};
 use tokio::sync::OnceCell;
 
 use crate::DatabasePassword;
@@ -33,7 +33,7 @@ pub fn password_source(credentials: &DatabaseCredentials) -> Option<DatabasePass
             Some(DatabasePassword(Arc::new(SecretPassword {
                 client: OnceCell::new(),
                 arn: arn.clone(),
-                cached: Mutex::new(password.clone()),
+                cached: Mutex::new(password.as_ref().map(|p| p.expose_secret().to_string())),
             })))
         }
     }

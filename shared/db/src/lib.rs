@@ -242,13 +242,13 @@ impl Db {
 
     /// A pool for `config`'s database, with its password source (RDS Proxy in AWS).
     pub fn pooled(
-        config: &notify_config::Config,
+        config: &notify_config::DatabaseConfig,
         pool_size: usize,
         application_name: &str,
     ) -> DbResult<Self> {
         Db::build(
-            &config.database_url,
-            crate::credentials::password_source(&config.database_credentials),
+            &config.url,
+            crate::credentials::password_source(&config.credentials),
             pool_size,
             application_name,
             true,
@@ -258,13 +258,13 @@ impl Db {
     /// Short-lived connections (see [`Db::connect_short_lived`]) to `config`'s database: what the Lambda
     /// workers use.
     pub fn short_lived(
-        config: &notify_config::Config,
+        config: &notify_config::DatabaseConfig,
         max_at_once: usize,
         application_name: &str,
     ) -> DbResult<Self> {
         Db::build(
-            &config.database_url,
-            crate::credentials::password_source(&config.database_credentials),
+            &config.url,
+            crate::credentials::password_source(&config.credentials),
             max_at_once,
             application_name,
             false,

@@ -28,8 +28,8 @@ impl FromRequestParts<AppState> for AdminAuth {
             .map(|h| h.to_str().unwrap_or("\u{0}"));
         auth::authenticate_admin(
             header,
-            &state.config.admin_client_id,
-            &state.config.admin_client_secrets,
+            &state.config.api.admin_client_id,
+            &state.config.api.admin_client_secrets,
             state.now(),
         )?;
         Ok(AdminAuth)

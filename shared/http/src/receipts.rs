@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use notify_app::AppState;
@@ -18,7 +19,7 @@ const SMS_RECEIPT_PROVIDERS: [&str; 1] = ["firetext"];
 /// When credentials are configured, the provider must present one of them with HTTP Basic: none is 401, a wrong
 /// one 403 (Notify answers its inbound endpoints the same way).
 fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let allowed = &state.config.provider_callback_credentials;
+    let allowed = &state.config.api.provider_callback_credentials;
     if allowed.is_empty() {
         return None;
     }
@@ -40,7 +41,7 @@ fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         Some(p)
             if allowed
                 .iter()
-                .any(|a| constant_time_eq(a.as_bytes(), p.as_bytes())) =>
+                .any(|a| constant_time_eq(a.expose_secret().as_bytes(), p.as_bytes())) =>
         {
             return None;
         }

@@ -264,7 +264,7 @@ pub async fn list_notifications(
         .iter()
         .filter_map(|r| notifications::notification_json(&state, r).ok())
         .collect();
-    let base = format!("{}/v2/notifications", state.config.api_host_name);
+    let base = format!("{}/v2/notifications", state.config.api.host_name);
     let mut links = json!({"current": link(&base, &pairs)});
     if let Some(last) = records.last() {
         // `older_than` first: the Python client pages by the first UUID it finds in this URL.
@@ -444,7 +444,7 @@ pub async fn received_text_messages(
             }))
         })
         .collect();
-    let base = format!("{}/v2/received-text-messages", state.config.api_host_name);
+    let base = format!("{}/v2/received-text-messages", state.config.api.host_name);
     let mut links = json!({"current": base});
     if let Some(last) = records.last() {
         links["next"] = json!(format!("{base}?older_than={}", last.id));

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
-use notify_config::Config;
+use notify_config::{CallbackWorkerConfig, ExposeSecret};
 use notify_core::callbacks::Callback;
 use notify_core::messages::Message;
 use notify_core::retry::{Disposition, callback_retry};
@@ -30,15 +30,15 @@ pub struct CallbackSender {
 }
 
 impl CallbackSender {
-    pub fn from_config(config: &notify_config::Config) -> anyhow::Result<Self> {
-        let allow = crate::guard::AllowList::new(config.callback_allow_private_hosts.clone());
+    pub fn from_config(config: &CallbackWorkerConfig) -> anyhow::Result<Self> {
+        let allow = crate::guard::AllowList::new(config.callbacks.allow_private_hosts.clone());
         Ok(CallbackSender {
             client: crate::guard::client(
                 allow.clone(),
-                config.callback_ca_bundle.as_deref(),
-                config.callback_timeout,
+                config.callbacks.ca_bundle.as_deref(),
+                config.callbacks.timeout,
             )?,
-            encryptor: notify_core::crypto::Encryptor::new(&config.secret_key),
+            encryptor: notify_core::crypto::Encryptor::new(config.secret_key.expose_secret()),
             allow,
         })
     }
@@ -119,7 +119,7 @@ fn chain(error: &reqwest::Error) -> String {
 pub async fn handle_callback(
     sender: &CallbackSender,
     queue: &dyn Queue,
-    config: &Config,
+    config: &CallbackWorkerConfig,
     callback: &Callback,
     receives: u32,
 ) -> Disposition {
@@ -128,8 +128,8 @@ pub async fn handle_callback(
     let kind = callback.callback_type.as_str();
     let retry = callback_retry(
         receives,
-        config.callback_max_retries,
-        config.callback_retry_delay,
+        config.callbacks.max_retries,
+        config.callbacks.retry_delay,
     );
     match (sender.attempt(callback).await, retry) {
         (Attempted::Delivered(status), _) => {
@@ -172,7 +172,7 @@ pub async fn handle_callback(
                 }
                 Err(e) => {
                     tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
-                    Disposition::RetryAfter(config.callback_retry_delay)
+                    Disposition::RetryAfter(config.callbacks.retry_delay)
                 }
             }
         }
@@ -183,7 +183,7 @@ pub async fn handle_callback(
 pub async fn callback_batch(
     sender: &CallbackSender,
     queue: &dyn Queue,
-    config: &Config,
+    config: &CallbackWorkerConfig,
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -198,6 +198,6 @@ pub async fn callback_batch(
         handle_callback(sender, queue, config, &callback, receive_count(record)).await
     }))
     .await;
-    let endpoint = config.sqs_endpoint_url.as_deref();
+    let endpoint = config.queues.endpoint_url.as_deref();
     settle(sqs, queue, endpoint, &event, dispositions).await
 }

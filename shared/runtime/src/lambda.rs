@@ -18,7 +18,7 @@ pub async fn deliver_batch(
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let max = state.config.delivery_max_attempts;
+    let max = state.config.delivery.max_attempts;
     let mut dispositions = vec![Disposition::DeadLetter; event.records.len()];
     let mut messages = Vec::new();
     let mut positions = Vec::new();
@@ -33,13 +33,13 @@ pub async fn deliver_batch(
         state,
         providers,
         &messages,
-        state.config.delivery_retry_delay,
+        state.config.delivery.retry_delay,
     )
     .await;
     for (i, disposition) in positions.into_iter().zip(handled) {
         dispositions[i] = disposition;
     }
-    let endpoint = state.config.sqs_endpoint_url.as_deref();
+    let endpoint = state.config.queues.endpoint_url.as_deref();
     settle(sqs, state.queue.as_ref(), endpoint, &event, dispositions).await
 }
 
@@ -71,6 +71,6 @@ pub async fn status_batch(
     {
         dispositions[i] = disposition;
     }
-    let endpoint = state.config.sqs_endpoint_url.as_deref();
+    let endpoint = state.config.queues.endpoint_url.as_deref();
     settle(sqs, state.queue.as_ref(), endpoint, &event, dispositions).await
 }

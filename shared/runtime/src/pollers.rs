@@ -187,7 +187,7 @@ pub async fn spawn(
 pub async fn spawn_callbacks(
     sender: notify_outbound::callbacks::CallbackSender,
     queue: std::sync::Arc<dyn notify_queue::Queue>,
-    config: std::sync::Arc<notify_config::Config>,
+    config: std::sync::Arc<notify_config::CallbackWorkerConfig>,
     sqs: aws_sdk_sqs::Client,
     pollers: usize,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use notify_app::AppState;
 use notify_app::status::StatusBody;
 use notify_app::workers::{Attempt, handle_deliveries};
-use notify_config::Config;
+use notify_config::CallbackWorkerConfig;
 use notify_core::messages::Message;
 use notify_outbound::callbacks::{CallbackSender, handle_callback};
 use notify_outbound::providers::Providers;
@@ -72,8 +72,8 @@ pub fn spawn_in_process(
                 );
                 // Each batch on its own task: one slow provider call delays nobody outside it.
                 tokio::spawn(async move {
-                    let max = state.config.delivery_max_attempts;
-                    let retry_delay = state.config.delivery_retry_delay;
+                    let max = state.config.delivery.max_attempts;
+                    let retry_delay = state.config.delivery.retry_delay;
                     let messages: Vec<(Message, Attempt)> = batch
                         .iter()
                         .map(|r| {
@@ -123,7 +123,7 @@ pub fn spawn_in_process(
 pub fn spawn_callback_worker(
     sender: CallbackSender,
     queue: Arc<InProcessQueue>,
-    config: Arc<Config>,
+    config: Arc<CallbackWorkerConfig>,
     concurrency: usize,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

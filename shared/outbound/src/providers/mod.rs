@@ -8,7 +8,7 @@ pub mod ses;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use notify_config::Config;
+use notify_config::{Config, ExposeSecret};
 use notify_core::delivery::ProviderWeight;
 use notify_core::messages::Message;
 use notify_core::model::NotificationStatus;
@@ -21,32 +21,32 @@ pub async fn from_config(config: &Config, queue: Arc<dyn Queue>) -> Providers {
     let simulated = Arc::new(SimulatedProvider::new(queue, config.queues.status.clone()));
     let mut sms: Vec<Arc<dyn SmsProvider>> = Vec::new();
     let mut email: Vec<Arc<dyn EmailProvider>> = Vec::new();
-    if config.aws_sms_enabled {
+    if config.providers.aws_sms_enabled {
         sms.push(Arc::new(
             aws_sms::AwsSmsProvider::from_env(
-                config.aws_sms_endpoint_url.as_deref(),
-                config.aws_sms_configuration_set.clone(),
-                config.aws_sms_origination_identity.clone(),
+                config.providers.aws_sms_endpoint_url.as_deref(),
+                config.providers.aws_sms_configuration_set.clone(),
+                config.providers.aws_sms_origination_identity.clone(),
             )
             .await,
         ));
     }
-    if let Some(key) = &config.firetext_api_key {
+    if let Some(key) = &config.providers.firetext_api_key {
         sms.push(Arc::new(firetext::FiretextProvider::new(
-            config.firetext_url.clone(),
-            key.clone(),
+            config.providers.firetext_url.clone(),
+            key.expose_secret(),
         )));
     }
-    if config.ses_enabled {
+    if config.providers.ses_enabled {
         email.push(Arc::new(
             ses::SesProvider::from_env(
-                config.ses_endpoint_url.as_deref(),
-                config.ses_configuration_set.clone(),
+                config.providers.ses_endpoint_url.as_deref(),
+                config.providers.ses_configuration_set.clone(),
             )
             .await,
         ));
     }
-    if config.simulate_providers {
+    if config.providers.simulate {
         sms.push(simulated.clone());
         email.push(simulated.clone());
     }
