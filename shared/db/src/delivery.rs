@@ -3,8 +3,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::outbox::DUE_STATUSES_SQL;
-use super::{Db, DbResult, text_enum};
+use crate::outbox::DUE_STATUSES_SQL;
+use crate::{Db, DbResult, text_enum};
 use notify_core::callbacks::{CallbackTarget, DeliveryStatusData, delivery_callback_due};
 use notify_core::delivery::{ProviderWeight, SendOutcome, SentRecord};
 use notify_core::model::{KeyType, NotificationStatus, NotificationType};
@@ -183,13 +183,6 @@ impl Db {
         .await
     }
 
-    /// Gives a claimed notification back for a retry after a provider error.
-    pub async fn release_for_retry(&self, id: Uuid) -> DbResult<()> {
-        self.record_send_outcomes(&[(id, SendOutcome::Retry)])
-            .await?;
-        Ok(())
-    }
-
     /// GOV.UK's automatic shift: moves up to `points` of weight from a failing SMS provider to the heaviest other
     /// active one, in one statement with its history rows. Skipped when the provider's weight changed in the last
     /// minute, so a burst seen by many workers at once shifts it only once.
@@ -218,12 +211,6 @@ impl Db {
             .await?;
         let changed: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
         Ok(changed > 0)
-    }
-
-    pub async fn mark_technical_failure(&self, id: Uuid) -> DbResult<()> {
-        self.record_send_outcomes(&[(id, SendOutcome::Failed)])
-            .await?;
-        Ok(())
     }
 }
 
@@ -427,7 +414,7 @@ impl Db {
                 &[(&service_id, Type::UUID)],
             )
             .await?
-            .ok_or_else(|| super::DbError::Data("no row".into()))?;
+            .ok_or_else(|| crate::DbError::Data("no row".into()))?;
         Ok(SendTimings {
             notifications: row.try_get(0)?,
             sent: row.try_get(1)?,

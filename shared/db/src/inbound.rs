@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult};
+use crate::{Db, DbResult};
 
 #[derive(Clone, Debug)]
 pub struct InboundSmsRecord {
@@ -83,47 +83,5 @@ impl Db {
                 })
             })
             .collect()
-    }
-}
-
-/// The service that owns an inbound number, and where its inbound-SMS callback goes if it has one.
-#[derive(Clone, Debug)]
-pub struct InboundNumberOwner {
-    pub service_id: Uuid,
-    pub number: String,
-    pub provider: String,
-    pub callback: Option<notify_core::callbacks::CallbackTarget>,
-}
-
-impl Db {
-    /// The active number matching any of `candidates` (the same number written as providers write it).
-    pub async fn inbound_number_owner(
-        &self,
-        candidates: &[String],
-    ) -> DbResult<Option<InboundNumberOwner>> {
-        let row = self
-            .query_opt(
-                "SELECT i.service_id, i.number, i.provider, c.url, c.bearer_token FROM inbound_numbers i \
-                 LEFT JOIN service_callback_api c ON c.service_id = i.service_id AND c.callback_type = 'inbound_sms' \
-                 WHERE i.number = ANY($1) AND i.active AND i.service_id IS NOT NULL LIMIT 1",
-                &[(&candidates, Type::TEXT_ARRAY)],
-            )
-            .await?;
-        row.map(|r| {
-            let url: Option<String> = r.try_get(3)?;
-            let token: Option<String> = r.try_get(4)?;
-            Ok(InboundNumberOwner {
-                service_id: r.try_get(0)?,
-                number: r.try_get(1)?,
-                provider: r.try_get(2)?,
-                callback: url.zip(token).map(|(url, encrypted_token)| {
-                    notify_core::callbacks::CallbackTarget {
-                        url,
-                        encrypted_token,
-                    }
-                }),
-            })
-        })
-        .transpose()
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult, text_enum};
+use crate::{Db, DbResult, text_enum};
 use notify_core::model::NotificationType;
 
 /// Where the replay job has got to: created_at, then id.
@@ -213,7 +213,7 @@ impl Db {
                 &[(&days_ago, Type::INT4)],
             )
             .await?
-            .ok_or_else(|| super::DbError::Data("no date".into()))?;
+            .ok_or_else(|| crate::DbError::Data("no date".into()))?;
         Ok(row.try_get(0)?)
     }
 

@@ -1,341 +1,60 @@
-//! The one module that speaks tokio-postgres. Everything else works in domain types.
+//! The one crate that speaks tokio-postgres. Everything else works in domain types: no connection, pool or
+//! driver type can be named through this crate's API.
 //!
 //! RDS Proxy rules kept here: every query goes through the `*_typed` methods (the unnamed statement, one round
 //! trip, nothing left on the session), no session `SET`, no `LISTEN/NOTIFY`, no advisory locks.
+//!
+//! One repository module per aggregate, each adding its methods to [`Db`]; the pool and connection machinery
+//! in `pool` and `conn`.
+
+mod conn;
+mod error;
+mod migrations;
+mod pool;
 
 pub mod credentials;
+pub mod rds_auth;
+
+mod api_keys;
+mod callback_apis;
+mod data_retention;
 mod delivery;
+mod guest_list;
 mod inbound;
+mod inbound_numbers;
 mod jobs;
 mod notifications;
 mod outbox;
 mod secrets;
+mod senders;
 mod services;
 mod templates;
+mod users;
 
+pub use api_keys::*;
+pub use callback_apis::*;
+pub use data_retention::*;
 pub use delivery::*;
+pub use error::*;
+pub use guest_list::*;
 pub use inbound::*;
+pub use inbound_numbers::*;
 pub use jobs::*;
+pub use migrations::{answers, ensure_database};
 pub use notifications::*;
 pub use outbox::*;
+pub use pool::{DatabasePassword, Db, PasswordSource};
 pub use secrets::*;
+pub use senders::*;
 pub use services::*;
 pub use templates::*;
+pub use users::*;
 
-pub mod rds_auth;
-
-use std::time::Duration;
-
-use std::sync::Arc;
-
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use futures::future::BoxFuture;
-use tokio_postgres::config::SslMode;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Row};
-
-mod embedded {
-    refinery::embed_migrations!("../../infra/migrations");
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error("database: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("database pool: {0}")]
-    Pool(String),
-    #[error("migrations: {0}")]
-    Migration(String),
-    #[error("stored data: {0}")]
-    Data(String),
-}
-
-impl DbError {
-    /// The database could not be reached or went away mid-statement (no connection, a closed socket, the server
-    /// shutting down or not yet accepting connections): worth retrying later, unlike an error in the request.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            DbError::Pool(_) => true,
-            DbError::Postgres(e) => match e.as_db_error() {
-                Some(db) => {
-                    let code = db.code().code();
-                    // Class 08 connection exceptions; 57P01-57P03 admin/crash shutdown, cannot connect now.
-                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
-                }
-                None => {
-                    e.is_closed()
-                        || std::error::Error::source(e)
-                            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
-                }
-            },
-            DbError::Migration(_) | DbError::Data(_) => false,
-        }
-    }
-
-    /// The name of the violated unique constraint, so callers can answer 400 rather than 500.
-    pub fn unique_violation(&self) -> Option<&str> {
-        match self {
-            DbError::Postgres(e) => e
-                .as_db_error()
-                .filter(|d| d.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-                .and_then(|d| d.constraint()),
-            _ => None,
-        }
-    }
-}
-
-pub type DbResult<T> = Result<T, DbError>;
-
-/// Short-lived connections from a small bounded pool. Handed out per unit of work and returned as soon as it
-/// is done, so nothing downstream can hold one across an outbound HTTP call.
-#[derive(Clone)]
-pub struct Db {
-    pool: Pool,
-    /// Short-lived mode (workers, Lambda): each connection is closed when its unit of work ends, so none is
-    /// open while the caller goes on to make an outbound HTTP call.
-    keep_idle: bool,
-}
-
-/// A connection for one unit of work; in short-lived mode it is closed, not pooled, when dropped.
-pub(crate) struct Conn {
-    object: Option<deadpool_postgres::Object>,
-    keep_idle: bool,
-}
-
-impl std::ops::Deref for Conn {
-    type Target = deadpool_postgres::Object;
-    fn deref(&self) -> &Self::Target {
-        self.object.as_ref().expect("connection present until drop")
-    }
-}
-
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.object.as_mut().expect("connection present until drop")
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        if let (false, Some(object)) = (self.keep_idle, self.object.take()) {
-            // Detached from the pool and dropped: the client goes, and with it the server connection.
-            drop(deadpool_postgres::Object::take(object));
-        }
-    }
-}
-
-/// TLS verified against the webpki roots (RDS Proxy serves ACM certificates), used when the URL says
-/// `sslmode=require`. Otherwise plain TCP: a local server's self-signed certificate would not verify.
-fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
-}
-
-/// Where a connection's password comes from when it is not in the URL: made or read when a connection opens,
-/// cached by the source, and given up when the server refuses it.
-#[async_trait::async_trait]
-pub trait PasswordSource: Send + Sync {
-    async fn password(&self) -> anyhow::Result<String>;
-    /// The server refused the last password: the next call must not return it from a cache.
-    fn refused(&self);
-}
-
-#[derive(Clone)]
-pub struct DatabasePassword(pub Arc<dyn PasswordSource>);
-
-impl std::fmt::Debug for DatabasePassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DatabasePassword(..)")
-    }
-}
-
-/// Opens connections for the pool, asking the password source each time; one refusal (a rotated secret, an
-/// expired token) gets one more try with a fresh password.
-struct Connector {
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    password: Option<DatabasePassword>,
-}
-
-type Connected = (tokio_postgres::Client, tokio::task::JoinHandle<()>);
-
-impl Connector {
-    async fn open(&self, pg: &tokio_postgres::Config) -> Result<Connected, tokio_postgres::Error> {
-        let mut pg = pg.clone();
-        if let Some(DatabasePassword(source)) = &self.password {
-            match source.password().await {
-                Ok(password) => {
-                    pg.password(password);
-                }
-                // The connect below fails on authentication and says so; the cause is logged here.
-                Err(e) => tracing::error!(error = %e, "no database password"),
-            }
-        }
-        fn spawn<C>(connection: C) -> tokio::task::JoinHandle<()>
-        where
-            C: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
-        {
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "database connection ended with an error");
-                }
-            })
-        }
-        match &self.tls {
-            Some(tls) => {
-                let (client, connection) = pg.connect(tls.clone()).await?;
-                Ok((client, spawn(connection)))
-            }
-            None => {
-                let (client, connection) = pg.connect(NoTls).await?;
-                Ok((client, spawn(connection)))
-            }
-        }
-    }
-}
-
-fn refused(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| {
-        c == &SqlState::INVALID_PASSWORD || c == &SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-    })
-}
-
-impl deadpool_postgres::Connect for Connector {
-    fn connect(
-        &self,
-        pg: &tokio_postgres::Config,
-    ) -> BoxFuture<'_, Result<Connected, tokio_postgres::Error>> {
-        let pg = pg.clone();
-        Box::pin(async move {
-            match self.open(&pg).await {
-                Err(e) if refused(&e) => match &self.password {
-                    Some(DatabasePassword(source)) => {
-                        tracing::warn!("the database refused the password; getting a fresh one");
-                        source.refused();
-                        self.open(&pg).await
-                    }
-                    None => Err(e),
-                },
-                other => other,
-            }
-        })
-    }
-}
+pub(crate) use conn::{Param, text_enum};
 
 static POOL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
-
 impl Db {
-    pub fn connect(database_url: &str, pool_size: usize, application_name: &str) -> DbResult<Self> {
-        Db::build(database_url, None, pool_size, application_name, true)
-    }
-
-    /// A pool for `config`'s database, with its password source (RDS Proxy in AWS).
-    pub fn pooled(
-        config: &notify_config::DatabaseConfig,
-        pool_size: usize,
-        application_name: &str,
-    ) -> DbResult<Self> {
-        Db::build(
-            &config.url,
-            crate::credentials::password_source(&config.credentials),
-            pool_size,
-            application_name,
-            true,
-        )
-    }
-
-    /// Short-lived connections (see [`Db::connect_short_lived`]) to `config`'s database: what the Lambda
-    /// workers use.
-    pub fn short_lived(
-        config: &notify_config::DatabaseConfig,
-        max_at_once: usize,
-        application_name: &str,
-    ) -> DbResult<Self> {
-        Db::build(
-            &config.url,
-            crate::credentials::password_source(&config.credentials),
-            max_at_once,
-            application_name,
-            false,
-        )
-    }
-
-    fn build(
-        database_url: &str,
-        password: Option<DatabasePassword>,
-        pool_size: usize,
-        application_name: &str,
-        keep_idle: bool,
-    ) -> DbResult<Self> {
-        if database_url.is_empty() {
-            return Err(DbError::Pool("DATABASE_URL must be set".into()));
-        }
-        let mut pg: tokio_postgres::Config = database_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbError::Pool(e.to_string()))?;
-        pg.application_name(application_name);
-        pg.connect_timeout(Duration::from_secs(5));
-        let recycling = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let connector = Connector {
-            tls: (pg.get_ssl_mode() == SslMode::Require).then(tls),
-            password,
-        };
-        let manager = Manager::from_connect(pg, connector, recycling);
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Db { pool, keep_idle })
-    }
-
-    /// Connections that live only as long as one unit of work: for code that goes on to call providers or
-    /// callback receivers, and for Lambda, where an idle pooled connection would sit on an RDS Proxy slot.
-    pub fn connect_short_lived(
-        database_url: &str,
-        max_at_once: usize,
-        application_name: &str,
-    ) -> DbResult<Self> {
-        Db::build(database_url, None, max_at_once, application_name, false)
-    }
-
-    pub(crate) async fn conn(&self) -> DbResult<Conn> {
-        let object = self.pool.get().await.map_err(|e| {
-            POOL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            DbError::Pool(e.to_string())
-        })?;
-        Ok(Conn {
-            object: Some(object),
-            keep_idle: self.keep_idle,
-        })
-    }
-
-    pub async fn migrate(&self) -> DbResult<usize> {
-        let mut conn = self.conn().await?;
-        let client: &mut tokio_postgres::Client = &mut conn;
-        let report = embedded::migrations::runner()
-            .run_async(client)
-            .await
-            .map_err(|e| DbError::Migration(with_causes(&e)))?;
-        Ok(report.applied_migrations().len())
-    }
-
     /// Connections that could not be had in this process so far (acquire timeouts, refused connects).
     pub fn pool_failures() -> u64 {
         POOL_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
@@ -365,259 +84,11 @@ impl Db {
         Ok(result)
     }
 
-    /// A connection opened (or an idle one reused) and handed back unused: proves the credentials.
-    pub async fn check_connection(&self) -> DbResult<()> {
-        self.conn().await.map(drop)
-    }
-
-    /// Whether the server vacuums by itself; RDS always does, a development server may not.
-    pub async fn autovacuum_enabled(&self) -> DbResult<bool> {
-        let row = self
-            .conn()
-            .await?
-            .query_typed_one("SELECT current_setting('autovacuum') = 'on'", &[])
-            .await?;
-        Ok(row.get(0))
-    }
-
     /// What autovacuum would do for `notifications` after a purge, throttled as autovacuum is (2 ms cost delay):
     /// for benchmarks on a server without it. Only on a short-lived `Db`: the setting stays on its connection.
     pub async fn vacuum_notifications(&self) -> DbResult<()> {
         let conn = self.conn().await?;
         conn.batch_execute("SET vacuum_cost_delay = 2").await?;
         Ok(conn.batch_execute("VACUUM notifications").await?)
-    }
-
-    /// Connections this pool has open right now (idle or in use).
-    pub fn open_connections(&self) -> usize {
-        self.pool.status().size
-    }
-
-    pub(crate) async fn query(&self, sql: &str, params: &[Param<'_>]) -> DbResult<Vec<Row>> {
-        Ok(self.conn().await?.query_typed(sql, params).await?)
-    }
-
-    pub(crate) async fn query_opt(&self, sql: &str, params: &[Param<'_>]) -> DbResult<Option<Row>> {
-        Ok(self.query(sql, params).await?.into_iter().next())
-    }
-
-    pub(crate) async fn execute(&self, sql: &str, params: &[Param<'_>]) -> DbResult<u64> {
-        Ok(self.conn().await?.execute_typed(sql, params).await?)
-    }
-}
-
-/// An error and each of its causes, so that "db error" comes with the server's own words.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
-pub(crate) fn text_enum<T>(row: &Row, column: &str, parse: fn(&str) -> Option<T>) -> DbResult<T> {
-    let text: String = row.try_get(column)?;
-    parse(&text).ok_or_else(|| DbError::Data(format!("unexpected {column} {text:?}")))
-}
-
-/// Creates `name` on the server behind `admin_url` unless it exists: the local stack's own database.
-pub async fn ensure_database(admin_url: &str, name: &str) -> DbResult<()> {
-    let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await?;
-    let task = tokio::spawn(connection);
-    let exists = !client
-        .query_typed(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[(&name, Type::TEXT)],
-        )
-        .await?
-        .is_empty();
-    if !exists {
-        let quoted = name.replace('"', "\"\"");
-        if let Err(e) = client
-            .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
-            .await
-        {
-            // Another process created it between the check and now.
-            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
-                return Err(e.into());
-            }
-        }
-    }
-    drop(client);
-    let _ = task.await;
-    Ok(())
-}
-
-/// Whether a Postgres server answers at `url` (within a second).
-pub async fn answers(url: &str) -> bool {
-    let Ok(mut config) = url.parse::<tokio_postgres::Config>() else {
-        return false;
-    };
-    config.connect_timeout(Duration::from_secs(1));
-    match config.connect(NoTls).await {
-        Ok((client, connection)) => {
-            let task = tokio::spawn(connection);
-            drop(client);
-            let _ = task.await;
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-impl Db {
-    /// Removes a service and everything it owns; for functional-test data only.
-    pub async fn purge_service(&self, service_id: uuid::Uuid) -> DbResult<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        for sql in [
-            "DELETE FROM notifications WHERE service_id = $1",
-            "DELETE FROM notification_history WHERE service_id = $1",
-            "DELETE FROM jobs WHERE service_id = $1",
-            "UPDATE inbound_numbers SET service_id = NULL WHERE service_id = $1",
-            "DELETE FROM service_sms_senders WHERE service_id = $1",
-            "UPDATE templates SET service_letter_contact_id = NULL WHERE service_id = $1",
-            "DELETE FROM services WHERE id = $1",
-            "DELETE FROM services_history WHERE id = $1",
-        ] {
-            tx.execute_typed(sql, &[(&service_id, Type::UUID)]).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// A database fault as the v2 API reports it: 503 while it is away, 500 otherwise.
-impl From<DbError> for notify_core::errors::V2Error {
-    fn from(e: DbError) -> Self {
-        if e.is_unavailable() {
-            notify_core::errors::V2Error::unavailable(e)
-        } else {
-            notify_core::errors::V2Error::internal(e)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A password source whose first answer the server refuses, as after a secret's rotation.
-    struct Rotated {
-        current: Mutex<&'static str>,
-        asked: Mutex<Vec<&'static str>>,
-    }
-
-    #[async_trait::async_trait]
-    impl PasswordSource for Rotated {
-        async fn password(&self) -> anyhow::Result<String> {
-            let p = *self.current.lock().unwrap();
-            self.asked.lock().unwrap().push(p);
-            Ok(p.into())
-        }
-        fn refused(&self) {
-            *self.current.lock().unwrap() = "fresh";
-        }
-    }
-
-    async fn message(stream: &mut tokio::net::TcpStream, typed: bool) -> Vec<u8> {
-        if typed {
-            stream.read_u8().await.unwrap();
-        }
-        let len = stream.read_i32().await.unwrap() as usize;
-        let mut body = vec![0; len - 4];
-        stream.read_exact(&mut body).await.unwrap();
-        body
-    }
-
-    /// Just enough of a Postgres server's start-up: asks for a cleartext password (as RDS Proxy does for IAM
-    /// tokens) and accepts only `fresh`, answering 28P01 otherwise.
-    async fn fake_server() -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "postgres://notify_app@{}/notify?sslmode=disable",
-            listener.local_addr().unwrap()
-        );
-        let presented = Arc::new(Mutex::new(Vec::new()));
-        let seen = presented.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    message(&mut stream, false).await;
-                    stream
-                        .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])
-                        .await
-                        .unwrap();
-                    let password = message(&mut stream, true).await;
-                    let password =
-                        String::from_utf8_lossy(&password[..password.len() - 1]).to_string();
-                    seen.lock().unwrap().push(password.clone());
-                    if password == "fresh" {
-                        stream
-                            .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0])
-                            .await
-                            .unwrap();
-                        stream.write_all(&[b'Z', 0, 0, 0, 5, b'I']).await.unwrap();
-                        let _ = stream.read_u8().await;
-                    } else {
-                        let mut fields = Vec::new();
-                        for (code, text) in [
-                            (b'S', "FATAL"),
-                            (b'V', "FATAL"),
-                            (b'C', "28P01"),
-                            (b'M', "password authentication failed"),
-                        ] {
-                            fields.push(code);
-                            fields.extend_from_slice(text.as_bytes());
-                            fields.push(0);
-                        }
-                        fields.push(0);
-                        let mut out = vec![b'E'];
-                        out.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
-                        out.extend_from_slice(&fields);
-                        stream.write_all(&out).await.unwrap();
-                    }
-                });
-            }
-        });
-        (url, presented)
-    }
-
-    #[tokio::test]
-    async fn a_refused_password_is_fetched_again_and_tried_once_more() {
-        let (url, presented) = fake_server().await;
-        let source = Arc::new(Rotated {
-            current: Mutex::new("stale"),
-            asked: Mutex::new(Vec::new()),
-        });
-        let db = Db::build(
-            &url,
-            Some(DatabasePassword(source.clone())),
-            1,
-            "notify-test",
-            false,
-        )
-        .unwrap();
-        db.check_connection().await.unwrap();
-        assert_eq!(*presented.lock().unwrap(), ["stale", "fresh"]);
-        assert_eq!(*source.asked.lock().unwrap(), ["stale", "fresh"]);
-        // Without a source to ask, a refusal is the answer.
-        let (url, _) = fake_server().await;
-        let db = Db::build(
-            &format!("{url}&password=stale"),
-            None,
-            1,
-            "notify-test",
-            false,
-        )
-        .unwrap();
-        assert!(db.check_connection().await.is_err());
     }
 }

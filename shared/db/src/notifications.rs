@@ -3,7 +3,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult, text_enum};
+use crate::{Db, DbResult, text_enum};
 use notify_core::model::{KeyType, NotificationStatus, NotificationType, Postage};
 
 /// A notification as the send path creates it: everything the delivery worker will need later.
@@ -134,7 +134,7 @@ impl Db {
         let notification_type = new.notification_type.as_str();
         let status = new.status.as_str();
         let postage = new.postage.map(Postage::as_str);
-        let params: &[super::Param<'_>] = &[
+        let params: &[crate::Param<'_>] = &[
             (&new.id, Type::UUID),
             (&new.to, Type::TEXT),
             (&new.normalised_to, Type::TEXT),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbResult, delivery_callback, text_enum};
+use crate::{Db, DbResult, delivery_callback, text_enum};
 use notify_core::callbacks::{CallbackTarget, ComplaintData, DeliveryStatusData, InboundSmsData};
 use notify_core::model::NotificationStatus;
 

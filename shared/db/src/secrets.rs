@@ -3,7 +3,7 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
-use super::{Db, DbError, DbResult};
+use crate::{Db, DbError, DbResult};
 
 /// An encrypted column, and how re-encryption walks it.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +69,7 @@ impl Db {
             .await
         {
             Ok(row) => Ok(row.map(|r| r.get(0))),
-            Err(DbError::Postgres(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+            Err(DbError::Postgres(e)) if e.0.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -84,7 +84,7 @@ impl Db {
             .await
         {
             Ok(n) => Ok(n == 1),
-            Err(DbError::Postgres(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(false),
+            Err(DbError::Postgres(e)) if e.0.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(false),
             Err(e) => Err(e),
         }
     }

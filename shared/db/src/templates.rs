@@ -2,7 +2,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Db, DbError, DbResult, text_enum};
+use crate::{Db, DbError, DbResult, text_enum};
 use notify_core::model::{NotificationType, Postage, Template};
 
 #[derive(Clone, Debug)]

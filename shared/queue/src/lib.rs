@@ -182,17 +182,9 @@ impl InProcessQueue {
         }
     }
 
-    /// Up to `max` visible messages, waiting up to `wait` for some to arrive (like SQS long polling).
-    pub async fn receive(&self, queue: &str, max: usize, wait: Duration) -> Vec<Message> {
-        self.receive_counted(queue, max, wait, Duration::ZERO)
-            .await
-            .into_iter()
-            .map(|r| r.message)
-            .collect()
-    }
-
-    /// As [`receive`](Self::receive), with each message's group and receive count. Once a first message is
-    /// there, more are gathered for up to `window` (Lambda's batching window) until `max`.
+    /// Up to `max` visible messages, each with its group and receive count, waiting up to `wait` for some to
+    /// arrive (like SQS long polling). Once a first message is there, more are gathered for up to `window`
+    /// (Lambda's batching window) until `max`.
     pub async fn receive_counted(
         &self,
         queue: &str,
