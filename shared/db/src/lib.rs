@@ -231,8 +231,6 @@ impl deadpool_postgres::Connect for Connector {
     }
 }
 
-static POOL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl Db {
@@ -317,7 +315,8 @@ impl Db {
 
     pub(crate) async fn conn(&self) -> DbResult<Conn> {
         let object = self.pool.get().await.map_err(|e| {
-            POOL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Acquire timeouts and refused connects: a pool too small for its load, or a database away.
+            notify_core::metrics::count("DatabaseConnectionFailures", 1, &[]);
             DbError::Pool(e.to_string())
         })?;
         Ok(Conn {
@@ -336,56 +335,9 @@ impl Db {
         Ok(report.applied_migrations().len())
     }
 
-    /// Connections that could not be had in this process so far (acquire timeouts, refused connects).
-    pub fn pool_failures() -> u64 {
-        POOL_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The design this project exists to avoid, kept for the callback benchmark's comparator only: a pooled
-    /// connection taken (and used once) before `work` and held until it ends, as Notify's inbound-SMS callback
-    /// task holds its session across the HTTP call. Waits for a connection as long as it takes, counting each
-    /// acquire timeout.
-    pub async fn hold_connection_during<T>(
-        &self,
-        work: impl std::future::Future<Output = T>,
-        acquire_timeouts: &std::sync::atomic::AtomicU64,
-    ) -> DbResult<T> {
-        let conn = loop {
-            match self.conn().await {
-                Ok(conn) => break conn,
-                Err(DbError::Pool(_)) => {
-                    acquire_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        conn.query_typed("SELECT 1", &[]).await?;
-        let result = work.await;
-        drop(conn);
-        Ok(result)
-    }
-
     /// A connection opened (or an idle one reused) and handed back unused: proves the credentials.
     pub async fn check_connection(&self) -> DbResult<()> {
         self.conn().await.map(drop)
-    }
-
-    /// Whether the server vacuums by itself; RDS always does, a development server may not.
-    pub async fn autovacuum_enabled(&self) -> DbResult<bool> {
-        let row = self
-            .conn()
-            .await?
-            .query_typed_one("SELECT current_setting('autovacuum') = 'on'", &[])
-            .await?;
-        Ok(row.get(0))
-    }
-
-    /// What autovacuum would do for `notifications` after a purge, throttled as autovacuum is (2 ms cost delay):
-    /// for benchmarks on a server without it. Only on a short-lived `Db`: the setting stays on its connection.
-    pub async fn vacuum_notifications(&self) -> DbResult<()> {
-        let conn = self.conn().await?;
-        conn.batch_execute("SET vacuum_cost_delay = 2").await?;
-        Ok(conn.batch_execute("VACUUM notifications").await?)
     }
 
     /// Connections this pool has open right now (idle or in use).
