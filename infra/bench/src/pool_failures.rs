@@ -43,3 +43,17 @@ pub fn so_far() -> u64 {
         })
         .load(Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Nothing listens on this port (the range is this worktree's): every connect is refused.
+    const NOWHERE: &str = "postgres://postgres@127.0.0.1:6599/nowhere";
+
+    #[tokio::test]
+    async fn a_refused_connect_counts_once() {
+        let before = super::so_far();
+        let db = notify_db::Db::connect(NOWHERE, 1, "notify-bench-test").unwrap();
+        assert!(db.check_connection().await.is_err());
+        assert_eq!(super::so_far() - before, 1);
+    }
+}
