@@ -8,5 +8,6 @@ pub mod fairness;
 pub mod pipeline;
 pub mod pool_failures;
 pub mod retention;
+pub mod slow_provider;
 pub mod sms;
 pub mod sql;

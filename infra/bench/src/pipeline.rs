@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::pool_failures;
+use crate::slow_provider::SlowProvider;
 use crate::sms::{bench_service, seed_notification, send_one};
 use crate::sql::BenchDb;
 
@@ -65,7 +66,7 @@ async fn serve(
 pub(crate) struct Stack {
     pub(crate) state: AppState,
     pub(crate) api: String,
-    pub(crate) provider: Arc<SimulatedProvider>,
+    pub(crate) provider: Arc<SlowProvider>,
     /// The benchmark's own connections, for its measurements.
     pub(crate) sql: BenchDb,
     handles: Vec<tokio::task::JoinHandle<()>>,
@@ -96,11 +97,10 @@ impl Stack {
             Db::connect_short_lived(&config.database_url, o.worker_pool_size, WORKER_APP_NAME)?;
         let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
         // The simulated provider with Notify's load-test stub latency; every bench recipient is a `delivered` one.
-        let provider = Arc::new(SimulatedProvider::with_latency(
-            queue.clone(),
-            config.queues.status.clone(),
+        let provider = SlowProvider::new(
+            SimulatedProvider::new(queue.clone(), config.queues.status.clone()),
             o.min_latency_ms..=o.max_latency_ms,
-        ));
+        );
         let providers = Providers::new(
             vec![provider.clone() as Arc<dyn SmsProvider>],
             vec![provider.clone() as Arc<dyn EmailProvider>],
