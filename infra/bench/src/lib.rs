@@ -1,6 +1,7 @@
 //! The benchmarks behind BENCHMARKS.md, run as `notify bench …`, and everything only they need: the SQL that
-//! times sends, copies notifications and vacuums (in [`sql`]), the connection-holding comparator, and the count
-//! of the database pool's failures read from the metrics. No production crate carries any of it.
+//! times sends, copies notifications and vacuums, and the connection-holding comparator (in [`sql`]); the
+//! simulated provider with a real provider's latency ([`slow_provider`]); and the count of the database pools'
+//! failures, read from the metrics ([`pool_failures`]). No production crate carries any of it.
 
 pub mod callbacks;
 pub mod cold_start;
