@@ -11,7 +11,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
 use crate::conn::Conn;
-use crate::{DbError, DbResult, POOL_FAILURES};
+use crate::{DbError, DbResult};
 
 /// Short-lived connections from a small bounded pool. Handed out per unit of work and returned as soon as it
 /// is done, so nothing downstream can hold one across an outbound HTTP call.
@@ -211,7 +211,8 @@ impl Db {
 
     pub(crate) async fn conn(&self) -> DbResult<Conn> {
         let object = self.pool.get().await.map_err(|e| {
-            POOL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Acquire timeouts and refused connects: a pool too small for its load, or a database away.
+            notify_core::metrics::count("DatabaseConnectionFailures", 1, &[]);
             DbError::Pool(e.to_string())
         })?;
         Ok(Conn {
@@ -223,16 +224,6 @@ impl Db {
     /// A connection opened (or an idle one reused) and handed back unused: proves the credentials.
     pub async fn check_connection(&self) -> DbResult<()> {
         self.conn().await.map(drop)
-    }
-
-    /// Whether the server vacuums by itself; RDS always does, a development server may not.
-    pub async fn autovacuum_enabled(&self) -> DbResult<bool> {
-        let row = self
-            .conn()
-            .await?
-            .query_typed_one("SELECT current_setting('autovacuum') = 'on'", &[])
-            .await?;
-        Ok(row.get(0))
     }
 }
 

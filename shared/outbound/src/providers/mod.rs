@@ -216,32 +216,14 @@ pub fn by_weight<C: Clone>(
 pub struct SimulatedProvider {
     queue: Arc<dyn Queue>,
     status_queue: String,
-    /// How long it takes to answer, drawn uniformly per send: benchmarks give it a real provider's latency.
-    latency_ms: std::ops::RangeInclusive<u64>,
-    calls: std::sync::atomic::AtomicU64,
 }
 
 impl SimulatedProvider {
     pub fn new(queue: Arc<dyn Queue>, status_queue: impl Into<String>) -> Self {
-        SimulatedProvider::with_latency(queue, status_queue, 0..=0)
-    }
-
-    pub fn with_latency(
-        queue: Arc<dyn Queue>,
-        status_queue: impl Into<String>,
-        latency_ms: std::ops::RangeInclusive<u64>,
-    ) -> Self {
         SimulatedProvider {
             queue,
             status_queue: status_queue.into(),
-            latency_ms,
-            calls: Default::default(),
         }
-    }
-
-    /// Sends handed to it so far.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Contract §7.2's outcomes by number and address.
@@ -264,12 +246,6 @@ impl SimulatedProvider {
     }
 
     async fn accept(&self, outcome: NotificationStatus) -> Result<Accepted, ProviderError> {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let latency = fastrand::u64(self.latency_ms.clone());
-        if latency > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
-        }
         let reference = Uuid::new_v4().to_string();
         let receipt = Message::Receipt {
             v: 1,

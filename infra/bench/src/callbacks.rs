@@ -12,11 +12,13 @@ use notify_core::callbacks;
 use notify_core::callbacks::{CallbackTarget, DeliveryStatusData};
 use notify_core::messages::Message;
 use notify_core::model::{NotificationStatus, NotificationType};
-use notify_db::Db;
 use notify_outbound::callbacks::CallbackSender;
 use notify_queue::{InProcessQueue, Queue};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::pool_failures;
+use crate::sql::BenchDb;
 
 pub struct Options {
     pub count: usize,
@@ -27,6 +29,7 @@ pub struct Options {
 }
 
 pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
+    pool_failures::so_far();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let received = Arc::new(AtomicU64::new(0));
     let delay = Duration::from_millis(o.receiver_ms);
@@ -70,8 +73,8 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
         callbacks::delivery_status(&data, &target)
     };
     // The pool both designs get; ours never asks it for anything.
-    let db = Db::connect(&config.database.url, o.pool_size, "notify-bench-callbacks")?;
-    let failures_before = Db::pool_failures();
+    let db = BenchDb::connect(&config.database.url, o.pool_size, "notify-bench-callbacks")?;
+    let failures_before = pool_failures::so_far();
 
     // Ours: the callback worker on the in-process queue.
     let queue = Arc::new(InProcessQueue::default());
@@ -97,7 +100,7 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
     }
     let ours = started.elapsed();
     worker.abort();
-    let ours_timeouts = Db::pool_failures() - failures_before;
+    let ours_timeouts = pool_failures::so_far() - failures_before;
 
     // The comparator: the same callbacks, the same in-flight limit, each holding a connection across its call.
     let naive = if o.skip_comparator {

@@ -20,9 +20,14 @@ use notify_runtime::workers::WorkerSettings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::bench::{bench_service, seed_notification, send_one};
+use crate::pool_failures;
+use crate::slow_provider::SlowProvider;
+use crate::sms::{bench_service, seed_notification, send_one};
+use crate::sql::BenchDb;
 
 const WORKER_APP_NAME: &str = "notify-bench-worker";
+/// The benchmarks' own measuring connections.
+const BENCH_APP_NAME: &str = "notify-bench";
 
 #[derive(clap::Args)]
 pub struct PipelineOptions {
@@ -61,7 +66,9 @@ async fn serve(
 pub(crate) struct Stack {
     pub(crate) state: AppState,
     pub(crate) api: String,
-    pub(crate) provider: Arc<SimulatedProvider>,
+    pub(crate) provider: Arc<SlowProvider>,
+    /// The benchmark's own connections, for its measurements.
+    pub(crate) sql: BenchDb,
     handles: Vec<tokio::task::JoinHandle<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -90,11 +97,10 @@ impl Stack {
             Db::connect_short_lived(&config.database.url, o.worker_pool_size, WORKER_APP_NAME)?;
         let worker_state = AppState::new(config.clone(), worker_db, queue.clone());
         // The simulated provider with Notify's load-test stub latency; every bench recipient is a `delivered` one.
-        let provider = Arc::new(SimulatedProvider::with_latency(
-            queue.clone(),
-            config.queues.status.clone(),
+        let provider = SlowProvider::new(
+            SimulatedProvider::new(queue.clone(), config.queues.status.clone()),
             o.min_latency_ms..=o.max_latency_ms,
-        ));
+        );
         let providers = Providers::new(
             vec![provider.clone() as Arc<dyn SmsProvider>],
             vec![provider.clone() as Arc<dyn EmailProvider>],
@@ -123,6 +129,7 @@ impl Stack {
             state,
             api,
             provider,
+            sql: BenchDb::connect(&config.database.url, 2, BENCH_APP_NAME)?,
             handles,
             server,
         })
@@ -181,6 +188,7 @@ pub(crate) async fn send_all(
 }
 
 pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Value> {
+    pool_failures::so_far();
     let queue = Arc::new(InProcessQueue::default());
     let stack = Stack::start(
         &config,
@@ -200,7 +208,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
-        let (peak, sampling, db) = (peak.clone(), sampling.clone(), state.db.clone());
+        let (peak, sampling, db) = (peak.clone(), sampling.clone(), stack.sql.clone());
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 if let Ok(n) = db.connections_of(WORKER_APP_NAME).await {
@@ -210,7 +218,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
             }
         })
     };
-    let pool_failures_before = Db::pool_failures();
+    let pool_failures_before = pool_failures::so_far();
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(o.send_concurrency)
@@ -236,7 +244,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
     let all_created = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
     let timings = loop {
-        let timings = state.db.send_timings(target.service_id).await?;
+        let timings = stack.sql.send_timings(target.service_id).await?;
         if timings.delivered as usize >= o.count || Instant::now() > deadline {
             break timings;
         }
@@ -258,7 +266,7 @@ pub async fn pipeline(config: Config, o: PipelineOptions) -> anyhow::Result<Valu
         "share_sent_within_10s": timings.sent_within_10s as f64 / timings.notifications.max(1) as f64,
         "timings": timings,
         "peak_worker_connections": peak.load(Ordering::Relaxed),
-        "pool_failures": Db::pool_failures() - pool_failures_before,
+        "pool_failures": pool_failures::so_far() - pool_failures_before,
     }))
 }
 
@@ -285,16 +293,15 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
     server.abort();
     let seed = seed?;
     let prefix = format!("bench-{}-", Uuid::new_v4().simple());
-    state
-        .db
-        .copy_notification(
-            seed,
-            o.count as i64,
-            &prefix,
-            NotificationStatus::Sending,
-            None,
-        )
-        .await?;
+    let sql = BenchDb::connect(&config.database.url, 1, BENCH_APP_NAME)?;
+    sql.copy_notification(
+        seed,
+        o.count as i64,
+        &prefix,
+        NotificationStatus::Sending,
+        None,
+    )
+    .await?;
 
     let worker_db =
         Db::connect_short_lived(&config.database.url, o.concurrency, "notify-bench-status")?;
@@ -338,7 +345,7 @@ pub async fn receipts(config: Config, o: ReceiptOptions) -> anyhow::Result<Value
         t.await??;
     }
     let elapsed = started.elapsed();
-    let timings = state.db.send_timings(target.service_id).await?;
+    let timings = sql.send_timings(target.service_id).await?;
     Ok(json!({
         "receipts": o.count,
         "batch_size": o.batch_size,

@@ -12,7 +12,8 @@ use notify_queue::InProcessQueue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::bench::{Target, bench_service, latency_at, ms, percentile, seed_notification};
+use crate::sms::{Target, bench_service, latency_at, ms, percentile, seed_notification};
+use crate::sql::BenchDb;
 
 pub struct Options {
     pub count: usize,
@@ -20,23 +21,21 @@ pub struct Options {
     pub idle_seconds: u64,
 }
 
-async fn seed(state: &AppState, target: &Target, api: &str, count: usize) -> anyhow::Result<()> {
+async fn seed(sql: &BenchDb, target: &Target, api: &str, count: usize) -> anyhow::Result<()> {
     let like = seed_notification(api, target).await?;
     let expired = chrono::Utc::now() - chrono::Duration::days(30);
     let prefix = format!("expired-{}-", Uuid::new_v4().simple());
     let mut left = count as i64;
     while left > 0 {
         let n = left.min(100_000);
-        state
-            .db
-            .copy_notification(
-                like,
-                n,
-                &prefix,
-                NotificationStatus::Delivered,
-                Some(expired),
-            )
-            .await?;
+        sql.copy_notification(
+            like,
+            n,
+            &prefix,
+            NotificationStatus::Delivered,
+            Some(expired),
+        )
+        .await?;
         left -= n;
     }
     Ok(())
@@ -58,7 +57,8 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
     let router = notify_http::router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let seeding = Instant::now();
-    seed(&state, &target, &api, o.count).await?;
+    let sql = BenchDb::connect(&config.database.url, 1, "notify-bench")?;
+    seed(&sql, &target, &api, o.count).await?;
     let seeded_in = seeding.elapsed();
     let client = reqwest::Client::new();
     let url = format!("{api}/v2/notifications/sms");
@@ -86,10 +86,10 @@ pub async fn run(config: Config, o: Options) -> anyhow::Result<Value> {
     });
     // Without autovacuum the purge's dead rows pile up and every later batch wades through them, which is not
     // what RDS does; a stand-in vacuums about once a minute, throttled as autovacuum is.
-    let stand_in = if state.db.autovacuum_enabled().await? {
+    let stand_in = if sql.autovacuum_enabled().await? {
         None
     } else {
-        let db = Db::connect_short_lived(&state.config.database.url, 1, "notify-bench-vacuum")?;
+        let db = BenchDb::connect(&state.config.database.url, 1, "notify-bench-vacuum")?;
         Some(tokio::spawn(async move {
             let mut runs = 0u32;
             loop {

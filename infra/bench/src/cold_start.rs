@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bench::{ms, percentile};
+use crate::sms::{ms, percentile};
 
 pub struct Options {
     pub bin_dir: PathBuf,

@@ -4,6 +4,8 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use notify_app::AppState;
 
+use super::{print, state};
+
 #[derive(Subcommand)]
 pub enum SecretsCommand {
     /// Rewrite every encrypted column (API key secrets, callback tokens, personalisation, inbound texts) and the
@@ -15,7 +17,7 @@ pub enum SecretsCommand {
     },
 }
 
-pub async fn run(state: &AppState, command: SecretsCommand) -> anyhow::Result<serde_json::Value> {
+async fn report(state: &AppState, command: SecretsCommand) -> anyhow::Result<serde_json::Value> {
     match command {
         SecretsCommand::ReEncrypt { batch_size } => {
             anyhow::ensure!(batch_size > 0, "--batch-size must be positive");
@@ -44,4 +46,12 @@ pub async fn run(state: &AppState, command: SecretsCommand) -> anyhow::Result<se
             Ok(serde_json::to_value(report)?)
         }
     }
+}
+
+pub async fn run(command: SecretsCommand, j: bool) -> anyhow::Result<()> {
+    let report = report(&state(false).await?, command).await?;
+    print(j, report, |v| {
+        format!("re-encrypted {} values", v["rewritten"])
+    });
+    Ok(())
 }

@@ -10,8 +10,8 @@ use notify_config::Config;
 use notify_queue::InProcessQueue;
 use serde_json::{Value, json};
 
-use crate::bench::{bench_service, send_one};
-use crate::bench_pipeline::{Stack, StackOptions, send_all};
+use crate::pipeline::{Stack, StackOptions, send_all};
+use crate::sms::{bench_service, send_one};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -95,7 +95,7 @@ async fn one_queue(config: &Config, o: &Options, queue: InProcessQueue) -> anyho
         sent_by_quiet += 1;
         // About once a second: counting the burst's rows is not free, and it loads both runs alike.
         if sent_by_quiet.is_multiple_of(1000 / o.interval_ms.clamp(1, 1000)) {
-            let busy_timings = state.db.send_timings(busy.service_id).await?;
+            let busy_timings = stack.sql.send_timings(busy.service_id).await?;
             if busy_timings.sent as usize >= o.burst || Instant::now() > deadline {
                 break started.elapsed();
             }
@@ -103,13 +103,13 @@ async fn one_queue(config: &Config, o: &Options, queue: InProcessQueue) -> anyho
     };
     let burst_created = burst.await??;
     let quiet_timings = loop {
-        let timings = state.db.send_timings(quiet.service_id).await?;
+        let timings = stack.sql.send_timings(quiet.service_id).await?;
         if timings.sent >= timings.notifications || Instant::now() > deadline {
             break timings;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let busy_timings = state.db.send_timings(busy.service_id).await?;
+    let busy_timings = stack.sql.send_timings(busy.service_id).await?;
     stack.stop();
     Ok(json!({
         "seconds_to_create_burst": burst_created.as_secs_f64(),
