@@ -30,14 +30,7 @@ struct Receiver {
 
 async fn ok(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: String) -> StatusCode {
     if let Some(observer) = r.observer.get() {
-        let open: i64 = observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'notify-callback%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let open = notify_tests::connections_held(observer, "notify-callback%").await;
         r.connections_seen.lock().unwrap().push(open);
     }
     r.calls.lock().unwrap().push(("ok".into(), headers, body));

@@ -40,15 +40,8 @@ impl SmsProvider for CountingProvider {
     }
     async fn send_sms(&self, _message: &SmsMessage) -> Result<Accepted, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let row = self
-            .observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
-                &[&WORKER_APP_NAME],
-            )
-            .await
-            .unwrap();
-        self.connections_seen.lock().unwrap().push(row.get(0));
+        let open = notify_tests::connections_held(&self.observer, WORKER_APP_NAME).await;
+        self.connections_seen.lock().unwrap().push(open);
         match &self.fail_with {
             Some(e) => Err(e.clone()),
             None => Ok(Accepted {

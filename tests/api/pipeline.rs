@@ -112,15 +112,7 @@ async fn fake_send_text_message(
         Some("PinpointSMSVoiceV2.SendTextMessage")
     );
     fake.calls.fetch_add(1, Ordering::SeqCst);
-    let open: i64 = fake
-        .observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&WORKER_APP_NAME],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let open = notify_tests::connections_held(&fake.observer, WORKER_APP_NAME).await;
     fake.connections_seen.lock().unwrap().push(open);
     fake.requests
         .lock()

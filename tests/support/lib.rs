@@ -563,3 +563,27 @@ impl Drop for DatabaseProxy {
         self.cut();
     }
 }
+
+/// The connections open under `application_name` (a `LIKE` pattern) to this test's database, counted from
+/// inside an outbound call by `observer`. A connection closed just before the call can linger in
+/// `pg_stat_activity` for a few milliseconds while its backend exits, and one held across the call stays as long
+/// as the call lasts: so this looks for up to two seconds before answering that one is held.
+pub async fn connections_held(observer: &tokio_postgres::Client, application_name: &str) -> i64 {
+    let mut open = 0;
+    for _ in 0..40 {
+        open = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name LIKE $1 AND datname = current_database()",
+                &[&application_name],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    open
+}
