@@ -120,3 +120,120 @@ async fn a_service_from_scratch_can_send() {
     );
     let _ = token(&combined);
 }
+
+/// Admin bodies are typed, but answer as the admin API always has: `{"result": "error", "message": …}`, the
+/// first problem in the order the handler checks, fields of the wrong type counting as absent.
+#[tokio::test]
+async fn admin_bodies_answer_in_the_admin_error_shape() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let error = |message: serde_json::Value| json!({"result": "error", "message": message});
+    let cases = [
+        (
+            "POST",
+            "/service".to_string(),
+            json!([1]),
+            400,
+            error(json!("Invalid JSON supplied in POST data")),
+        ),
+        (
+            "POST",
+            "/service".to_string(),
+            json!({"name": 7, "user_id": "nope"}),
+            400,
+            error(json!({"name": ["Missing data for required field."]})),
+        ),
+        (
+            "POST",
+            "/service".to_string(),
+            json!({"name": "N", "user_id": "nope"}),
+            400,
+            error(json!({"user_id": ["Not a valid UUID."]})),
+        ),
+        (
+            "POST",
+            "/service".to_string(),
+            json!({"name": "N", "permissions": null}),
+            400,
+            error(json!("permissions must be a list")),
+        ),
+        (
+            "POST",
+            "/service".to_string(),
+            json!({"name": "N", "permissions": ["sms", "fax"]}),
+            400,
+            error(json!("Invalid Service Permission: '\"fax\"'")),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/api-key"),
+            json!({"key_type": "gold", "name": "k"}),
+            400,
+            error(json!({"key_type": ["Invalid key type: gold"]})),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/template"),
+            json!({"name": "t", "template_type": "fax", "content": "c"}),
+            400,
+            error(json!({"template_type": ["fax is not one of [sms, email, letter]"]})),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/sms-sender"),
+            json!({"sms_sender": "TWELVE-CHARS"}),
+            400,
+            error(json!({"sms_sender": ["Longer than maximum length 11."]})),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/email-reply-to"),
+            json!({"email_address": "not-an-address"}),
+            400,
+            error(json!({"email_address": ["Not a valid email address"]})),
+        ),
+        (
+            "PUT",
+            format!("/service/{sid}/guest-list"),
+            json!({"email_addresses": ["", 3, "nope"]}),
+            400,
+            error(json!(
+                "Invalid guest list: \"nope\" is not a valid email address or phone number"
+            )),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/callback-api"),
+            json!({"callback_type": "returned_letter", "url": "https://x.gov.uk"}),
+            400,
+            error(json!(
+                "callback_type returned_letter is not one of [delivery_status, inbound_sms, complaint]"
+            )),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/data-retention"),
+            json!({"notification_type": "sms", "days_of_retention": "7"}),
+            400,
+            error(json!(
+                "days_of_retention must be a whole number of days from 3 to 90"
+            )),
+        ),
+        (
+            "POST",
+            format!("/service/{sid}/inbound-number"),
+            json!({"provider": "mmg"}),
+            400,
+            error(json!({"number": ["Missing data for required field."]})),
+        ),
+    ];
+    for (method, path, body, status, expected) in cases {
+        let r = app.admin(method, &path, Some(body.clone())).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json()),
+            (status, expected),
+            "{method} {path} {body}"
+        );
+    }
+}

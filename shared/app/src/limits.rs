@@ -10,7 +10,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use notify_core::model::KeyType;
+use notify_core::model::{KeyType, LimitName, Service};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
@@ -20,10 +20,25 @@ pub enum LimitError {
         rate_limit: i32,
     },
     #[error("Exceeded send limits ({limit_name}: {limit}) for today")]
-    DailyLimit {
-        limit_name: &'static str,
-        limit: i64,
-    },
+    DailyLimit { limit_name: LimitName, limit: i64 },
+}
+
+/// Test keys on trial services are limited as a live service would be.
+fn live_default(name: LimitName) -> i64 {
+    match name {
+        LimitName::Sms | LimitName::Email => 250_000,
+        LimitName::Letter => 20_000,
+        LimitName::InternationalSms => 100,
+    }
+}
+
+/// The daily limit that applies to a send with this key.
+pub fn limit_for(service: &Service, key_type: KeyType, name: LimitName) -> i64 {
+    if key_type == KeyType::Test && service.restricted {
+        live_default(name)
+    } else {
+        service.limit(name)
+    }
 }
 
 /// Take one token; `true` if the request may go ahead. Refill `rate_limit / 60` per second up to the capacity;
@@ -58,7 +73,12 @@ pub enum Limiter {
     },
 }
 
-fn daily_key(service_id: Uuid, limit_name: &str, key_type: KeyType, now: DateTime<Utc>) -> String {
+fn daily_key(
+    service_id: Uuid,
+    limit_name: LimitName,
+    key_type: KeyType,
+    now: DateTime<Utc>,
+) -> String {
     let date = now.format("%Y-%m-%d");
     if key_type == KeyType::Test {
         format!("{service_id}-test-{limit_name}-{date}-count")
@@ -152,7 +172,7 @@ impl Limiter {
     pub async fn check_daily_limit(
         &self,
         service_id: Uuid,
-        limit_name: &'static str,
+        limit_name: LimitName,
         limit: i64,
         key_type: KeyType,
         now: DateTime<Utc>,
@@ -186,7 +206,7 @@ impl Limiter {
     }
 
     /// After a notification is stored (never for test keys or simulated recipients).
-    pub async fn count_sent(&self, service_id: Uuid, limit_name: &'static str, now: DateTime<Utc>) {
+    pub async fn count_sent(&self, service_id: Uuid, limit_name: LimitName, now: DateTime<Utc>) {
         let key = daily_key(service_id, limit_name, KeyType::Normal, now);
         match self {
             Limiter::InProcess { counters, .. } => {
@@ -276,19 +296,19 @@ mod tests {
         let now = Utc::now();
         assert!(
             limiter
-                .check_daily_limit(service, "sms", 1, KeyType::Normal, now)
+                .check_daily_limit(service, LimitName::Sms, 1, KeyType::Normal, now)
                 .await
                 .is_ok()
         );
-        limiter.count_sent(service, "sms", now).await;
+        limiter.count_sent(service, LimitName::Sms, now).await;
         let err = limiter
-            .check_daily_limit(service, "sms", 1, KeyType::Normal, now)
+            .check_daily_limit(service, LimitName::Sms, 1, KeyType::Normal, now)
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "Exceeded send limits (sms: 1) for today");
         assert!(
             limiter
-                .check_daily_limit(service, "email", 1, KeyType::Normal, now)
+                .check_daily_limit(service, LimitName::Email, 1, KeyType::Normal, now)
                 .await
                 .is_ok()
         );

@@ -86,6 +86,32 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// The daily send limits (contract §8), named as the limit message and the counters' keys name them.
+    LimitName {
+        Sms => "sms",
+        Email => "email",
+        Letter => "letter",
+        InternationalSms => "international_sms",
+    }
+);
+
+text_enum!(
+    /// What a team member's or guest-list entry's recipient is, as `service_whitelist.recipient_type` stores it.
+    RecipientKind { Mobile => "mobile", Email => "email" }
+);
+
+impl LimitName {
+    /// A channel's own daily limit.
+    pub fn of(notification_type: NotificationType) -> Self {
+        match notification_type {
+            NotificationType::Sms => LimitName::Sms,
+            NotificationType::Email => LimitName::Email,
+            NotificationType::Letter => LimitName::Letter,
+        }
+    }
+}
+
 impl KeyType {
     /// How the rate-limit message names the key type.
     pub fn rate_limit_label(self) -> &'static str {
@@ -175,6 +201,16 @@ pub struct Service {
 impl Service {
     pub fn has_permission(&self, permission: ServicePermission) -> bool {
         self.permissions.contains(&permission)
+    }
+
+    /// The service's own value of a daily limit.
+    pub fn limit(&self, name: LimitName) -> i64 {
+        match name {
+            LimitName::Sms => self.sms_message_limit,
+            LimitName::Email => self.email_message_limit,
+            LimitName::Letter => self.letter_message_limit,
+            LimitName::InternationalSms => self.international_sms_message_limit,
+        }
     }
 
     pub fn daily_limit(&self, notification_type: NotificationType) -> i64 {

@@ -1,0 +1,326 @@
+//! The one accept pipeline every channel goes through (contract §4.4, in that order): the caller is
+//! authenticated by the handler's extractor, then limits → the body read into the channel's request →
+//! permission → the channel's template, recipient and length checks → persist → queue → the 201 body.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::present;
+use super::requests::{EmailRequest, LetterBody, SmsRequest, parse_body};
+use crate::AppState;
+use crate::auth::AuthenticatedKey;
+use crate::limits::limit_for;
+use notify_core::errors::V2Error;
+use notify_core::messages::Message;
+use notify_core::model::{
+    KeyType, LimitName, NotificationStatus, NotificationType, Postage, RecipientKind, Service,
+    Template,
+};
+use notify_core::recipients::PhoneNumber;
+use notify_core::templates::{self, Rendered};
+use notify_db::NewNotification;
+
+/// One send being accepted: who sends it, and the time it is accepted at.
+pub(super) struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub auth: &'a AuthenticatedKey,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    pub fn service(&self) -> &Service {
+        &self.auth.service
+    }
+}
+
+/// A channel's send request: how its body is read and what is checked before it is stored.
+pub(super) trait SendRequest: Sized {
+    const CHANNEL: NotificationType;
+
+    /// Read from the body's JSON object, every error at once. (A templated letter takes its second
+    /// rate-limit token here, before its properties are checked, as upstream does.)
+    async fn parse(ctx: &Ctx<'_>, body: Map<String, Value>) -> Result<Self, V2Error>;
+
+    /// The channel's checks after the permission one, in Notify's order, and what they make.
+    async fn accept(self, ctx: &Ctx<'_>) -> Result<Accepted, V2Error>;
+}
+
+/// What the response shows of the content, per channel.
+pub(super) enum Content {
+    Sms {
+        body: String,
+        from_number: String,
+    },
+    Email {
+        from_email: String,
+        rendered: Rendered,
+        one_click_unsubscribe_url: Option<String>,
+        sanitised: Map<String, Value>,
+    },
+    Letter {
+        rendered: Rendered,
+    },
+    Precompiled {
+        postage: Postage,
+    },
+}
+
+/// A send that passed every check, ready to be stored.
+pub(super) struct Accepted {
+    pub new: NewNotification,
+    pub letter_pdf: Option<Vec<u8>>,
+    /// Simulated recipients get a normal answer and nothing else.
+    pub simulated: bool,
+    /// Daily counters to bump once stored.
+    pub counters: Vec<LimitName>,
+    pub template: Template,
+    pub content: Content,
+}
+
+pub(super) async fn send<R: SendRequest>(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
+    let ctx = Ctx {
+        state,
+        auth,
+        now: state.now(),
+    };
+    check_limits(&ctx, LimitName::of(R::CHANNEL)).await?;
+    let request = R::parse(&ctx, parse_body(body)?).await?;
+    check_permission(ctx.service(), R::CHANNEL)?;
+    let accepted = request.accept(&ctx).await?;
+    persist_and_queue(state, &accepted).await?;
+    Ok(present::created(state, &accepted))
+}
+
+pub async fn send_sms(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
+    send::<SmsRequest>(state, auth, body).await
+}
+
+pub async fn send_email(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
+    send::<EmailRequest>(state, auth, body).await
+}
+
+pub async fn send_letter(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+) -> Result<Value, V2Error> {
+    send::<LetterBody>(state, auth, body).await
+}
+
+/// The rate limit's token, then the channel's daily limit.
+async fn check_limits(ctx: &Ctx<'_>, limit_name: LimitName) -> Result<(), V2Error> {
+    let service = ctx.service();
+    ctx.state
+        .limiter
+        .check_rate_limit(service.id, ctx.auth.key_type, service.rate_limit, ctx.now)
+        .await?;
+    check_daily_limit(ctx, limit_name).await
+}
+
+pub(super) async fn check_daily_limit(ctx: &Ctx<'_>, limit_name: LimitName) -> Result<(), V2Error> {
+    let service = ctx.service();
+    let limit = limit_for(service, ctx.auth.key_type, limit_name);
+    ctx.state
+        .limiter
+        .check_daily_limit(service.id, limit_name, limit, ctx.auth.key_type, ctx.now)
+        .await?;
+    Ok(())
+}
+
+fn check_permission(service: &Service, notification_type: NotificationType) -> Result<(), V2Error> {
+    if service.has_permission(notification_type.permission()) {
+        Ok(())
+    } else {
+        Err(V2Error::bad_request(format!(
+            "Service is not allowed to send {}",
+            notification_type.plural_noun()
+        )))
+    }
+}
+
+pub(super) async fn usable_template(
+    ctx: &Ctx<'_>,
+    template_id: Uuid,
+    notification_type: NotificationType,
+) -> Result<Template, V2Error> {
+    let state = ctx.state;
+    let template = state
+        .lookups
+        .template(&state.db, ctx.service().id, template_id)
+        .await?
+        .ok_or_else(|| V2Error::bad_request("Template not found"))?;
+    if template.template_type != notification_type {
+        return Err(V2Error::bad_request(format!(
+            "{} template is not suitable for {} notification",
+            template.template_type, notification_type
+        )));
+    }
+    if template.archived {
+        return Err(V2Error::bad_request("Template has been deleted"));
+    }
+    Ok(template)
+}
+
+pub(super) fn render(
+    template: &Template,
+    personalisation: &Map<String, Value>,
+) -> Result<Rendered, V2Error> {
+    templates::render(template, personalisation).map_err(|e| V2Error::bad_request(e.to_string()))
+}
+
+/// Trial services and team keys may only send to the team and the guest list.
+pub(super) async fn check_recipient_allowed(
+    ctx: &Ctx<'_>,
+    kind: RecipientKind,
+    normalised: &str,
+) -> Result<(), V2Error> {
+    let auth = ctx.auth;
+    let restricted_key = match auth.key_type {
+        KeyType::Test => false,
+        KeyType::Team => true,
+        KeyType::Normal => auth.service.restricted,
+    };
+    if !restricted_key {
+        return Ok(());
+    }
+    let allowed =
+        ctx.state
+            .db
+            .team_and_guest_list(auth.service.id)
+            .await?
+            .into_iter()
+            .any(|(k, recipient)| {
+                RecipientKind::parse(&k) == Some(kind)
+                    && match kind {
+                        RecipientKind::Mobile => PhoneNumber::parse(&recipient)
+                            .is_ok_and(|p| p.normalised() == normalised),
+                        RecipientKind::Email => recipient.trim().to_lowercase() == normalised,
+                    }
+            });
+    if allowed {
+        Ok(())
+    } else if auth.key_type == KeyType::Team {
+        Err(V2Error::bad_request(
+            "Can’t send to this recipient using a team-only API key",
+        ))
+    } else {
+        Err(V2Error::bad_request(
+            "Can’t send to this recipient when service is in trial mode – see https://www.notifications.service.gov.uk/trial-mode",
+        ))
+    }
+}
+
+/// The row to store, before the channel adds what is its own.
+pub(super) fn new_notification(
+    ctx: &Ctx<'_>,
+    template: &Template,
+    to: String,
+    normalised_to: Option<String>,
+    client_reference: Option<String>,
+    personalisation: &Map<String, Value>,
+) -> NewNotification {
+    let auth = ctx.auth;
+    NewNotification {
+        id: Uuid::new_v4(),
+        to,
+        normalised_to,
+        service_id: auth.service.id,
+        template_id: template.id,
+        template_version: template.version,
+        api_key_id: Some(auth.api_key_id),
+        key_type: auth.key_type,
+        notification_type: template.template_type,
+        created_at: ctx.now,
+        status: NotificationStatus::Created,
+        client_reference,
+        encrypted_personalisation: (!personalisation.is_empty()).then(|| {
+            ctx.state
+                .encryptor
+                .encrypt(&Value::Object(personalisation.clone()).to_string())
+        }),
+        international: false,
+        phone_prefix: None,
+        rate_multiplier: None,
+        reply_to_text: None,
+        postage: None,
+        unsubscribe_link: None,
+        billable_units: 0,
+        created_by_id: None,
+        job_id: None,
+        job_row_number: None,
+    }
+}
+
+/// Stores, then queues. A 201 means the row is committed; if queueing fails the row stays `created` for the
+/// replay job and the failure is logged, so an accepted notification is never lost.
+async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), V2Error> {
+    if accepted.simulated {
+        return Ok(());
+    }
+    let new = &accepted.new;
+    state
+        .db
+        .insert_notification(new, accepted.letter_pdf.as_deref())
+        .await?;
+    tracing::info!(
+        notification_id = %new.id,
+        service_id = %new.service_id,
+        notification_type = new.notification_type.as_str(),
+        key_type = new.key_type.as_str(),
+        "notification created"
+    );
+    notify_core::metrics::count(
+        "NotificationsCreated",
+        1,
+        &[("NotificationType", new.notification_type.as_str())],
+    );
+    if new.key_type != KeyType::Test {
+        for counter in &accepted.counters {
+            state
+                .limiter
+                .count_sent(new.service_id, *counter, new.created_at)
+                .await;
+        }
+    }
+    if new.status == NotificationStatus::Created {
+        let queue = match new.notification_type {
+            NotificationType::Sms => &state.config.queues.deliver_sms,
+            NotificationType::Email => &state.config.queues.deliver_email,
+            NotificationType::Letter => &state.config.queues.deliver_letter,
+        };
+        if let Err(e) = state
+            .queue
+            .send(
+                queue,
+                &new.service_id.to_string(),
+                &Message::deliver(new.id),
+            )
+            .await
+        {
+            tracing::error!(
+                notification_id = %new.id,
+                error = %e,
+                "stored but not queued; the replay job will queue it"
+            );
+            notify_core::metrics::count(
+                "NotificationsNotQueued",
+                1,
+                &[("NotificationType", new.notification_type.as_str())],
+            );
+        }
+    }
+    Ok(())
+}
