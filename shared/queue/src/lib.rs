@@ -317,6 +317,11 @@ impl SqsQueue {
         ))
     }
 
+    /// The SQS client underneath, for the Lambda adapter's visibility changes.
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
     /// A queue is named in config and resolved to its URL once; a full URL is used as it is.
     async fn url(&self, queue: &str) -> Result<String, QueueError> {
         if queue.starts_with("https://") || queue.starts_with("http://") {
