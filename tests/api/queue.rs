@@ -101,9 +101,14 @@ async fn an_unreachable_queue_keeps_the_notification_for_replay() {
         key_type: notify_core::model::KeyType::Normal,
     };
     let body = json!({"phone_number": "07700900123", "template_id": s.sms_template, "personalisation": {"name": "x"}});
-    let created = notify_app::notifications::send_sms(&state, &auth, body.to_string().as_bytes())
-        .await
-        .unwrap();
+    let created = notify_app::notifications::send(
+        notify_core::model::NotificationType::Sms,
+        &state,
+        &auth,
+        body.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
     let id = created["id"].as_str().unwrap().parse().unwrap();
     let stored = app.stored(s.service.id, id).await;
     assert_eq!(

@@ -42,37 +42,41 @@ fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-pub async fn post_sms(
-    State(state): State<AppState>,
-    V2Auth(auth): V2Auth,
+/// `POST /v2/notifications/{sms,email,letter}`.
+async fn post_notification(
+    channel: NotificationType,
+    state: AppState,
+    auth: AuthenticatedKey,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    notifications::send_sms(&state, &auth, &body)
+    notifications::send(channel, &state, &auth, &body)
         .await
         .map(created)
         .map_err(ApiError)
+}
+
+pub async fn post_sms(
+    State(s): State<AppState>,
+    V2Auth(a): V2Auth,
+    b: Bytes,
+) -> Result<Response, ApiError> {
+    post_notification(NotificationType::Sms, s, a, b).await
 }
 
 pub async fn post_email(
-    State(state): State<AppState>,
-    V2Auth(auth): V2Auth,
-    body: Bytes,
+    State(s): State<AppState>,
+    V2Auth(a): V2Auth,
+    b: Bytes,
 ) -> Result<Response, ApiError> {
-    notifications::send_email(&state, &auth, &body)
-        .await
-        .map(created)
-        .map_err(ApiError)
+    post_notification(NotificationType::Email, s, a, b).await
 }
 
 pub async fn post_letter(
-    State(state): State<AppState>,
-    V2Auth(auth): V2Auth,
-    body: Bytes,
+    State(s): State<AppState>,
+    V2Auth(a): V2Auth,
+    b: Bytes,
 ) -> Result<Response, ApiError> {
-    notifications::send_letter(&state, &auth, &body)
-        .await
-        .map(created)
-        .map_err(ApiError)
+    post_notification(NotificationType::Letter, s, a, b).await
 }
 
 fn path_uuid(raw: &str, name: &str) -> Result<Uuid, V2Error> {

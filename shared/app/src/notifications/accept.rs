@@ -78,7 +78,7 @@ pub(super) struct Accepted {
     pub content: Content,
 }
 
-pub(super) async fn send<R: SendRequest>(
+async fn accept<R: SendRequest>(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
@@ -96,28 +96,18 @@ pub(super) async fn send<R: SendRequest>(
     Ok(present::created(state, &accepted))
 }
 
-pub async fn send_sms(
+/// `POST /v2/notifications/{sms,email,letter}`: `channel`'s request through the one pipeline.
+pub async fn send(
+    channel: NotificationType,
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
 ) -> Result<Value, V2Error> {
-    send::<SmsRequest>(state, auth, body).await
-}
-
-pub async fn send_email(
-    state: &AppState,
-    auth: &AuthenticatedKey,
-    body: &[u8],
-) -> Result<Value, V2Error> {
-    send::<EmailRequest>(state, auth, body).await
-}
-
-pub async fn send_letter(
-    state: &AppState,
-    auth: &AuthenticatedKey,
-    body: &[u8],
-) -> Result<Value, V2Error> {
-    send::<LetterBody>(state, auth, body).await
+    match channel {
+        NotificationType::Sms => accept::<SmsRequest>(state, auth, body).await,
+        NotificationType::Email => accept::<EmailRequest>(state, auth, body).await,
+        NotificationType::Letter => accept::<LetterBody>(state, auth, body).await,
+    }
 }
 
 /// The rate limit's token, then the channel's daily limit.

@@ -10,6 +10,6 @@ mod files;
 mod present;
 pub mod requests;
 
-pub use accept::{send_email, send_letter, send_sms};
+pub use accept::send;
 pub use present::{get_letter_pdf, notification_json};
 pub use requests::{EmailRequest, LetterBody, LetterRequest, PrecompiledLetterRequest, SmsRequest};
