@@ -4,6 +4,7 @@ mod bench;
 mod bench_callbacks;
 mod bench_cold_start;
 mod bench_fairness;
+mod bench_instructions;
 mod bench_pipeline;
 mod bench_retention;
 mod fixtures;
@@ -162,6 +163,8 @@ enum BenchCommand {
     /// One service's burst of texts beside another's one text per interval: the quiet service's created→sent
     /// times with the in-process queue in arrival order, then serving services round-robin.
     Fairness(bench_fairness::Options),
+    /// CPU instructions per accepted send in the API process, counted by callgrind (N and 4N sends).
+    Instructions(bench_instructions::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -1403,6 +1406,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let local = local_config(true, None).await?;
             let result = bench_fairness::run(local.config.clone(), options).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Bench(BenchCommand::Instructions(options)) => {
+            print(
+                j,
+                bench_instructions::run(options).await?,
+                bench_instructions::text,
+            );
         }
         Command::Bench(BenchCommand::Receipts {
             count,
