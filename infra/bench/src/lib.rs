@@ -6,6 +6,7 @@
 pub mod callbacks;
 pub mod cold_start;
 pub mod fairness;
+pub mod instructions;
 pub mod pipeline;
 pub mod pool_failures;
 pub mod retention;

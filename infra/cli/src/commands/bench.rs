@@ -59,6 +59,8 @@ pub enum BenchCommand {
     /// One service's burst of texts beside another's one text per interval: the quiet service's created→sent
     /// times with the in-process queue in arrival order, then serving services round-robin.
     Fairness(notify_bench::fairness::Options),
+    /// CPU instructions per accepted send in the API process, counted by callgrind (N and 4N sends).
+    Instructions(notify_bench::instructions::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -116,6 +118,11 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        BenchCommand::Instructions(options) => {
+            let local = local_config(true, None).await?;
+            let result = notify_bench::instructions::run(local.config.clone(), options).await?;
+            print(j, result, notify_bench::instructions::text);
         }
         BenchCommand::Fairness(options) => {
             let local = local_config(true, None).await?;
