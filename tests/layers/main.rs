@@ -60,18 +60,16 @@ struct Graph {
 }
 
 impl Graph {
+    /// This workspace's graph; `NOTIFY_LAYERS_MANIFEST` names another workspace's `Cargo.toml` (a copy of this
+    /// one with a forbidden dependency added, to see the test fail on it).
     fn load() -> Graph {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let manifest = std::env::var("NOTIFY_LAYERS_MANIFEST")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml").into());
         let output = Command::new(cargo)
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--locked",
-                "--manifest-path",
-            ])
-            .arg(format!("{root}/Cargo.toml"))
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .arg("--manifest-path")
+            .arg(manifest)
             .output()
             .expect("cargo metadata runs");
         assert!(
