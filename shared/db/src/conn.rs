@@ -54,3 +54,8 @@ pub(crate) fn text_enum<T>(row: &Row, column: &str, parse: fn(&str) -> Option<T>
     let text: String = row.try_get(column)?;
     parse(&text).ok_or_else(|| DbError::Data(format!("unexpected {column} {text:?}")))
 }
+
+/// Maps a row onto a record type deriving `FromRow`, by column name; a driver error becomes a `DbError`.
+pub(crate) fn from_row<T: postgres_from_row::FromRow>(row: &Row) -> DbResult<T> {
+    Ok(T::try_from_row(row)?)
+}

@@ -1,11 +1,12 @@
 //! The guest list, and with the team's own numbers and addresses who a team key may send to.
 
+use postgres_from_row::FromRow;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbResult};
+use crate::{Db, DbResult, from_row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, FromRow)]
 pub struct GuestListEntry {
     pub id: Uuid,
     pub recipient_type: String,
@@ -81,14 +82,6 @@ impl Db {
                 &[(&service_id, Type::UUID)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(GuestListEntry {
-                    id: r.try_get(0)?,
-                    recipient_type: r.try_get(1)?,
-                    recipient: r.try_get(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 }

@@ -1,16 +1,18 @@
 use chrono::{DateTime, Utc};
+use postgres_from_row::FromRow;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbResult};
+use crate::{Db, DbResult, from_row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, FromRow)]
 pub struct InboundSmsRecord {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     pub service_id: Uuid,
     pub notify_number: String,
     pub user_number: String,
+    #[from_row(rename = "content")]
     pub encrypted_content: String,
 }
 
@@ -71,17 +73,6 @@ impl Db {
                 &[(&service_id, Type::UUID), (&older_than, Type::UUID), (&limit, Type::INT8)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboundSmsRecord {
-                    id: r.try_get(0)?,
-                    created_at: r.try_get(1)?,
-                    service_id: r.try_get(2)?,
-                    notify_number: r.try_get(3)?,
-                    user_number: r.try_get(4)?,
-                    encrypted_content: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 }

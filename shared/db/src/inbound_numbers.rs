@@ -1,28 +1,18 @@
 //! Inbound numbers: which service a number belongs to.
 
-use tokio_postgres::Row;
+use postgres_from_row::FromRow;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbResult};
+use crate::{Db, DbResult, from_row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, FromRow)]
 pub struct InboundNumberRecord {
     pub id: Uuid,
     pub number: String,
     pub provider: String,
     pub service_id: Option<Uuid>,
     pub active: bool,
-}
-
-fn inbound_number_from_row(row: &Row) -> DbResult<InboundNumberRecord> {
-    Ok(InboundNumberRecord {
-        id: row.try_get("id")?,
-        number: row.try_get("number")?,
-        provider: row.try_get("provider")?,
-        service_id: row.try_get("service_id")?,
-        active: row.try_get("active")?,
-    })
 }
 
 impl Db {
@@ -44,7 +34,7 @@ impl Db {
                 &[(&number, Type::TEXT), (&provider, Type::TEXT), (&service_id, Type::UUID)],
             )
             .await?;
-        let record = inbound_number_from_row(&rows[0])?;
+        let record: InboundNumberRecord = from_row(&rows[0])?;
         let already: i64 = tx
             .query_typed(
                 "SELECT count(*) FROM service_sms_senders WHERE inbound_number_id = $1",
@@ -78,7 +68,7 @@ impl Db {
             &[(&service_id, Type::UUID)],
         )
         .await?
-        .map(|r| inbound_number_from_row(&r))
+        .map(|r| from_row(&r))
         .transpose()
     }
 }

@@ -50,4 +50,4 @@ pub use services::*;
 pub use templates::*;
 pub use users::*;
 
-pub(crate) use conn::{Param, text_enum};
+pub(crate) use conn::{Param, from_row, text_enum};

@@ -1,13 +1,13 @@
 //! A service's SMS senders, email reply-to addresses and letter contact blocks.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use postgres_from_row::FromRow;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbError, DbResult};
+use crate::{Db, DbError, DbResult, from_row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, FromRow)]
 pub struct SenderRecord {
     pub id: Uuid,
     pub service_id: Uuid,
@@ -42,19 +42,6 @@ impl SenderKind {
             SenderKind::LetterContact => "contact_block",
         }
     }
-}
-
-fn sender_from_row(row: &Row) -> DbResult<SenderRecord> {
-    Ok(SenderRecord {
-        id: row.try_get("id")?,
-        service_id: row.try_get("service_id")?,
-        value: row.try_get("value")?,
-        is_default: row.try_get("is_default")?,
-        archived: row.try_get("archived")?,
-        inbound_number_id: row.try_get("inbound_number_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 impl Db {
@@ -136,7 +123,7 @@ impl Db {
         );
         self.query_opt(&sql, &[(&service_id, Type::UUID), (&id, Type::UUID)])
             .await?
-            .map(|r| sender_from_row(&r))
+            .map(|r| from_row(&r))
             .transpose()
     }
 
@@ -159,7 +146,7 @@ impl Db {
         self.query(&sql, &[(&service_id, Type::UUID)])
             .await?
             .iter()
-            .map(sender_from_row)
+            .map(from_row)
             .collect()
     }
 }

@@ -1,13 +1,13 @@
 //! Users, their membership of services and their permissions there.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
+use postgres_from_row::FromRow;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbError, DbResult};
+use crate::{Db, DbError, DbResult, from_row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, FromRow)]
 pub struct UserRecord {
     pub id: Uuid,
     pub name: String,
@@ -22,20 +22,6 @@ pub struct UserRecord {
 
 const USER_COLUMNS: &str = "u.id, u.name, u.email_address, u.mobile_number, u.state, u.platform_admin, u.auth_type, \
     u.created_at, ARRAY(SELECT service_id FROM user_to_service x WHERE x.user_id = u.id) AS services";
-
-fn user_from_row(row: &Row) -> DbResult<UserRecord> {
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        email_address: row.try_get("email_address")?,
-        mobile_number: row.try_get("mobile_number")?,
-        state: row.try_get("state")?,
-        platform_admin: row.try_get("platform_admin")?,
-        auth_type: row.try_get("auth_type")?,
-        created_at: row.try_get("created_at")?,
-        services: row.try_get("services")?,
-    })
-}
 
 impl Db {
     pub async fn create_user(
@@ -66,7 +52,7 @@ impl Db {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
         self.query_opt(&sql, &[(&id, Type::UUID)])
             .await?
-            .map(|r| user_from_row(&r))
+            .map(|r| from_row(&r))
             .transpose()
     }
 
@@ -75,7 +61,7 @@ impl Db {
             format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.email_address) = lower($1)");
         self.query_opt(&sql, &[(&email, Type::TEXT)])
             .await?
-            .map(|r| user_from_row(&r))
+            .map(|r| from_row(&r))
             .transpose()
     }
 
@@ -114,7 +100,7 @@ impl Db {
         self.query(&sql, &[(&service_id, Type::UUID)])
             .await?
             .iter()
-            .map(user_from_row)
+            .map(from_row)
             .collect()
     }
 
