@@ -93,10 +93,18 @@ pub async fn state(may_start_db: bool) -> anyhow::Result<AppState> {
 }
 
 pub fn print(json_output: bool, value: Value, text: impl FnOnce(&Value) -> String) {
-    if json_output {
-        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    use std::io::Write;
+    let out = if json_output {
+        serde_json::to_string_pretty(&value).expect("json")
     } else {
-        println!("{}", text(&value));
+        text(&value)
+    };
+    // A reader that stops early (`| head`, `| grep -q`) closes the pipe: the command still did its work.
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{out}")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: output not written: {e}");
+        std::process::exit(1);
     }
 }
 
