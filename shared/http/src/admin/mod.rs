@@ -92,6 +92,11 @@ fn data(status: StatusCode, value: Value) -> AdminResponse {
     Ok((status, Json(json!({"data": value}))).into_response())
 }
 
+/// `{"data": [...]}` with each item as `json` shows it.
+fn data_list<T>(items: &[T], json: impl Fn(&T) -> Value) -> AdminResponse {
+    data(StatusCode::OK, items.iter().map(json).collect())
+}
+
 fn id(raw: &str) -> Result<Uuid, AdminError> {
     Uuid::parse_str(raw).map_err(|_| AdminError::not_found())
 }

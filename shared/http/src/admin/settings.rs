@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::bodies::{CallbackApiBody, DataRetentionBody, InboundNumberBody, required};
-use super::{AdminAuth, AdminJson, AdminResponse, data, id};
+use super::{AdminAuth, AdminJson, AdminResponse, data, data_list, id};
 use crate::errors::AdminError;
 use notify_app::{AppState, admin};
 use notify_core::model::{CallbackType, NotificationType};
@@ -48,15 +48,7 @@ pub async fn list_callback_apis(
     Path(service_id): Path<String>,
 ) -> AdminResponse {
     let callbacks = state.db.callback_apis(id(&service_id)?).await?;
-    data(
-        StatusCode::OK,
-        json!(
-            callbacks
-                .iter()
-                .map(admin::callback_json)
-                .collect::<Vec<_>>()
-        ),
-    )
+    data_list(&callbacks, admin::callback_json)
 }
 
 pub async fn delete_callback_api(

@@ -2,10 +2,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::json;
 
 use super::bodies::{CreateTemplateBody, UpdateTemplateBody, required};
-use super::{AdminAuth, AdminJson, AdminResponse, data, id};
+use super::{AdminAuth, AdminJson, AdminResponse, data, data_list, id};
 use crate::errors::AdminError;
 use notify_app::{AppState, admin};
 use notify_core::model::{NotificationType, Postage};
@@ -104,15 +103,7 @@ pub async fn template_versions(
     if versions.is_empty() {
         return Err(AdminError::not_found());
     }
-    data(
-        StatusCode::OK,
-        json!(
-            versions
-                .iter()
-                .map(admin::template_admin_json)
-                .collect::<Vec<_>>()
-        ),
-    )
+    data_list(&versions, admin::template_admin_json)
 }
 
 pub async fn list_templates(
@@ -121,13 +112,5 @@ pub async fn list_templates(
     Path(service_id): Path<String>,
 ) -> AdminResponse {
     let templates = state.db.list_templates(id(&service_id)?, None).await?;
-    data(
-        StatusCode::OK,
-        json!(
-            templates
-                .iter()
-                .map(admin::template_admin_json)
-                .collect::<Vec<_>>()
-        ),
-    )
+    data_list(&templates, admin::template_admin_json)
 }
