@@ -153,6 +153,8 @@ impl TestApp {
         config.api.host_name = "https://api.test.notify".into();
         // Tests change services and keys and look at the effect at once.
         config.api.lookup_cache_ttl = std::time::Duration::ZERO;
+        // Each test's files in a directory of its own, named like its database, under the system's temp dir.
+        config.files.local_dir = std::env::temp_dir().join("notify-test-files").join(&name);
         change(&mut config);
         let db = Db::connect(&database_url, 4, "notify-test").unwrap();
         let queue = Arc::new(InProcessQueue::default());

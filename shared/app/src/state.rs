@@ -10,6 +10,7 @@ use notify_config::Config;
 use notify_core::crypto::Encryptor;
 use notify_core::model::{Service, StoredApiKey, Template};
 use notify_db::{Db, DbResult, SenderKind, SenderRecord};
+use notify_files::{FileStore, LocalDirStore};
 use notify_queue::{InProcessQueue, Queue, SqsQueue};
 
 /// Everything a request needs, built once per process (per Lambda execution environment).
@@ -23,6 +24,8 @@ pub struct AppState {
     /// Tests fix the time to check the ±30 s token window and daily limits.
     pub clock: fn() -> DateTime<Utc>,
     pub lookups: Arc<Lookups>,
+    /// Letter PDFs and logos: S3 in AWS, `FILES_DIR` locally.
+    pub files: Arc<dyn FileStore>,
 }
 
 /// What every send reads, through a short-lived cache: one INSERT is then the only round trip of a send.
@@ -89,6 +92,7 @@ impl AppState {
             None => Limiter::in_process(),
         };
         AppState {
+            files: Arc::new(LocalDirStore::new(config.files.local_dir.clone())),
             lookups: Arc::new(Lookups::new(config.api.lookup_cache_ttl)),
             encryptor: Encryptor::new(config.secret_key.expose_secret()),
             config: Arc::new(config),

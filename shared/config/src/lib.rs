@@ -14,8 +14,8 @@ use std::collections::HashMap;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::fetch_json;
 pub use sections::{
-    ApiConfig, CallbackConfig, DatabaseConfig, DatabaseCredentials, DeliveryConfig, LocalStack,
-    ProviderConfig, QueueConfig, SecretKey,
+    ApiConfig, CallbackConfig, DatabaseConfig, DatabaseCredentials, DeliveryConfig, FilesConfig,
+    LocalStack, ProviderConfig, QueueConfig, SecretKey,
 };
 pub use variables::{
     DEV_ADMIN_CLIENT_SECRET, DEV_SECRET_KEY, DEVELOPMENT, VARIABLES, Variable,
@@ -38,6 +38,7 @@ pub struct Config {
     pub providers: ProviderConfig,
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
+    pub files: FilesConfig,
     pub secret_key: SecretKey,
     /// CloudWatch embedded metrics go to stdout under this namespace; none without it.
     pub metrics_namespace: Option<String>,
@@ -103,6 +104,7 @@ impl Config {
             providers: ProviderConfig::read(vars)?,
             delivery: DeliveryConfig::read(vars)?,
             api: ApiConfig::read(vars)?,
+            files: FilesConfig::read(vars),
             metrics_namespace: vars.get("METRICS_NAMESPACE"),
             local: LocalStack::read(vars)?,
             // Last, so that a malformed value is reported before a missing key, as before.

@@ -224,6 +224,30 @@ impl ExposeSecret<str> for SecretKey {
     }
 }
 
+/// Where files are kept (letter PDFs, letter logos): S3 buckets in AWS, a local directory otherwise.
+#[derive(Clone, Debug)]
+pub struct FilesConfig {
+    /// `LETTERS_PDF_BUCKET`: rendered letters; when unset, files go under `local_dir`.
+    pub letters_pdf_bucket: Option<String>,
+    /// `LETTER_LOGOS_BUCKET`: letter branding logos; when unset, under `local_dir` too.
+    pub letter_logos_bucket: Option<String>,
+    /// `FILES_DIR`: the local store's root (`notify dev`, tests).
+    pub local_dir: PathBuf,
+    /// `S3_ENDPOINT_URL`: moto in tests and `notify dev`; the regional endpoint when unset.
+    pub s3_endpoint_url: Option<String>,
+}
+
+impl FilesConfig {
+    pub(crate) fn read(vars: &Vars) -> Self {
+        FilesConfig {
+            letters_pdf_bucket: vars.get("LETTERS_PDF_BUCKET"),
+            letter_logos_bucket: vars.get("LETTER_LOGOS_BUCKET"),
+            local_dir: PathBuf::from(vars.text("FILES_DIR")),
+            s3_endpoint_url: vars.get("S3_ENDPOINT_URL"),
+        }
+    }
+}
+
 /// What only the local stack uses: `notify dev`'s in-process workers and the database it finds or starts.
 #[derive(Clone, Debug)]
 pub struct LocalStack {

@@ -5,6 +5,7 @@ pub mod callbacks;
 pub mod crypto;
 pub mod delivery;
 pub mod errors;
+pub mod letters;
 pub mod messages;
 pub mod metrics;
 pub mod model;

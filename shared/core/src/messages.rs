@@ -36,6 +36,9 @@ pub enum Message {
         body: String,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// A rendered letter for the printer: the daily collation puts one per letter on the letters queue.
+    #[serde(rename = "print_letter")]
+    PrintLetter { v: u32, notification_id: Uuid },
     /// A service callback, complete: the callback worker needs no database.
     #[serde(rename = "callback")]
     Callback(crate::callbacks::Callback),

@@ -5,4 +5,5 @@
 pub mod callbacks;
 pub mod cloudformation;
 pub mod guard;
+pub mod print;
 pub mod providers;

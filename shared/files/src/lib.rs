@@ -1,0 +1,125 @@
+//! The file store: letter PDFs, letter logos (and later CSV uploads and documents) by key. S3 in AWS, a local
+//! directory for `notify dev` and tests. No database types here: a file is read or written with no connection
+//! held.
+
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("invalid file key {0:?}")]
+    InvalidKey(String),
+    #[error("file store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// Writes (or overwrites) the file at `key`.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), FileError>;
+    /// The file at `key`, or `None` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, FileError>;
+    /// Removes the file at `key`; removing a missing file is not an error.
+    async fn delete(&self, key: &str) -> Result<(), FileError>;
+}
+
+/// Files under a directory, one file per key (`/` in a key makes subdirectories).
+#[derive(Clone, Debug)]
+pub struct LocalDirStore {
+    root: PathBuf,
+}
+
+impl LocalDirStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Keys are relative paths of plain segments: no `..`, no absolute paths, so a key cannot leave the root.
+    fn path(&self, key: &str) -> Result<PathBuf, FileError> {
+        let relative = Path::new(key);
+        let plain = !key.is_empty()
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if plain {
+            Ok(self.root.join(relative))
+        } else {
+            Err(FileError::InvalidKey(key.to_string()))
+        }
+    }
+}
+
+fn unavailable(e: std::io::Error) -> FileError {
+    FileError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl FileStore for LocalDirStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), FileError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(unavailable)?;
+        }
+        // Written beside and renamed, so a reader never sees half a file.
+        let partial = path.with_extension("partial");
+        tokio::fs::write(&partial, bytes)
+            .await
+            .map_err(unavailable)?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, FileError> {
+        match tokio::fs::read(self.path(key)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), FileError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_store_round_trip_and_keys_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDirStore::new(dir.path());
+        let key = "2026-12-01/NOTIFY.ABCDEFGHIJKLMNOP.D.2.C.20261201120000.PDF";
+        assert_eq!(store.get(key).await.unwrap(), None);
+        store
+            .put(key, b"%PDF-1.7".to_vec(), "application/pdf")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(key).await.unwrap().as_deref(),
+            Some(&b"%PDF-1.7"[..])
+        );
+        store.delete(key).await.unwrap();
+        store.delete(key).await.unwrap();
+        assert_eq!(store.get(key).await.unwrap(), None);
+        for bad in ["", "../x", "/etc/passwd", "a/../../b"] {
+            assert!(
+                matches!(store.get(bad).await, Err(FileError::InvalidKey(_))),
+                "{bad}"
+            );
+        }
+    }
+}
