@@ -118,7 +118,11 @@ impl AppState {
         } else {
             Arc::new(InProcessQueue::default())
         };
-        let state = AppState::new(config, db, queue);
+        let files = notify_files::from_config(&config.files).await;
+        let state = AppState {
+            files,
+            ..AppState::new(config, db, queue)
+        };
         state.check_secret_key().await?;
         Ok(state)
     }

@@ -2,9 +2,34 @@
 //! directory for `notify dev` and tests. No database types here: a file is read or written with no connection
 //! held.
 
+mod s3;
+
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use notify_config::FilesConfig;
+
+pub use s3::{LETTER_LOGOS_PREFIX, S3Store};
+
+/// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`),
+/// else a local directory at `FILES_DIR`.
+pub async fn from_config(config: &FilesConfig) -> Arc<dyn FileStore> {
+    match &config.letters_pdf_bucket {
+        None => Arc::new(LocalDirStore::new(config.local_dir.clone())),
+        Some(letters_pdf_bucket) => {
+            let logos = config.letter_logos_bucket.clone().unwrap_or_else(|| {
+                tracing::warn!(
+                    "LETTER_LOGOS_BUCKET is unset: letter logos are kept in LETTERS_PDF_BUCKET, whose retention \
+                     rule will remove them"
+                );
+                letters_pdf_bucket.clone()
+            });
+            let client = S3Store::client(config.s3_endpoint_url.as_deref()).await;
+            Arc::new(S3Store::new(client, letters_pdf_bucket.clone(), logos))
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -39,18 +64,23 @@ impl LocalDirStore {
         &self.root
     }
 
-    /// Keys are relative paths of plain segments: no `..`, no absolute paths, so a key cannot leave the root.
     fn path(&self, key: &str) -> Result<PathBuf, FileError> {
-        let relative = Path::new(key);
-        let plain = !key.is_empty()
-            && relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)));
-        if plain {
-            Ok(self.root.join(relative))
-        } else {
-            Err(FileError::InvalidKey(key.to_string()))
-        }
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+/// Keys are relative paths of plain segments: no `..`, no absolute paths, so a key cannot leave a local root, and
+/// a key S3 takes is one the local store takes too.
+fn check_key(key: &str) -> Result<(), FileError> {
+    let plain = !key.is_empty()
+        && Path::new(key)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(FileError::InvalidKey(key.to_string()))
     }
 }
 
@@ -121,5 +151,22 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_bucket_the_configuration_gives_the_local_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FilesConfig {
+            letters_pdf_bucket: None,
+            letter_logos_bucket: Some("ignored-without-the-pdf-bucket".into()),
+            local_dir: dir.path().to_path_buf(),
+            s3_endpoint_url: None,
+        };
+        let store = from_config(&config).await;
+        store
+            .put("letter-logos/a.svg", b"<svg/>".to_vec(), "image/svg+xml")
+            .await
+            .unwrap();
+        assert!(dir.path().join("letter-logos/a.svg").is_file());
     }
 }
