@@ -15,7 +15,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::fetch_json;
 pub use sections::{
     ApiConfig, CallbackConfig, DatabaseConfig, DatabaseCredentials, DeliveryConfig, FilesConfig,
-    LocalStack, ProviderConfig, QueueConfig, SecretKey,
+    LocalStack, PrintConfig, ProviderConfig, QueueConfig, SecretKey,
 };
 pub use variables::{
     DEV_ADMIN_CLIENT_SECRET, DEV_SECRET_KEY, DEVELOPMENT, VARIABLES, Variable,
@@ -39,6 +39,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
     pub files: FilesConfig,
+    pub print: PrintConfig,
     pub secret_key: SecretKey,
     /// CloudWatch embedded metrics go to stdout under this namespace; none without it.
     pub metrics_namespace: Option<String>,
@@ -105,6 +106,7 @@ impl Config {
             delivery: DeliveryConfig::read(vars)?,
             api: ApiConfig::read(vars)?,
             files: FilesConfig::read(vars),
+            print: PrintConfig::read(vars)?,
             metrics_namespace: vars.get("METRICS_NAMESPACE"),
             local: LocalStack::read(vars)?,
             // Last, so that a malformed value is reported before a missing key, as before.

@@ -65,10 +65,15 @@ impl AwsSources {
             )));
         }
         Ok(AwsSources {
-            secret_arns: ["APP_SECRET_ARN", "ADMIN_SECRET_ARN", "PROVIDER_SECRET_ARN"]
-                .iter()
-                .filter_map(|name| vars.get(name))
-                .collect(),
+            secret_arns: [
+                "APP_SECRET_ARN",
+                "ADMIN_SECRET_ARN",
+                "PROVIDER_SECRET_ARN",
+                "DVLA_CREDENTIALS_SECRET",
+            ]
+            .iter()
+            .filter_map(|name| vars.get(name))
+            .collect(),
             db_auth,
             db_secret_arn: vars.get("DB_SECRET_ARN"),
             db_host: vars.get("DB_HOST"),
@@ -89,8 +94,9 @@ impl AwsSources {
 
 /// `vars` with the secrets and database of a deployment filled in. In AWS the secrets come from Secrets
 /// Manager: `APP_SECRET_ARN` (`secret_key`), `ADMIN_SECRET_ARN` (`admin_client_secret`) and `PROVIDER_SECRET_ARN`
-/// (`firetext_api_key`, `provider_callback_credentials`), each a JSON object, only those the function needs; their
-/// values win over the variables. The database is the RDS Proxy at `DB_HOST`/`DB_PORT`/`DB_NAME` over verified
+/// (`firetext_api_key`, `provider_callback_credentials`) and `DVLA_CREDENTIALS_SECRET` (`dvla_username`,
+/// `dvla_password`, `dvla_api_key`, which the DVLA rotation jobs rewrite), each a JSON object, only those the
+/// function needs; their values win over the variables. The database is the RDS Proxy at `DB_HOST`/`DB_PORT`/`DB_NAME` over verified
 /// TLS, as `DB_USER` with an IAM token (`DB_AUTH=iam`) or with the RDS secret at `DB_SECRET_ARN`. Either password
 /// is cached per execution environment and made or read again when it expires or is refused.
 pub(crate) async fn resolve(
@@ -114,6 +120,9 @@ pub(crate) async fn resolve(
                     "provider_callback_credentials",
                     "PROVIDER_CALLBACK_CREDENTIALS",
                 ),
+                ("dvla_username", "DVLA_USERNAME"),
+                ("dvla_password", "DVLA_PASSWORD"),
+                ("dvla_api_key", "DVLA_API_KEY"),
             ] {
                 if let Some(v) = secret.get(key).and_then(|v| v.as_str()) {
                     vars.insert(name.into(), v.into());

@@ -248,6 +248,56 @@ impl FilesConfig {
     }
 }
 
+/// The print provider letters go to: DVLA's print API when `DVLA_API_URL` is set, else the simulated printer.
+#[derive(Clone, Debug)]
+pub struct PrintConfig {
+    /// `DVLA_API_URL`: the base of DVLA's print API, without a trailing slash; unset: the simulated printer.
+    pub dvla_api_url: Option<String>,
+    /// The print API account's credentials and API key. In AWS they come from `DVLA_CREDENTIALS_SECRET` at
+    /// start-up ([`crate::secrets`]), where the rotation jobs write their new values.
+    pub dvla_username: Option<String>,
+    pub dvla_password: Option<SecretString>,
+    pub dvla_api_key: Option<SecretString>,
+    /// `DVLA_CREDENTIALS_SECRET`: the Secrets Manager secret (id or ARN) holding them as JSON (`dvla_username`,
+    /// `dvla_password`, `dvla_api_key`); the DVLA client reads it again when DVLA refuses what it holds.
+    pub dvla_credentials_secret: Option<String>,
+    /// `SIMULATED_PRINTER_DESPATCH_SECONDS`: how long after acceptance the simulated printer despatches.
+    pub simulated_despatch_after: Duration,
+}
+
+impl PrintConfig {
+    pub(crate) fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let config = PrintConfig {
+            dvla_api_url: vars
+                .get("DVLA_API_URL")
+                .map(|u| u.trim_end_matches('/').to_string()),
+            dvla_username: vars.get("DVLA_USERNAME"),
+            dvla_password: vars.secret("DVLA_PASSWORD"),
+            dvla_api_key: vars.secret("DVLA_API_KEY"),
+            dvla_credentials_secret: vars.get("DVLA_CREDENTIALS_SECRET"),
+            simulated_despatch_after: vars.seconds("SIMULATED_PRINTER_DESPATCH_SECONDS")?,
+        };
+        // Refused at start-up rather than on every letter.
+        if config.dvla_api_url.is_some() {
+            let missing: Vec<&str> = [
+                ("DVLA_USERNAME", config.dvla_username.is_none()),
+                ("DVLA_PASSWORD", config.dvla_password.is_none()),
+                ("DVLA_API_KEY", config.dvla_api_key.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "DVLA_API_URL is set, so {} must be too (or DVLA_CREDENTIALS_SECRET hold them)",
+                    missing.join(", ")
+                )));
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// What only the local stack uses: `notify dev`'s in-process workers and the database it finds or starts.
 #[derive(Clone, Debug)]
 pub struct LocalStack {

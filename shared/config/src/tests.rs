@@ -288,3 +288,52 @@ fn secrets_are_not_shown_by_debug() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+#[test]
+fn letters_print_simulated_unless_dvla_is_configured_with_its_credentials() {
+    let c = load(&[]).unwrap();
+    assert!(c.print.dvla_api_url.is_none());
+    assert_eq!(c.print.simulated_despatch_after.as_secs(), 5);
+
+    let e = load(&[
+        ("DVLA_API_URL", "https://dvla.example"),
+        ("DVLA_USERNAME", "notify"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("DVLA_PASSWORD, DVLA_API_KEY") && !e.contains("DVLA_USERNAME,"),
+        "{e}"
+    );
+
+    let c = load(&[
+        ("DVLA_API_URL", "https://dvla.example/"),
+        ("DVLA_USERNAME", "notify"),
+        ("DVLA_PASSWORD", "pa55word"),
+        ("DVLA_API_KEY", "k3y"),
+        ("DVLA_CREDENTIALS_SECRET", "notify/dvla"),
+        ("SIMULATED_PRINTER_DESPATCH_SECONDS", "0"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.print.dvla_api_url.as_deref(),
+        Some("https://dvla.example")
+    );
+    assert_eq!(c.print.dvla_username.as_deref(), Some("notify"));
+    assert_eq!(
+        c.print.dvla_password.as_ref().map(|s| s.expose_secret()),
+        Some("pa55word")
+    );
+    assert_eq!(
+        c.print.dvla_credentials_secret.as_deref(),
+        Some("notify/dvla")
+    );
+    assert!(c.print.simulated_despatch_after.is_zero());
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("pa55word") && !debug.contains("k3y"),
+        "{debug}"
+    );
+    assert_eq!(shown("DVLA_API_KEY", "k3y"), "****");
+    assert_eq!(shown("DVLA_PASSWORD", "pa55word"), "****");
+}

@@ -123,16 +123,15 @@ impl FileStore for S3Store {
 mod tests {
     use super::*;
 
-    /// moto, started by the test command.
-    fn moto_url() -> String {
-        std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-    }
+    /// moto, started by the test command (at the address `tests/api` defaults to; only notify-config reads the
+    /// environment).
+    const MOTO_URL: &str = "http://127.0.0.1:5000";
 
     fn moto_client() -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .http_client(notify_config::aws::http_client())
-            .endpoint_url(moto_url())
+            .endpoint_url(MOTO_URL)
             .region(aws_sdk_s3::config::Region::new("eu-west-2"))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
                 "test", "test", None, None, "static",
