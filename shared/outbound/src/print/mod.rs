@@ -2,9 +2,25 @@
 //! printer in `notify dev`). Plain values in and out; the use case (`notify_app::letters`) reads the letter
 //! before and records the outcome after, with no connection open during the call.
 
+pub mod dvla;
+pub mod simulated;
+
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use notify_core::model::Postage;
 use uuid::Uuid;
+
+/// The printer the configuration asks for: DVLA's print API when `DVLA_API_URL` is set, else the simulated
+/// printer, which despatches after `SIMULATED_PRINTER_DESPATCH_SECONDS`.
+pub async fn from_config(config: &notify_config::Config) -> Arc<dyn PrintProvider> {
+    match dvla::DvlaClient::from_config(&config.print).await {
+        Some(client) => Arc::new(client),
+        None => Arc::new(simulated::SimulatedPrinter::new(
+            config.print.simulated_despatch_after,
+        )),
+    }
+}
 
 /// One letter's print job: each letter is its own job, its id the notification id.
 #[derive(Clone, Debug, PartialEq, Eq)]
