@@ -13,6 +13,7 @@ mod migrate;
 mod outage;
 mod outbox;
 mod pipeline;
+mod print;
 mod queue;
 mod reading;
 mod secret_keys;

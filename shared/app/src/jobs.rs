@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use serde_json::{Value, json};
 
 use crate::{AppState, callbacks};
@@ -16,7 +16,17 @@ use notify_db::DbError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     EveryMinutes(u32),
-    DailyAt { hour: u32, minute: u32 },
+    DailyAt {
+        hour: u32,
+        minute: u32,
+    },
+    /// The `nth` such weekday of each month (EventBridge's `TUE#1`).
+    MonthlyOn {
+        weekday: Weekday,
+        nth: u32,
+        hour: u32,
+        minute: u32,
+    },
 }
 
 impl Schedule {
@@ -26,6 +36,23 @@ impl Schedule {
             Schedule::EveryMinutes(1) => "rate(1 minute)".into(),
             Schedule::EveryMinutes(n) => format!("rate({n} minutes)"),
             Schedule::DailyAt { hour, minute } => format!("cron({minute} {hour} * * ? *)"),
+            Schedule::MonthlyOn {
+                weekday,
+                nth,
+                hour,
+                minute,
+            } => {
+                let day = match weekday {
+                    Weekday::Mon => "MON",
+                    Weekday::Tue => "TUE",
+                    Weekday::Wed => "WED",
+                    Weekday::Thu => "THU",
+                    Weekday::Fri => "FRI",
+                    Weekday::Sat => "SAT",
+                    Weekday::Sun => "SUN",
+                };
+                format!("cron({minute} {hour} ? * {day}#{nth} *)")
+            }
         }
     }
 
@@ -34,6 +61,17 @@ impl Schedule {
         match self {
             Schedule::EveryMinutes(n) => (at.hour() * 60 + at.minute()).is_multiple_of(n),
             Schedule::DailyAt { hour, minute } => at.hour() == hour && at.minute() == minute,
+            Schedule::MonthlyOn {
+                weekday,
+                nth,
+                hour,
+                minute,
+            } => {
+                at.weekday() == weekday
+                    && at.day0() / 7 + 1 == nth
+                    && at.hour() == hour
+                    && at.minute() == minute
+            }
         }
     }
 }
@@ -48,10 +86,12 @@ pub enum Job {
     CreateNightlyBilling,
     CreateNightlyNotificationStatus,
     RelayCallbackOutbox,
+    ChangeDvlaApiKey,
+    ChangeDvlaPassword,
 }
 
 impl Job {
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 10] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -60,6 +100,8 @@ impl Job {
         Job::CreateNightlyBilling,
         Job::CreateNightlyNotificationStatus,
         Job::RelayCallbackOutbox,
+        Job::ChangeDvlaApiKey,
+        Job::ChangeDvlaPassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +116,8 @@ impl Job {
             Job::CreateNightlyBilling => "create-nightly-billing",
             Job::CreateNightlyNotificationStatus => "create-nightly-notification-status",
             Job::RelayCallbackOutbox => "relay-callback-outbox",
+            Job::ChangeDvlaApiKey => "change-dvla-api-key",
+            Job::ChangeDvlaPassword => "change-dvla-password",
         }
     }
 
@@ -99,6 +143,22 @@ impl Job {
             },
             // Not Notify's: the sweeper behind the callback outbox, for what its fast path left.
             Job::RelayCallbackOutbox => Schedule::EveryMinutes(1),
+            // Notify's: the API key on the first Tuesday of each month, the password on another day after it.
+            // Upstream's "the Wednesday after the first Tuesday" needs day of month and day of week together,
+            // which EventBridge cannot say; the first Wednesday is that day in six months of seven and otherwise
+            // six days before the key, never the same day.
+            Job::ChangeDvlaApiKey => Schedule::MonthlyOn {
+                weekday: Weekday::Tue,
+                nth: 1,
+                hour: 9,
+                minute: 0,
+            },
+            Job::ChangeDvlaPassword => Schedule::MonthlyOn {
+                weekday: Weekday::Wed,
+                nth: 1,
+                hour: 9,
+                minute: 0,
+            },
         }
     }
 }
@@ -107,6 +167,9 @@ impl Job {
 pub const TIME_BUDGET: Duration = Duration::from_secs(45);
 
 const BATCH: i64 = 1000;
+/// Upstream's retries of a DVLA rotation that DVLA throttled or could not answer: 3, a minute apart.
+const ROTATION_RETRIES: u32 = 3;
+const ROTATION_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// Smaller than other jobs' batches: each purge batch writes history rows and deletes, and the WAL it makes is
 /// flushed with the commits of the sends made meanwhile; small bursts keep their latency down.
 const PURGE_BATCH: i64 = 250;
@@ -162,6 +225,42 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                 }
             }
             json!({"timed_out": timed_out, "callbacks_due": callbacks_due, "callbacks_queued": queued})
+        }
+        Job::ChangeDvlaApiKey | Job::ChangeDvlaPassword => {
+            use notify_outbound::print::dvla::{Rotation, RotationError};
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let outcome = if job == Job::ChangeDvlaApiKey {
+                    notify_outbound::print::dvla::rotate_api_key(&state.config).await
+                } else {
+                    notify_outbound::print::dvla::rotate_password(&state.config).await
+                };
+                match outcome {
+                    Ok(Rotation::Changed) => break json!({"changed": true, "attempts": attempts}),
+                    Ok(Rotation::NotConfigured) => {
+                        break json!({"changed": false, "reason": "DVLA_API_URL is unset"});
+                    }
+                    Err(RotationError::Retry(e))
+                        if attempts <= ROTATION_RETRIES
+                            && started.elapsed() + ROTATION_RETRY_DELAY < budget =>
+                    {
+                        tracing::warn!(job = job.name(), error = %e, "DVLA rotation to be tried again");
+                        tokio::time::sleep(ROTATION_RETRY_DELAY).await;
+                    }
+                    Err(e) => {
+                        // The old credential still works until DVLA expires it: an alarm on this metric gives
+                        // the weeks there are to rotate it by hand.
+                        tracing::error!(job = job.name(), error = %e, "DVLA credential not rotated");
+                        notify_core::metrics::count(
+                            "DvlaRotationFailed",
+                            1,
+                            &[("Job", job.name())],
+                        );
+                        break json!({"changed": false, "error": e.to_string(), "attempts": attempts});
+                    }
+                }
+            }
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;
@@ -298,6 +397,25 @@ mod tests {
         for job in Job::ALL {
             assert_eq!(Job::parse(job.name()), Some(job));
         }
+    }
+
+    #[test]
+    fn dvla_rotation_is_monthly_key_first_tuesday_password_first_wednesday() {
+        assert_eq!(
+            Job::ChangeDvlaApiKey.schedule().expression(),
+            "cron(0 9 ? * TUE#1 *)"
+        );
+        assert_eq!(
+            Job::ChangeDvlaPassword.schedule().expression(),
+            "cron(0 9 ? * WED#1 *)"
+        );
+        let at = |d, h, m| Utc.with_ymd_and_hms(2026, 12, d, h, m, 0).unwrap();
+        // December 2026 starts on a Tuesday.
+        assert!(Job::ChangeDvlaApiKey.schedule().due_at(at(1, 9, 0)));
+        assert!(!Job::ChangeDvlaApiKey.schedule().due_at(at(8, 9, 0)));
+        assert!(!Job::ChangeDvlaApiKey.schedule().due_at(at(1, 9, 1)));
+        assert!(Job::ChangeDvlaPassword.schedule().due_at(at(2, 9, 0)));
+        assert!(!Job::ChangeDvlaPassword.schedule().due_at(at(9, 9, 0)));
     }
 
     #[test]
