@@ -2,7 +2,9 @@
 //! followed transitively), so a forbidden dependency fails the test command, not a review:
 //! - `functions/callbacks` and `notify-outbound` reach no Postgres crate and not `notify-db`: a provider or
 //!   callback call cannot name a database connection;
-//! - `notify-core` reaches no I/O crate;
+//! - `notify-core` and `notify-letters` (the renderer) reach no I/O crate: a letter is rendered from plain values;
+//! - `notify-files` reaches no Postgres crate and not `notify-db` or `notify-app`: a file is stored or read with no
+//!   database connection held;
 //! - no crate under `shared/` depends on `notify-http` or `notify-runtime`: only the functions, the CLI and the
 //!   benchmarks (the entry points) sit on top.
 
@@ -30,10 +32,12 @@ const IO_CRATES: &[&str] = &[
     "aws-sdk-sesv2",
     "aws-sdk-secretsmanager",
     "aws-sdk-pinpointsmsvoicev2",
+    "aws-sdk-s3",
     "lambda_runtime",
     "lambda_http",
     "notify-db",
     "notify-config",
+    "notify-files",
     "notify-queue",
     "notify-outbound",
     "notify-app",
@@ -165,8 +169,18 @@ fn violations(graph: &Graph) -> Vec<String> {
             found.push(format!("{package} must not reach Postgres: {path}"));
         }
     }
-    for path in graph.forbidden("notify-core", IO_CRATES) {
-        found.push(format!("notify-core must have no I/O dependency: {path}"));
+    for package in ["notify-core", "notify-letters"] {
+        assert!(graph.members.contains_key(package), "{package} is a member");
+        for path in graph.forbidden(package, IO_CRATES) {
+            found.push(format!("{package} must have no I/O dependency: {path}"));
+        }
+    }
+    assert!(
+        graph.members.contains_key("notify-files"),
+        "notify-files is a member"
+    );
+    for path in graph.forbidden("notify-files", &[POSTGRES_CRATES, &["notify-app"]].concat()) {
+        found.push(format!("notify-files must not reach the database: {path}"));
     }
     for (package, dir) in &graph.members {
         if !dir.starts_with("shared/") {
@@ -221,6 +235,26 @@ fn each_forbidden_dependency_is_caught() {
             "notify-core",
             "tokio",
             "notify-core must have no I/O dependency",
+        ),
+        (
+            "notify-letters",
+            "tokio",
+            "notify-letters must have no I/O dependency",
+        ),
+        (
+            "notify-letters",
+            "aws-sdk-s3",
+            "notify-letters must have no I/O dependency",
+        ),
+        (
+            "notify-files",
+            "notify-db",
+            "notify-files must not reach the database",
+        ),
+        (
+            "notify-files",
+            "notify-app",
+            "notify-files must not reach the database",
         ),
         (
             "notify-app",
