@@ -64,7 +64,8 @@ async fn send_letter(app: &TestApp, key: &str, template: Uuid, lines: &[&str]) -
 
 async fn try_letter(app: &TestApp, key: &str, template: Uuid, lines: &[&str]) -> (u16, Value) {
     let token = notify_tests::token_at(key, app.state.now().timestamp());
-    let body = json!({"template_id": template, "personalisation": address(lines), "reference": "my-ref"});
+    let body =
+        json!({"template_id": template, "personalisation": address(lines), "reference": "my-ref"});
     let r = app
         .request(
             "POST",
@@ -159,11 +160,19 @@ async fn the_half_past_five_cut_off_on_both_sides_and_across_days() {
     let cases: Vec<(&str, fn() -> DateTime<Utc>, Option<Value>)> = vec![
         ("2026-01-05T09:00:00Z", jan5_1729, None),
         ("2026-01-05T09:00:00Z", jan5_1730, Some(too_late("today"))),
-        ("2026-01-05T09:00:00Z", jan6_1000, Some(too_late("on 5 January"))),
+        (
+            "2026-01-05T09:00:00Z",
+            jan6_1000,
+            Some(too_late("on 5 January")),
+        ),
         // After 17:30 it is the next day's print run.
         ("2026-01-05T17:30:00Z", jan6_1729, None),
         ("2026-01-05T18:00:00Z", jan6_1730, Some(too_late("today"))),
-        ("2026-01-04T18:00:00Z", jan6_1000, Some(too_late("on 5 January"))),
+        (
+            "2026-01-04T18:00:00Z",
+            jan6_1000,
+            Some(too_late("on 5 January")),
+        ),
         // British Summer Time: 17:30 London is 16:30 UTC.
         ("2026-06-01T08:00:00Z", jun1_1629, None),
         ("2026-06-01T08:00:00Z", jun1_1630, Some(too_late("today"))),
@@ -523,23 +532,29 @@ async fn returned_letters_endpoint_answers_its_references_and_checks_them() {
     assert_eq!(status_of(&db, id).await, "returned-letter");
     // Relayed straight after the commit.
     assert_eq!(
-        app.queue
-            .take_all(&app.state.config.queues.callbacks)
-            .len(),
+        app.queue.take_all(&app.state.config.queues.callbacks).len(),
         1
     );
     let field = |message: &str| json!({"result": "error", "message": {"references": [message]}});
     for (body, expected) in [
         (json!({}), field("Missing data for required field.")),
-        (json!({"references": "ABCDEFGHIJ012345"}), field("Not a valid list.")),
-        (json!({"references": []}), field("Shorter than minimum length 1.")),
+        (
+            json!({"references": "ABCDEFGHIJ012345"}),
+            field("Not a valid list."),
+        ),
+        (
+            json!({"references": []}),
+            field("Shorter than minimum length 1."),
+        ),
         (
             json!({"references": ["ABCDEFGHIJ012345", "abcdefghij012345"]}),
             field("abcdefghij012345 does not match ^[0-9A-Z]{16}$"),
         ),
         (json!({"references": [12]}), field("12 is not a string")),
     ] {
-        let r = app.admin("POST", "/letters/returned", Some(body.clone())).await;
+        let r = app
+            .admin("POST", "/letters/returned", Some(body.clone()))
+            .await;
         assert_eq!((r.status.as_u16(), r.json()), (400, expected), "{body}");
     }
 }
@@ -618,7 +633,8 @@ async fn letter_brandings_with_their_logos_and_the_services_that_print_with_them
     assert_eq!(created["filename"], json!(svg_file));
     assert_eq!(created["created_by"], Value::Null);
     assert_eq!(created["updated_at"], Value::Null);
-    let fields = |field: &str, message: &str| json!({"result": "error", "message": {field: [message]}});
+    let fields =
+        |field: &str, message: &str| json!({"result": "error", "message": {field: [message]}});
     for (body, expected) in [
         (
             json!({"name": "HM Government", "filename": png_file}),
@@ -644,7 +660,9 @@ async fn letter_brandings_with_their_logos_and_the_services_that_print_with_them
             fields("filename", "../nope.svg is not a valid file name"),
         ),
     ] {
-        let r = app.admin("POST", "/letter-branding", Some(body.clone())).await;
+        let r = app
+            .admin("POST", "/letter-branding", Some(body.clone()))
+            .await;
         assert_eq!((r.status.as_u16(), r.json()), (400, expected), "{body}");
     }
     let r = app
@@ -723,10 +741,16 @@ async fn letter_brandings_with_their_logos_and_the_services_that_print_with_them
         (r.status.as_u16(), r.json()),
         (
             400,
-            fields("letter_branding", &format!("No letter branding with id {unknown}"))
+            fields(
+                "letter_branding",
+                &format!("No letter branding with id {unknown}")
+            )
         )
     );
-    let service = app.admin("GET", &format!("/service/{sid}"), None).await.json();
+    let service = app
+        .admin("GET", &format!("/service/{sid}"), None)
+        .await
+        .json();
     assert_eq!(service["data"]["letter_branding"], json!(branding));
     assert_ne!(service["data"]["name"], "Renamed", "refused as a whole");
     let r = app
@@ -855,7 +879,14 @@ async fn letters_are_billed_by_post_class_and_sheets_at_the_rate_of_the_day() {
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
     let fact = |postage: &str, rate: f64, sheets: i32, sent: i32, international: bool| {
-        ("dvla".to_string(), postage.to_string(), rate, sheets, sent, international)
+        (
+            "dvla".to_string(),
+            postage.to_string(),
+            rate,
+            sheets,
+            sent,
+            international,
+        )
     };
     assert_eq!(
         facts,
@@ -892,7 +923,10 @@ async fn letters_are_billed_by_post_class_and_sheets_at_the_rate_of_the_day() {
         .unwrap()
         .clone();
     assert_eq!(letters["notifications_sent"], 6);
-    assert_eq!(letters["chargeable_units"], 6, "charged per letter, not per sheet");
+    assert_eq!(
+        letters["chargeable_units"], 6,
+        "charged per letter, not per sheet"
+    );
     let cost = letters["cost"].as_f64().unwrap();
     assert!(
         (cost - (0.73 * 2.0 + 0.77 + 1.56 + 1.84 + 1.96)).abs() < 1e-9,
@@ -923,7 +957,13 @@ async fn postage_comes_from_the_template_or_the_country() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.json());
-        templates.push(r.json()["data"]["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        templates.push(
+            r.json()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+        );
     }
     let postage_of = |id: Uuid| {
         let app = &app;
@@ -939,8 +979,16 @@ async fn postage_comes_from_the_template_or_the_country() {
         (templates[0], UK, "second"),
         (templates[1], UK, "first"),
         (templates[2], UK, "economy"),
-        (templates[1], &["A Person", "1 Rue de Rivoli", "Paris", "France"][..], "europe"),
-        (templates[2], &["A Person", "1-1 Chiyoda", "Tokyo", "Japan"][..], "rest-of-world"),
+        (
+            templates[1],
+            &["A Person", "1 Rue de Rivoli", "Paris", "France"][..],
+            "europe",
+        ),
+        (
+            templates[2],
+            &["A Person", "1-1 Chiyoda", "Tokyo", "Japan"][..],
+            "rest-of-world",
+        ),
     ];
     for (template, lines, expected) in cases {
         let id = send_letter(&app, &s.live_key, template, lines).await;

@@ -291,7 +291,10 @@ pub async fn process_returned_letters(
     let reported_at = london_date(now);
     let mut report = ReturnedLetters::default();
     for references in references.chunks(chunk.max(1)) {
-        let done = state.db.return_letters(references, reported_at, now).await?;
+        let done = state
+            .db
+            .return_letters(references, reported_at, now)
+            .await?;
         for reference in &done.unknown {
             tracing::warn!(
                 notification_reference = reference.as_str(),
@@ -409,10 +412,7 @@ async fn check_filename(state: &AppState, filename: &str) -> LetterAdminResult<(
     if state.files.get(&logo_key(filename)).await?.is_none() {
         return Err(LetterAdminError::Field(
             "filename",
-            format!(
-                "No logo file {}: upload it first",
-                logo_key(filename)
-            ),
+            format!("No logo file {}: upload it first", logo_key(filename)),
         ));
     }
     Ok(())
@@ -596,8 +596,12 @@ mod tests {
             "This letter has already been cancelled."
         );
         assert_eq!(
-            cancel_refusal(Sending, utc("2026-01-05T09:00:00.5Z"), utc("2026-01-05T10:00:00Z"))
-                .unwrap(),
+            cancel_refusal(
+                Sending,
+                utc("2026-01-05T09:00:00.5Z"),
+                utc("2026-01-05T10:00:00Z")
+            )
+            .unwrap(),
             "We could not cancel this letter. Letter status: sending, created_at: 2026-01-05 09:00:00.500000"
         );
     }

@@ -371,14 +371,24 @@ mod tests {
         let now: DateTime<Utc> = "2026-01-05T12:00:00Z".parse().unwrap();
         let yesterday = now - chrono::Duration::days(1);
         limiter.count_sent(service, LimitName::Letter, now).await;
-        limiter.count_sent(service, LimitName::Letter, yesterday).await;
+        limiter
+            .count_sent(service, LimitName::Letter, yesterday)
+            .await;
         limiter
             .give_back(service, LimitName::Letter, yesterday, now)
             .await;
         let count = |at| limiter.daily_count(service, LimitName::Letter, KeyType::Normal, at);
-        assert_eq!(count(yesterday).await, 1, "another day's count is left alone");
-        limiter.give_back(service, LimitName::Letter, now, now).await;
-        limiter.give_back(service, LimitName::Letter, now, now).await;
+        assert_eq!(
+            count(yesterday).await,
+            1,
+            "another day's count is left alone"
+        );
+        limiter
+            .give_back(service, LimitName::Letter, now, now)
+            .await;
+        limiter
+            .give_back(service, LimitName::Letter, now, now)
+            .await;
         assert_eq!(count(now).await, 0);
     }
 

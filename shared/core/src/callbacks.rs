@@ -215,9 +215,7 @@ pub fn returned_letter(data: &ReturnedLetterData, target: &CallbackTarget) -> Ca
     };
     let body = ReturnedLetterBody {
         notification_id: data.notification_id,
-        reference: data
-            .api_key_id
-            .and(data.client_reference.as_deref()),
+        reference: data.api_key_id.and(data.client_reference.as_deref()),
         date_sent: crate::time::format(data.created_at),
         sent_by: data.created_by_email.as_deref().unwrap_or("API"),
         template_name: shown.then_some(data.template_name.as_str()),

@@ -45,7 +45,8 @@ pub async fn run(command: LetterCommand, j: bool) -> anyhow::Result<()> {
             service_id,
             notification_id,
         } => {
-            let cancelled = letter_admin::cancel_letter(&state, service_id, notification_id).await?;
+            let cancelled =
+                letter_admin::cancel_letter(&state, service_id, notification_id).await?;
             print(j, cancelled, |v| {
                 format!("letter {} cancelled", v["id"].as_str().unwrap_or_default())
             });
@@ -87,7 +88,8 @@ pub async fn branding(command: LetterBrandingCommand, j: bool) -> anyhow::Result
     let state = state(false).await?;
     match command {
         LetterBrandingCommand::Create { name, file } => {
-            let logo = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let logo =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let branding =
                 letter_admin::create_letter_branding_with_logo(&state, &name, logo, None).await?;
             print(j, letter_admin::letter_branding_json(&branding), |v| {
@@ -160,14 +162,29 @@ mod tests {
     fn cancel_takes_the_service_and_notification_under_either_name() {
         let (s, n) = (Uuid::new_v4(), Uuid::new_v4());
         for args in [
-            ["x", "cancel", "--service", &s.to_string(), "--notification", &n.to_string()],
-            ["x", "cancel", "--service-id", &s.to_string(), "--notification-id", &n.to_string()],
+            [
+                "x",
+                "cancel",
+                "--service",
+                &s.to_string(),
+                "--notification",
+                &n.to_string(),
+            ],
+            [
+                "x",
+                "cancel",
+                "--service-id",
+                &s.to_string(),
+                "--notification-id",
+                &n.to_string(),
+            ],
         ] {
             let Cli {
-                letter: LetterCommand::Cancel {
-                    service_id,
-                    notification_id,
-                },
+                letter:
+                    LetterCommand::Cancel {
+                        service_id,
+                        notification_id,
+                    },
             } = Cli::try_parse_from(args).unwrap()
             else {
                 panic!("not cancel")

@@ -120,7 +120,10 @@ pub async fn get_letter_branding(
         .get_letter_branding(id(&branding_id)?)
         .await?
         .ok_or_else(AdminError::not_found)?;
-    bare(StatusCode::OK, letter_admin::letter_branding_json(&branding))
+    bare(
+        StatusCode::OK,
+        letter_admin::letter_branding_json(&branding),
+    )
 }
 
 pub async fn create_letter_branding(
