@@ -25,6 +25,8 @@ fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+type Clock = fn() -> DateTime<Utc>;
+
 /// Fixed clocks: the app's clock is a plain function, so each time is one.
 macro_rules! clocks {
     ($($name:ident = $at:literal;)+) => {
@@ -157,7 +159,7 @@ async fn the_half_past_five_cut_off_on_both_sides_and_across_days() {
         ))
     };
     // (created at, cancelled at, the answer: None is cancelled)
-    let cases: Vec<(&str, fn() -> DateTime<Utc>, Option<Value>)> = vec![
+    let cases: Vec<(&str, Clock, Option<Value>)> = vec![
         ("2026-01-05T09:00:00Z", jan5_1729, None),
         ("2026-01-05T09:00:00Z", jan5_1730, Some(too_late("today"))),
         (
