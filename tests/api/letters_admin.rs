@@ -288,7 +288,18 @@ async fn only_letters_still_waiting_can_be_cancelled_and_others_are_not_found() 
 
 #[tokio::test]
 async fn a_cancelled_letter_gives_its_daily_limit_back() {
-    let mut app = TestApp::new().await;
+    limit_given_back(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_letter_gives_its_daily_limit_back_in_redis_too() {
+    limit_given_back(
+        TestApp::with_config(|c| c.api.redis_url = Some("redis://127.0.0.1:6379".into())).await,
+    )
+    .await;
+}
+
+async fn limit_given_back(mut app: TestApp) {
     let s = app.service(false).await;
     let sid = s.service.id;
     let r = app
@@ -537,6 +548,22 @@ async fn returned_letters_endpoint_answers_its_references_and_checks_them() {
         app.queue.take_all(&app.state.config.queues.callbacks).len(),
         1
     );
+    // More than a chunk: the letter named last, in the second chunk, is returned too.
+    let last = despatched(&app, &db, &s, &["ZYXWVUTSRQ987654"]).await[0];
+    let mut many: Vec<String> = (0..letter_admin::RETURNED_LETTERS_CHUNK)
+        .map(|i| format!("UNKNOWN{i:09}"))
+        .collect();
+    many.push("ZYXWVUTSRQ987654".into());
+    let r = app
+        .admin(
+            "POST",
+            "/letters/returned",
+            Some(json!({"references": many})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["references"].as_array().unwrap().len(), 5001);
+    assert_eq!(status_of(&db, last).await, "returned-letter");
     let field = |message: &str| json!({"result": "error", "message": {"references": [message]}});
     for (body, expected) in [
         (json!({}), field("Missing data for required field.")),
