@@ -964,6 +964,39 @@ async fn letters_are_billed_by_post_class_and_sheets_at_the_rate_of_the_day() {
 }
 
 #[tokio::test]
+async fn the_letter_rates_in_force() {
+    let mut app = TestApp::new().await;
+    app.use_clock(jun1_1630);
+    let rates = app.admin("GET", "/letter-rates/", None).await.json();
+    let rates = rates.as_array().unwrap();
+    assert_eq!(rates.len(), 25, "5 post classes × 1 to 5 sheets");
+    assert_eq!(
+        rates[..5],
+        [
+            json!({"sheet_count": 1, "start_date": "2026-01-05T00:00:00", "rate": 0.64, "post_class": "economy"}),
+            json!({"sheet_count": 1, "start_date": "2026-01-05T00:00:00", "rate": 0.73, "post_class": "second"}),
+            json!({"sheet_count": 1, "start_date": "2026-04-06T23:00:00", "rate": 1.56, "post_class": "first"}),
+            json!({"sheet_count": 1, "start_date": "2026-05-02T23:00:00", "rate": 1.8, "post_class": "europe"}),
+            json!({"sheet_count": 1, "start_date": "2026-05-02T23:00:00", "rate": 1.8, "post_class": "rest-of-world"}),
+        ]
+    );
+    // Before the 2026 first-class rates started, the 2024 ones.
+    app.use_clock(jan5_1000);
+    let rates = app.admin("GET", "/letter-rates", None).await.json();
+    let first = rates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["post_class"] == "first" && r["sheet_count"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        first,
+        json!({"sheet_count": 1, "start_date": "2024-04-01T00:00:00", "rate": 1.05, "post_class": "first"})
+    );
+}
+
+#[tokio::test]
 async fn postage_comes_from_the_template_or_the_country() {
     let app = TestApp::new().await;
     let s = app.service(false).await;

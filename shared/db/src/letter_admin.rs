@@ -79,6 +79,15 @@ pub struct LetterBrandingRecord {
     pub updated_by_id: Option<Uuid>,
 }
 
+/// One letter rate: what a letter of `sheet_count` sheets costs in `post_class` from `start_date`.
+#[derive(Clone, Debug, FromRow)]
+pub struct LetterRateRecord {
+    pub post_class: String,
+    pub sheet_count: i32,
+    pub rate: f64,
+    pub start_date: DateTime<Utc>,
+}
+
 const BRANDING_COLUMNS: &str =
     "id, name, filename, created_at, updated_at, created_by_id, updated_by_id";
 
@@ -190,6 +199,21 @@ impl Db {
             unknown: row.try_get("unknown")?,
             outbox_ids: row.try_get("outbox_ids")?,
         })
+    }
+
+    /// The rates in force at `at`, as upstream lists them: crown rows only (crown and non-crown are the same), by
+    /// sheets, rate and post class.
+    pub async fn current_letter_rates(&self, at: DateTime<Utc>) -> DbResult<Vec<LetterRateRecord>> {
+        self.query(
+            "SELECT post_class, sheet_count, rate, start_date FROM letter_rates \
+             WHERE crown AND start_date <= $1 AND (end_date IS NULL OR end_date > $1) \
+             ORDER BY sheet_count, rate, post_class",
+            &[(&at, Type::TIMESTAMPTZ)],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
     }
 
     pub async fn create_letter_branding(

@@ -158,6 +158,8 @@ pub fn router(state: AppState) -> Router {
             post(admin::cancel_notification),
         )
         .route("/letters/returned", post(admin::returned_letters))
+        .route("/letter-rates", get(admin::letter_rates))
+        .route("/letter-rates/", get(admin::letter_rates))
         .route(
             "/letter-branding",
             get(admin::list_letter_branding).post(admin::create_letter_branding),

@@ -1,4 +1,5 @@
-//! Letters after they are sent: cancelling one, the returned-letters list, and letter brandings with their logos.
+//! Letters after they are sent: cancelling one, the returned-letters list, letter brandings with their logos, and
+//! the letter rates.
 //! Upstream answers these without the `{"data": …}` wrapper, and so do we.
 
 use axum::Json;
@@ -171,4 +172,24 @@ pub async fn upload_letter_logo(
 ) -> Result<Response, AdminError> {
     let filename = letter_admin::upload_letter_logo(&state, body.to_vec()).await?;
     bare(StatusCode::CREATED, json!({"filename": filename}))
+}
+
+/// `GET /letter-rates`: the rates in force now, each as upstream serialises one (the start date in its naive
+/// UTC ISO form).
+pub async fn letter_rates(State(state): State<AppState>, _: AdminAuth) -> AdminResponse {
+    let rates = state.db.current_letter_rates(state.now()).await?;
+    bare(
+        StatusCode::OK,
+        rates
+            .iter()
+            .map(|r| {
+                json!({
+                    "sheet_count": r.sheet_count,
+                    "start_date": r.start_date.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "rate": r.rate,
+                    "post_class": r.post_class,
+                })
+            })
+            .collect(),
+    )
 }
