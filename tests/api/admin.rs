@@ -205,10 +205,10 @@ async fn admin_bodies_answer_in_the_admin_error_shape() {
         (
             "POST",
             format!("/service/{sid}/callback-api"),
-            json!({"callback_type": "returned_letter", "url": "https://x.gov.uk"}),
+            json!({"callback_type": "fax", "url": "https://x.gov.uk"}),
             400,
             error(json!(
-                "callback_type returned_letter is not one of [delivery_status, inbound_sms, complaint]"
+                "callback_type fax is not one of [delivery_status, inbound_sms, complaint, returned_letter]"
             )),
         ),
         (

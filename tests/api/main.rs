@@ -8,6 +8,7 @@ mod firetext;
 mod jobs;
 mod lambda;
 mod letters;
+mod letters_admin;
 mod limits;
 mod migrate;
 mod outage;

@@ -192,6 +192,12 @@ impl TestApp {
         self.router = notify_http::router(self.state.clone());
     }
 
+    /// The API (and `state`) on a clock of the test's: `fn() -> DateTime<Utc>`, so each fixed time is a function.
+    pub fn use_clock(&mut self, clock: fn() -> chrono::DateTime<chrono::Utc>) {
+        self.state.clock = clock;
+        self.router = notify_http::router(self.state.clone());
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -250,10 +256,11 @@ impl TestApp {
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        // Signed at the app's time, so a test that fixes the clock can still call the admin API.
         let jwt = notify_app::auth::create_token(
             "notify-admin",
             notify_config::DEV_ADMIN_CLIENT_SECRET,
-            chrono::Utc::now().timestamp(),
+            self.state.now().timestamp(),
         );
         let body = body.map(|b| serde_json::to_vec(&b).unwrap());
         self.request(

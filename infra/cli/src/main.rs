@@ -58,6 +58,12 @@ enum Command {
     /// Inbound texts: assign a number, record a received text.
     #[command(subcommand)]
     Inbound(commands::inbound::InboundCommand),
+    /// Letters: cancel one before it is printed, record returned letters.
+    #[command(subcommand)]
+    Letter(commands::letter::LetterCommand),
+    /// Letter brandings (the logo letters print with): create from a file, list.
+    #[command(subcommand)]
+    LetterBranding(commands::letter::LetterBrandingCommand),
     /// Test fixtures.
     #[command(subcommand)]
     Fixtures(commands::fixtures::FixturesCommand),
@@ -88,6 +94,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReplyTo(args) => commands::senders::reply_to(args, j).await,
         Command::Callback(args) => commands::callback::run(args, j).await,
         Command::Inbound(command) => commands::inbound::run(command, j).await,
+        Command::Letter(command) => commands::letter::run(command, j).await,
+        Command::LetterBranding(command) => commands::letter::branding(command, j).await,
         Command::Fixtures(command) => commands::fixtures::run(command, j).await,
         Command::Purge(command) => commands::purge::run(command, j).await,
         Command::Secrets(command) => commands::secrets::run(command, j).await,

@@ -220,6 +220,7 @@ pub fn service_json(service: &Service, callbacks: &[CallbackApiRecord]) -> Value
         "crown": service.crown,
         "created_at": notify_core::time::format(service.created_at),
         "service_callback_api": callbacks.iter().map(|c| c.id).collect::<Vec<_>>(),
+        "letter_branding": service.letter_branding_id,
     })
 }
 

@@ -3,7 +3,7 @@
 //! the HTTP call never needs the database (contract §9.7), and a queue outage or a crash only delays it.
 
 use crate::AppState;
-use notify_core::callbacks::{Callback, complaint, delivery_status, inbound_sms};
+use notify_core::callbacks::{Callback, complaint, delivery_status, inbound_sms, returned_letter};
 use notify_core::messages::Message;
 use notify_queue::QueueError;
 
@@ -154,5 +154,6 @@ fn rebuild(
             data.message = state.encryptor.decrypt(&data.message)?;
             inbound_sms(&data, &target)
         }
+        ReturnedLetter(data, target) => returned_letter(&data, &target),
     })
 }

@@ -239,6 +239,81 @@ impl Limiter {
     }
 }
 
+/// Takes one back unless the counter is missing or would go below zero.
+const GIVE_BACK: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]))
+if count ~= nil and count >= 1 then redis.call('DECR', KEYS[1]) return 1 end
+return 0
+";
+
+impl Limiter {
+    /// A cancelled letter no longer counts against today's limit: the count `count_sent` made when it was
+    /// stored at `created_at` goes back down, as upstream does, only when that was today (`now`), and never
+    /// below zero or for a counter that has gone.
+    pub async fn give_back(
+        &self,
+        service_id: Uuid,
+        limit_name: LimitName,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        if created_at.date_naive() != now.date_naive() {
+            return;
+        }
+        let key = daily_key(service_id, limit_name, KeyType::Normal, created_at);
+        match self {
+            Limiter::InProcess { counters, .. } => {
+                if let Some(count) = counters
+                    .lock()
+                    .expect("limiter lock")
+                    .get_mut(&key)
+                    .filter(|c| **c >= 1)
+                {
+                    *count -= 1;
+                }
+            }
+            Limiter::Redis { client, connection } => {
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return;
+                };
+                let result: Result<i64, _> = redis::Script::new(GIVE_BACK)
+                    .key(&key)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "daily counter not given back");
+                }
+            }
+        }
+    }
+
+    /// Today's count against a daily limit, as the limit check reads it (0 when Redis cannot say).
+    pub async fn daily_count(
+        &self,
+        service_id: Uuid,
+        limit_name: LimitName,
+        key_type: KeyType,
+        now: DateTime<Utc>,
+    ) -> i64 {
+        let key = daily_key(service_id, limit_name, key_type, now);
+        match self {
+            Limiter::InProcess { counters, .. } => *counters
+                .lock()
+                .expect("limiter lock")
+                .get(&key)
+                .unwrap_or(&0),
+            Limiter::Redis { client, connection } => {
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return 0;
+                };
+                let count: Result<Option<i64>, _> =
+                    redis::cmd("GET").arg(&key).query_async(&mut conn).await;
+                count.ok().flatten().unwrap_or(0)
+            }
+        }
+    }
+}
+
 impl From<LimitError> for notify_core::errors::V2Error {
     fn from(e: LimitError) -> Self {
         let error = match e {
@@ -287,6 +362,34 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_letter_is_given_back_only_on_its_day_and_never_below_zero() {
+        let limiter = Limiter::in_process();
+        let service = Uuid::new_v4();
+        let now: DateTime<Utc> = "2026-01-05T12:00:00Z".parse().unwrap();
+        let yesterday = now - chrono::Duration::days(1);
+        limiter.count_sent(service, LimitName::Letter, now).await;
+        limiter
+            .count_sent(service, LimitName::Letter, yesterday)
+            .await;
+        limiter
+            .give_back(service, LimitName::Letter, yesterday, now)
+            .await;
+        let count = |at| limiter.daily_count(service, LimitName::Letter, KeyType::Normal, at);
+        assert_eq!(
+            count(yesterday).await,
+            1,
+            "another day's count is left alone"
+        );
+        limiter
+            .give_back(service, LimitName::Letter, now, now)
+            .await;
+        limiter
+            .give_back(service, LimitName::Letter, now, now)
+            .await;
+        assert_eq!(count(now).await, 0);
     }
 
     #[tokio::test]

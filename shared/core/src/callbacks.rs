@@ -1,5 +1,5 @@
-//! Service callbacks as they go on the wire: the complete callback a worker POSTs, the bodies of Notify's three
-//! kinds (delivery status, complaint, inbound text), and when a delivery-status callback is due.
+//! Service callbacks as they go on the wire: the complete callback a worker POSTs, the bodies of Notify's four
+//! kinds (delivery status, complaint, inbound text, returned letter), and when a delivery-status callback is due.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -169,6 +169,76 @@ pub fn inbound_sms(data: &InboundSmsData, target: &CallbackTarget) -> Callback {
     )
 }
 
+/// What a returned-letter callback reports: the letter as the returned-letters report shows it.
+#[derive(Clone, Debug)]
+pub struct ReturnedLetterData {
+    pub notification_id: Uuid,
+    pub service_id: Uuid,
+    pub client_reference: Option<String>,
+    /// Sent through the API (not by a team member in the admin app).
+    pub api_key_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// The team member who sent it; `None` for the API.
+    pub created_by_email: Option<String>,
+    pub template_name: String,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    /// Hidden templates are precompiled (uploaded) letters.
+    pub template_hidden: bool,
+    pub original_file_name: Option<String>,
+    /// As stored: from 0 for the first recipient row.
+    pub job_row_number: Option<i32>,
+}
+
+#[derive(Serialize)]
+struct ReturnedLetterBody<'a> {
+    notification_id: Uuid,
+    reference: Option<&'a str>,
+    date_sent: String,
+    sent_by: &'a str,
+    template_name: Option<&'a str>,
+    template_id: String,
+    template_version: Option<i32>,
+    spreadsheet_file_name: Option<&'a str>,
+    spreadsheet_row_number: Option<i32>,
+    upload_letter_file_name: Option<&'a str>,
+}
+
+/// Notify's `send-returned-letter` body. A hidden (precompiled) template's name and version are left out, and
+/// its id is the text `"None"`: upstream formats the missing id with `str()`, and receivers see exactly that.
+pub fn returned_letter(data: &ReturnedLetterData, target: &CallbackTarget) -> Callback {
+    let shown = !data.template_hidden;
+    let template_id = if shown {
+        data.template_id.to_string()
+    } else {
+        "None".to_string()
+    };
+    let body = ReturnedLetterBody {
+        notification_id: data.notification_id,
+        reference: data.api_key_id.and(data.client_reference.as_deref()),
+        date_sent: crate::time::format(data.created_at),
+        sent_by: data.created_by_email.as_deref().unwrap_or("API"),
+        template_name: shown.then_some(data.template_name.as_str()),
+        template_id,
+        template_version: shown.then_some(data.template_version),
+        spreadsheet_file_name: data.original_file_name.as_deref(),
+        // Row 1 of the spreadsheet is its header, so the first recipient is row 2.
+        spreadsheet_row_number: data.job_row_number.map(|n| n + 2),
+        upload_letter_file_name: if data.template_hidden && data.api_key_id.is_none() {
+            data.client_reference.as_deref()
+        } else {
+            None
+        },
+    };
+    callback(
+        CallbackType::ReturnedLetter,
+        data.service_id,
+        data.notification_id,
+        target,
+        &body,
+    )
+}
+
 fn callback(
     callback_type: CallbackType,
     service_id: Uuid,
@@ -222,6 +292,50 @@ mod tests {
              \"template_version\":1}"
         );
         assert_eq!(callback.encrypted_token, "sealed");
+    }
+
+    #[test]
+    fn returned_letter_body_is_notifys() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap();
+        let mut data = ReturnedLetterData {
+            notification_id: Uuid::nil(),
+            service_id: Uuid::nil(),
+            client_reference: Some("ref-1".into()),
+            api_key_id: Some(Uuid::nil()),
+            created_at: at,
+            created_by_email: None,
+            template_name: "Reminder".into(),
+            template_id: Uuid::nil(),
+            template_version: 3,
+            template_hidden: false,
+            original_file_name: Some("list.csv".into()),
+            job_row_number: Some(0),
+        };
+        let target = CallbackTarget {
+            url: "https://example.com/cb".into(),
+            encrypted_token: "sealed".into(),
+        };
+        let callback = returned_letter(&data, &target);
+        assert_eq!(callback.callback_type, CallbackType::ReturnedLetter);
+        assert_eq!(
+            callback.body,
+            "{\"notification_id\":\"00000000-0000-0000-0000-000000000000\",\"reference\":\"ref-1\",\
+             \"date_sent\":\"2026-01-05T10:00:00.000000Z\",\"sent_by\":\"API\",\"template_name\":\"Reminder\",\
+             \"template_id\":\"00000000-0000-0000-0000-000000000000\",\"template_version\":3,\
+             \"spreadsheet_file_name\":\"list.csv\",\"spreadsheet_row_number\":2,\"upload_letter_file_name\":null}"
+        );
+        // An uploaded letter sent by a team member: no template, its file name from the client reference.
+        data.api_key_id = None;
+        data.template_hidden = true;
+        data.created_by_email = Some("someone@example.gov.uk".into());
+        let body: serde_json::Value =
+            serde_json::from_str(&returned_letter(&data, &target).body).unwrap();
+        assert_eq!(body["reference"], serde_json::Value::Null);
+        assert_eq!(body["sent_by"], "someone@example.gov.uk");
+        assert_eq!(body["template_name"], serde_json::Value::Null);
+        assert_eq!(body["template_id"], "None");
+        assert_eq!(body["template_version"], serde_json::Value::Null);
+        assert_eq!(body["upload_letter_file_name"], "ref-1");
     }
 
     #[test]

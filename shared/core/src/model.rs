@@ -196,6 +196,8 @@ pub struct Service {
     pub permissions: Vec<ServicePermission>,
     pub crown: Option<bool>,
     pub created_at: DateTime<Utc>,
+    /// The logo its letters carry (`letter_branding`); none: letters go without one.
+    pub letter_branding_id: Option<Uuid>,
 }
 
 impl Service {

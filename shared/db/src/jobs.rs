@@ -252,24 +252,45 @@ impl Db {
             .unwrap_or(0) as u64)
     }
 
-    /// Rebuilds `ft_billing` for one London day (billable statuses, live and team keys, the SMS rate in force on
-    /// the day), the same way. Returns how many facts the day has.
+    /// Rebuilds `ft_billing` for one London day, the same way, live and team keys only, each channel's billable
+    /// statuses as upstream's: texts at the SMS rate in force on the day; letters (sending, delivered, returned)
+    /// by DVLA at the letter rate of their post class and sheet count (`billable_units`) in force at the day's
+    /// London midnight, for the service's crown status. Returns how many facts the day has.
     pub async fn rebuild_billing_facts(&self, day: chrono::NaiveDate) -> DbResult<u64> {
         let sql = format!(
-            "WITH facts AS ( \
-                 SELECT template_id, service_id, notification_type, COALESCE(sent_by, 'unknown') AS provider, \
-                     COALESCE(rate_multiplier, 1) AS rate_multiplier, international, \
-                     CASE WHEN notification_type = 'sms' THEN COALESCE((SELECT r.rate FROM rates r \
+            "WITH grouped AS ( \
+                 SELECT a.template_id, a.service_id, a.notification_type, \
+                     CASE WHEN a.notification_type = 'letter' THEN 'dvla' ELSE COALESCE(a.sent_by, 'unknown') END \
+                         AS provider, \
+                     COALESCE(a.rate_multiplier, 1) AS rate_multiplier, a.international, \
+                     COALESCE(a.postage, 'none') AS postage, \
+                     CASE WHEN a.notification_type = 'letter' THEN a.billable_units END AS sheets, \
+                     COALESCE(s.crown, true) AS crown, \
+                     sum(a.billable_units)::int AS units, count(*)::int AS sent \
+                 FROM {ALL_NOTIFICATIONS} a LEFT JOIN services s ON s.id = a.service_id \
+                 WHERE a.created_at >= ($1::date)::timestamp AT TIME ZONE 'Europe/London' \
+                   AND a.created_at < ($1::date + 1)::timestamp AT TIME ZONE 'Europe/London' \
+                   AND a.key_type <> 'test' \
+                   AND CASE WHEN a.notification_type = 'letter' \
+                       THEN a.notification_status IN ('sending', 'delivered', 'returned-letter') \
+                       ELSE a.notification_status IN ('sending', 'sent', 'delivered', 'pending', \
+                           'temporary-failure', 'permanent-failure') END \
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9), \
+             priced AS ( \
+                 SELECT g.*, CASE \
+                     WHEN g.notification_type = 'sms' THEN COALESCE((SELECT r.rate FROM rates r \
                          WHERE r.notification_type = 'sms' AND r.valid_from <= ($1::date)::timestamp \
-                         ORDER BY r.valid_from DESC LIMIT 1), 0) ELSE 0 END AS rate, \
-                     COALESCE(postage, 'none') AS postage, sum(billable_units)::int AS units, count(*)::int AS sent \
-                 FROM {ALL_NOTIFICATIONS} a \
-                 WHERE created_at >= ($1::date)::timestamp AT TIME ZONE 'Europe/London' \
-                   AND created_at < ($1::date + 1)::timestamp AT TIME ZONE 'Europe/London' \
-                   AND key_type <> 'test' \
-                   AND notification_status IN ('sending', 'sent', 'delivered', 'pending', 'temporary-failure', \
-                       'permanent-failure', 'returned-letter') \
-                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8), \
+                         ORDER BY r.valid_from DESC LIMIT 1), 0) \
+                     WHEN g.notification_type = 'letter' THEN COALESCE((SELECT l.rate FROM letter_rates l \
+                         WHERE l.post_class = g.postage AND l.sheet_count = g.sheets AND l.crown = g.crown \
+                           AND l.start_date <= ($1::date)::timestamp AT TIME ZONE 'Europe/London' \
+                         ORDER BY l.start_date DESC LIMIT 1), 0) \
+                     ELSE 0 END AS rate \
+                 FROM grouped g), \
+             facts AS ( \
+                 SELECT template_id, service_id, notification_type, provider, rate_multiplier, international, rate, \
+                     postage, sum(units)::int AS units, sum(sent)::int AS sent \
+                 FROM priced GROUP BY 1, 2, 3, 4, 5, 6, 7, 8), \
              upserted AS ( \
                  INSERT INTO ft_billing (bst_date, template_id, service_id, notification_type, provider, \
                      rate_multiplier, international, rate, postage, billable_units, notifications_sent) \
@@ -336,13 +357,16 @@ impl Db {
             .collect()
     }
 
-    /// A calendar year's usage per channel, from `ft_billing`.
+    /// A calendar year's usage per channel, from `ft_billing`. Letters are charged per letter: their rate already
+    /// counts the sheets (`billable_units`).
     pub async fn usage_summary(&self, service_id: Uuid, year: i32) -> DbResult<Vec<UsageSummary>> {
         let rows = self
             .query(
                 "SELECT notification_type, sum(notifications_sent)::bigint, \
-                     sum(billable_units * rate_multiplier)::bigint, max(rate), \
-                     sum(billable_units * rate_multiplier * rate) \
+                     sum(CASE WHEN notification_type = 'letter' THEN notifications_sent \
+                         ELSE billable_units * rate_multiplier END)::bigint, max(rate), \
+                     sum(CASE WHEN notification_type = 'letter' THEN notifications_sent * rate \
+                         ELSE billable_units * rate_multiplier * rate END) \
                  FROM ft_billing WHERE service_id = $1 \
                    AND bst_date >= make_date($2, 1, 1) AND bst_date < make_date($2 + 1, 1, 1) \
                  GROUP BY notification_type ORDER BY notification_type",

@@ -7,7 +7,9 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::{Db, DbResult, delivery_callback, text_enum};
-use notify_core::callbacks::{CallbackTarget, ComplaintData, DeliveryStatusData, InboundSmsData};
+use notify_core::callbacks::{
+    CallbackTarget, ComplaintData, DeliveryStatusData, InboundSmsData, ReturnedLetterData,
+};
 use notify_core::model::NotificationStatus;
 
 /// The statuses whose delivery-status callback is due, as SQL (kept equal to `delivery_callback_due`).
@@ -23,6 +25,7 @@ pub enum OutboxCallback {
     Complaint(ComplaintData, Option<String>, CallbackTarget),
     /// `message` holds the stored ciphertext of the text.
     InboundSms(InboundSmsData, CallbackTarget),
+    ReturnedLetter(ReturnedLetterData, CallbackTarget),
 }
 
 /// One claimed outbox row: `None` when what it is about is gone (purged, or the service removed its callback).
@@ -61,6 +64,12 @@ impl Db {
                      kn.\"to\" AS complaint_to, \
                      i.service_id AS inbound_service_id, i.notify_number, i.user_number, i.content, \
                      coalesce(i.provider_date, i.created_at) AS date_received, \
+                     rl.service_id AS returned_service_id, rn.client_reference AS returned_client_reference, \
+                     rn.api_key_id AS returned_api_key_id, rn.created_at AS returned_created_at, \
+                     ru.email_address AS returned_created_by_email, rt.name AS returned_template_name, \
+                     rn.template_id AS returned_template_id, rn.template_version AS returned_template_version, \
+                     rt.hidden AS returned_template_hidden, rj.original_file_name AS returned_file_name, \
+                     rn.job_row_number AS returned_job_row_number, \
                      a.url AS callback_url, a.bearer_token AS callback_token \
                  FROM claimed c \
                  LEFT JOIN notifications n ON c.callback_type = 'delivery_status' AND n.id = c.subject_id \
@@ -68,8 +77,18 @@ impl Db {
                  LEFT JOIN notifications kn ON kn.id = k.notification_id \
                  LEFT JOIN notification_history kh ON kn.id IS NULL AND kh.id = k.notification_id \
                  LEFT JOIN inbound_sms i ON c.callback_type = 'inbound_sms' AND i.id = c.subject_id \
+                 LEFT JOIN returned_letters rl ON c.callback_type = 'returned_letter' AND rl.notification_id = c.subject_id \
+                 LEFT JOIN LATERAL ( \
+                     SELECT client_reference, api_key_id, created_at, created_by_id, template_id, template_version, \
+                         job_id, job_row_number FROM notifications WHERE id = rl.notification_id \
+                     UNION ALL SELECT client_reference, api_key_id, created_at, created_by_id, template_id, \
+                         template_version, job_id, job_row_number FROM notification_history \
+                     WHERE id = rl.notification_id LIMIT 1) rn ON true \
+                 LEFT JOIN templates rt ON rt.id = rn.template_id \
+                 LEFT JOIN users ru ON ru.id = rn.created_by_id \
+                 LEFT JOIN jobs rj ON rj.id = rn.job_id \
                  LEFT JOIN service_callback_api a \
-                     ON a.service_id = coalesce(n.service_id, k.service_id, i.service_id) \
+                     ON a.service_id = coalesce(n.service_id, k.service_id, i.service_id, rl.service_id) \
                      AND a.callback_type = c.callback_type \
                  ORDER BY c.id",
                 &[
@@ -140,6 +159,32 @@ impl Db {
                                     destination_number: row.try_get("notify_number")?,
                                     message: row.try_get("content")?,
                                     date_received: row.try_get("date_received")?,
+                                },
+                                target,
+                            )),
+                        }
+                    }
+                    ("returned_letter", Some(target)) => {
+                        match row.try_get::<_, Option<Uuid>>("returned_template_id")? {
+                            None => None,
+                            Some(template_id) => Some(OutboxCallback::ReturnedLetter(
+                                ReturnedLetterData {
+                                    notification_id: subject_id,
+                                    service_id: row.try_get("returned_service_id")?,
+                                    client_reference: row.try_get("returned_client_reference")?,
+                                    api_key_id: row.try_get("returned_api_key_id")?,
+                                    created_at: row.try_get("returned_created_at")?,
+                                    created_by_email: row.try_get("returned_created_by_email")?,
+                                    template_name: row
+                                        .try_get::<_, Option<String>>("returned_template_name")?
+                                        .unwrap_or_default(),
+                                    template_id,
+                                    template_version: row.try_get("returned_template_version")?,
+                                    template_hidden: row
+                                        .try_get::<_, Option<bool>>("returned_template_hidden")?
+                                        .unwrap_or(false),
+                                    original_file_name: row.try_get("returned_file_name")?,
+                                    job_row_number: row.try_get("returned_job_row_number")?,
                                 },
                                 target,
                             )),

@@ -10,7 +10,7 @@ use notify_core::model::{KeyType, Service, ServicePermission, StoredApiKey};
 
 const SERVICE_COLUMNS: &str = "s.id, s.name, s.active, s.restricted, s.prefix_sms, s.rate_limit, \
     s.email_sender_local_part, s.contact_link, s.email_message_limit, s.sms_message_limit, s.letter_message_limit, \
-    s.international_sms_message_limit, s.crown, s.created_at, \
+    s.international_sms_message_limit, s.crown, s.created_at, s.letter_branding_id, \
     ARRAY(SELECT permission FROM service_permissions p WHERE p.service_id = s.id ORDER BY permission) AS permissions";
 
 fn service_from_row(row: &Row) -> DbResult<Service> {
@@ -30,6 +30,7 @@ fn service_from_row(row: &Row) -> DbResult<Service> {
         international_sms_message_limit: row.try_get("international_sms_message_limit")?,
         crown: row.try_get("crown")?,
         created_at: row.try_get("created_at")?,
+        letter_branding_id: row.try_get("letter_branding_id")?,
         permissions: permissions
             .iter()
             .filter_map(|p| ServicePermission::parse(p))
@@ -76,6 +77,8 @@ pub struct ServiceUpdate {
     pub letter_message_limit: Option<i64>,
     pub international_sms_message_limit: Option<i64>,
     pub permissions: Option<Vec<ServicePermission>>,
+    /// `Some(None)` takes the service's letter branding away.
+    pub letter_branding_id: Option<Option<Uuid>>,
 }
 
 impl Db {
@@ -218,6 +221,8 @@ impl Db {
         let tx = conn.transaction().await?;
         let contact_link_given = update.contact_link.is_some();
         let contact_link = update.contact_link.clone().flatten();
+        let letter_branding_given = update.letter_branding_id.is_some();
+        let letter_branding_id = update.letter_branding_id.flatten();
         let changed = tx
             .execute_typed(
                 "UPDATE services SET name = COALESCE($2, name), active = COALESCE($3, active), \
@@ -229,6 +234,7 @@ impl Db {
                      sms_message_limit = COALESCE($11, sms_message_limit), \
                      letter_message_limit = COALESCE($12, letter_message_limit), \
                      international_sms_message_limit = COALESCE($13, international_sms_message_limit), \
+                     letter_branding_id = CASE WHEN $14 THEN $15 ELSE letter_branding_id END, \
                      normalised_service_name = CASE WHEN $2 IS NULL THEN normalised_service_name \
                          ELSE lower(regexp_replace($2, '\\s+', '.', 'g')) END, \
                      updated_at = now(), version = version + 1 \
@@ -247,6 +253,8 @@ impl Db {
                     (&update.sms_message_limit, Type::INT8),
                     (&update.letter_message_limit, Type::INT8),
                     (&update.international_sms_message_limit, Type::INT8),
+                    (&letter_branding_given, Type::BOOL),
+                    (&letter_branding_id, Type::UUID),
                 ],
             )
             .await?;

@@ -153,6 +153,22 @@ pub fn router(state: AppState) -> Router {
             "/service/{service_id}/billing/yearly-usage-summary",
             get(admin::yearly_usage_summary),
         )
+        .route(
+            "/service/{service_id}/notifications/{notification_id}/cancel",
+            post(admin::cancel_notification),
+        )
+        .route("/letters/returned", post(admin::returned_letters))
+        .route("/letter-rates", get(admin::letter_rates))
+        .route("/letter-rates/", get(admin::letter_rates))
+        .route(
+            "/letter-branding",
+            get(admin::list_letter_branding).post(admin::create_letter_branding),
+        )
+        .route("/letter-branding/logo", post(admin::upload_letter_logo))
+        .route(
+            "/letter-branding/{branding_id}",
+            get(admin::get_letter_branding).post(admin::update_letter_branding),
+        )
         .route("/user", post(admin::create_user))
         .route("/user/{user_id}", get(admin::get_user));
     Router::new()

@@ -12,7 +12,7 @@ use super::{print, state};
 pub struct CallbackArgs {
     #[arg(long)]
     service_id: Uuid,
-    /// delivery_status, inbound_sms or complaint
+    /// delivery_status, inbound_sms, complaint or returned_letter
     #[arg(long = "type", default_value = "delivery_status")]
     callback_type: String,
     #[arg(long)]
@@ -30,7 +30,7 @@ pub async fn run(args: CallbackArgs, j: bool) -> anyhow::Result<()> {
     } = args;
     let state = state(false).await?;
     let Some(callback_type) = CallbackType::parse(&callback_type) else {
-        bail!("--type must be delivery_status, inbound_sms or complaint")
+        bail!("--type must be delivery_status, inbound_sms, complaint or returned_letter")
     };
     let c = admin::set_callback_api(&state, service_id, callback_type, &url, &bearer_token, None)
         .await?;

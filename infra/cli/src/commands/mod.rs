@@ -9,6 +9,7 @@ pub mod dev;
 pub mod fixtures;
 pub mod inbound;
 pub mod keys;
+pub mod letter;
 pub mod migrate;
 pub mod purge;
 pub mod run_job;

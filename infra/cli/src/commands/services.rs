@@ -74,6 +74,15 @@ pub enum ServiceCommand {
         #[arg(long)]
         days: i32,
     },
+    /// Give a service a letter branding (its letters' logo); --none takes it away.
+    SetLetterBranding {
+        #[arg(long = "service-id", visible_alias = "service")]
+        service_id: Uuid,
+        #[arg(long, required_unless_present = "none")]
+        branding: Option<Uuid>,
+        #[arg(long, conflicts_with = "branding")]
+        none: bool,
+    },
     /// Add a letter contact block.
     LetterContact {
         #[arg(long)]
@@ -221,6 +230,13 @@ pub async fn run(command: ServiceCommand, j: bool) -> anyhow::Result<()> {
                 json!({"id": r.id, "days_of_retention": r.days_of_retention}),
                 |v| format!("retention set to {} days", v["days_of_retention"]),
             );
+        }
+        ServiceCommand::SetLetterBranding {
+            service_id,
+            branding,
+            none: _,
+        } => {
+            super::letter::set_service_branding(service_id, branding, j).await?;
         }
         ServiceCommand::LetterContact {
             service_id,

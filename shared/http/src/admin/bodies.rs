@@ -110,6 +110,9 @@ pub struct UpdateServiceBody {
     pub international_sms_message_limit: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     pub permissions: Option<Value>,
+    /// A letter branding's id; `null` takes the service's away.
+    #[serde(default)]
+    pub letter_branding: UuidField,
 }
 
 /// `POST /user`.

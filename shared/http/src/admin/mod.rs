@@ -2,7 +2,8 @@
 //!
 //! Request bodies are typed ([`bodies`]) and read by one extractor, [`AdminJson`]; handlers by what they
 //! manage: [`services`] (services, users, API keys), [`templates`], [`senders`] (senders and the guest list),
-//! [`settings`] (callbacks, data retention, inbound numbers, statistics).
+//! [`settings`] (callbacks, data retention, inbound numbers, statistics), [`letters`] (cancelling, returned
+//! letters, letter branding).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,11 +22,13 @@ use notify_app::{AppState, admin, auth};
 use notify_core::model::ServicePermission;
 
 pub mod bodies;
+pub mod letters;
 pub mod senders;
 pub mod services;
 pub mod settings;
 pub mod templates;
 
+pub use letters::*;
 pub use senders::*;
 pub use services::*;
 pub use settings::*;

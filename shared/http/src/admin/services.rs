@@ -78,7 +78,15 @@ pub async fn update_service(
         letter_message_limit: body.letter_message_limit,
         international_sms_message_limit: body.international_sms_message_limit,
         permissions: permissions(body.permissions.as_ref())?,
+        letter_branding_id: body
+            .letter_branding
+            .is_present()
+            .then(|| body.letter_branding.get("letter_branding"))
+            .transpose()?,
     };
+    if let Some(branding) = update.letter_branding_id {
+        notify_app::letter_admin::check_letter_branding(&state, branding).await?;
+    }
     state
         .db
         .update_service(service_id, &update)

@@ -28,8 +28,7 @@ pub async fn create_callback_api(
         .callback_type
         .unwrap_or_else(|| "delivery_status".into());
     let callback_type = CallbackType::parse(&callback_type)
-        .filter(|t| *t != CallbackType::ReturnedLetter)
-        .ok_or_else(|| AdminError::bad_request(format!("callback_type {callback_type} is not one of [delivery_status, inbound_sms, complaint]")))?;
+        .ok_or_else(|| AdminError::bad_request(format!("callback_type {callback_type} is not one of [delivery_status, inbound_sms, complaint, returned_letter]")))?;
     let callback = admin::set_callback_api(
         &state,
         service_id,
