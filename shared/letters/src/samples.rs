@@ -56,7 +56,6 @@ pub fn letter_with_paragraphs(paragraphs: usize) -> Letter {
         .collect::<Vec<_>>()
         .join("\n\n");
     Letter {
-        logo: None,
         parts: vec![LetterPart {
             language: Language::English,
             subject: "Your passport application".into(),
@@ -66,13 +65,15 @@ pub fn letter_with_paragraphs(paragraphs: usize) -> Letter {
     }
 }
 
-/// The shortest [`letter_with_paragraphs`] letter that fills `pages` pages.
+/// The longest [`letter_with_paragraphs`] letter of exactly `pages` pages: its last page is full.
 pub fn letter_of_pages(pages: u32) -> Letter {
     let fonts = Fonts::new();
-    (1..)
-        .map(letter_with_paragraphs)
-        .find(|letter| {
-            layout::layout(&fonts, letter).map_or(0, |laid_out| laid_out.len() as u32) >= pages
-        })
-        .expect("some number of paragraphs fills the pages")
+    let count = |paragraphs| {
+        layout::layout(&fonts, &letter_with_paragraphs(paragraphs))
+            .map_or(0, |laid_out| laid_out.len() as u32)
+    };
+    let too_many = (1..)
+        .find(|paragraphs| count(*paragraphs) > pages)
+        .expect("some number of paragraphs is too many");
+    letter_with_paragraphs((too_many - 1).max(1))
 }

@@ -291,7 +291,7 @@ fn a_long_letter_runs_to_more_than_ten_pages_and_is_too_long() {
             );
             let top = page.words.iter().map(|w| w.y_min).fold(f64::MAX, f64::min);
             assert!(
-                top >= 15.0 * MM - 0.5 && top < 20.0 * MM,
+                (15.0 * MM - 0.5..20.0 * MM).contains(&top),
                 "later pages start at the top margin: {top}"
             );
         }
