@@ -123,3 +123,34 @@ impl Fonts {
         if bold { &self.bold } else { &self.regular }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fonts_have_every_letter_welsh_and_english_letters_use() {
+        let fonts = Fonts::new();
+        let text = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \
+                    âêîôûŵŷÂÊÎÔÛŴŶäëïöüÿáéíóúàèìòù £€$%&@#*()[]{}.,;:!?'\"/\\-–—‘’“”•…";
+        for face in [&fonts.regular, &fonts.bold] {
+            let missing: String = text
+                .chars()
+                .filter(|c| !c.is_whitespace() && face.glyph(*c).0 == 0)
+                .collect();
+            assert_eq!(missing, "", "characters the font lacks");
+        }
+    }
+
+    #[test]
+    fn spacing_follows_upstreams_stylesheet() {
+        let fonts = Fonts::new();
+        let face = &fonts.regular;
+        let bare = face.glyph('a').1 * 12.5;
+        assert!((face.advance('a', 12.5) - bare - LETTER_SPACING).abs() < 1e-4);
+        let space = face.glyph(' ').1 * 12.5;
+        assert!((face.advance(' ', 12.5) - space - LETTER_SPACING - WORD_SPACING).abs() < 1e-4);
+        // Liberation Sans is metric-compatible with Arial: a 1000-unit-per-em "M" is 833 units wide.
+        assert!((face.glyph('M').1 - 0.833).abs() < 0.001);
+    }
+}

@@ -372,6 +372,46 @@ fn welsh_then_english_prints_the_welsh_part_first_with_welsh_page_numbers() {
 }
 
 #[test]
+fn an_address_too_long_for_the_window_keeps_its_postcode_and_stays_inside() {
+    let mut address: Vec<String> = (1..=9).map(|n| format!("Line {n}")).collect();
+    address[0] = "A very long first line of an address that is much wider than the window".into();
+    address.push("SW1A 1AA".into());
+    let letter = Letter {
+        address_lines: address,
+        contact_block: Some(
+            (1..=14)
+                .map(|n| format!("Contact line {n}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        ..sample_letter()
+    };
+    let pages = extract(&render(&letter).pdf, "long-address");
+    let page = &pages[0];
+    let address: Vec<&Word> = page
+        .words
+        .iter()
+        .filter(|w| w.x_min < 120.0 * MM && w.y_min < 100.0 * MM && w.y_min > 30.0 * MM)
+        .collect();
+    for word in &address {
+        assert!(
+            word.x_max <= 24.6 * MM + 85.0 * MM + 0.5
+                && word.y_min >= 39.5 * MM
+                && word.y_max <= 66.3 * MM,
+            "{word:?} is outside the window"
+        );
+    }
+    let text = page.text();
+    assert!(text.contains("SW1A 1AA"), "{text}");
+    assert!(!text.contains("LINE 8"), "{text}");
+    assert!(
+        text.contains("Contact line 11") && !text.contains("Contact line 12"),
+        "{text}"
+    );
+    assert_inside_printable_area(&pages);
+}
+
+#[test]
 fn a_qr_code_with_too_much_data_is_refused_with_notifys_message() {
     let body = format!("Scan this:\n\nqr: {}", "x".repeat(MAX_QR_BYTES + 1));
     let letter = Letter {
