@@ -242,7 +242,7 @@ fn address_block(fonts: &Fonts, lines: &[String], page: &mut Page) {
     let face = &fonts.regular;
     let mut lines: Vec<String> = lines
         .iter()
-        .map(|line| line.trim().to_uppercase())
+        .map(|line| markdown::collapse_whitespace(&line.replace('\n', " ")).to_uppercase())
         .filter(|line| !line.is_empty())
         .collect();
     let max_lines = (ADDRESS_MAX_HEIGHT / ADDRESS_LINE_HEIGHT) as usize;
@@ -281,7 +281,7 @@ fn contact_block(fonts: &Fonts, contact: &str, page: &mut Page) {
     let face = &fonts.regular;
     let mut lines: Vec<Inline> = Vec::new();
     for line in contact.trim().split('\n') {
-        let line = remove_whitespace_before_punctuation(line.trim());
+        let line = remove_whitespace_before_punctuation(&markdown::collapse_whitespace(line));
         if line.is_empty() {
             lines.push(Vec::new());
         } else {

@@ -216,7 +216,7 @@ fn list_item(line: &str) -> Option<(bool, &str)> {
 
 /// Inline Notify markdown to styled characters: escapes, literal links, bold bare URLs, typography.
 fn inline(text: &str) -> Inline {
-    let text = typography(&unescape(text));
+    let text = typography(&unescape(&collapse_whitespace(text)));
     let mut out = Vec::with_capacity(text.len());
     let mut rest = text.as_str();
     while !rest.is_empty() {
@@ -237,6 +237,27 @@ fn inline(text: &str) -> Inline {
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// HTML's `white-space: normal`, as the letter's HTML is printed: tabs and runs of spaces are one space, and the
+/// zero-width characters upstream strips are gone. Newlines stay: Notify keeps them as line breaks.
+pub fn collapse_whitespace(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.chars()
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        '\u{180E}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+                    )
+                })
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The length of `[text](link)` at the start, which upstream prints as typed.
@@ -412,6 +433,12 @@ mod tests {
             "Visit www.gov.uk/apply. Or [here](https://example.com) *now*"
         );
         assert_eq!(bold(p), "www.gov.uk/apply");
+    }
+
+    #[test]
+    fn whitespace_collapses_as_in_html() {
+        let blocks = parse("a \t  b\u{200B}c\nnext   line");
+        assert!(matches!(&blocks[0], Block::Paragraph(p) if plain(p) == "a bc\nnext line"));
     }
 
     #[test]
