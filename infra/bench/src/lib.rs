@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod cold_start;
 pub mod fairness;
 pub mod instructions;
+pub mod letters;
 pub mod pipeline;
 pub mod pool_failures;
 pub mod retention;

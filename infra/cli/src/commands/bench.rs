@@ -61,6 +61,8 @@ pub enum BenchCommand {
     Fairness(notify_bench::fairness::Options),
     /// CPU instructions per accepted send in the API process, counted by callgrind (N and 4N sends).
     Instructions(notify_bench::instructions::Options),
+    /// Letters rendered to PDF per second on one thread, p50/p99 render times, one- and ten-page letters.
+    Letters(notify_bench::letters::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -74,6 +76,11 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Letters(options) => {
+            let result =
+                tokio::task::spawn_blocking(move || notify_bench::letters::run(&options)).await??;
+            print(j, result, notify_bench::letters::text);
+        }
         BenchCommand::Pipeline(options) => {
             let local = local_config(true, None).await?;
             let result = notify_bench::pipeline::pipeline(local.config.clone(), options).await?;
