@@ -135,6 +135,9 @@ pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Resul
         created_at: record.created_at,
         updated_at: None,
         created_by_email: None,
+        letter_languages: Default::default(),
+        letter_welsh_subject: None,
+        letter_welsh_content: None,
     };
     let rendered = templates::render_unchecked(&template, &values);
     let is_letter = record.notification_type == NotificationType::Letter;
