@@ -12,11 +12,15 @@ use notify_core::messages::Message;
 use notify_core::model::NotificationType;
 use notify_db::DbError;
 
-/// When a job runs, in UTC.
+/// When a job runs, in UTC, or (for letters) in London time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     EveryMinutes(u32),
     DailyAt { hour: u32, minute: u32 },
+    /// Daily at a London time. EventBridge rules run in UTC, so the rule fires at both UTC hours that can be
+    /// that London time (BST and GMT) and the run that is not ([`Schedule::intended_at`]) does nothing, as
+    /// upstream's `check-time-to-collate-letters` does.
+    DailyAtLondon { hour: u32, minute: u32 },
 }
 
 impl Schedule {
@@ -26,6 +30,28 @@ impl Schedule {
             Schedule::EveryMinutes(1) => "rate(1 minute)".into(),
             Schedule::EveryMinutes(n) => format!("rate({n} minutes)"),
             Schedule::DailyAt { hour, minute } => format!("cron({minute} {hour} * * ? *)"),
+            Schedule::DailyAtLondon { hour, minute } => {
+                format!("cron({minute} {},{hour} * * ? *)", (hour + 23) % 24)
+            }
+        }
+    }
+
+    /// Whether a run that its rule started at `at` is the one meant: always, except for a London-time job, whose
+    /// rule also fires an hour off; that one is meant within the hour after the London time (upstream's window).
+    pub fn intended_at(self, at: DateTime<Utc>) -> bool {
+        match self {
+            Schedule::DailyAtLondon { hour, minute } => {
+                let local = at.with_timezone(&chrono_tz::Europe::London);
+                let start = chrono::NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default();
+                let end = start + chrono::Duration::hours(1);
+                let time = local.time();
+                if end > start {
+                    time >= start && time < end
+                } else {
+                    time >= start || time < end
+                }
+            }
+            _ => true,
         }
     }
 
@@ -34,6 +60,10 @@ impl Schedule {
         match self {
             Schedule::EveryMinutes(n) => (at.hour() * 60 + at.minute()).is_multiple_of(n),
             Schedule::DailyAt { hour, minute } => at.hour() == hour && at.minute() == minute,
+            Schedule::DailyAtLondon { hour, minute } => {
+                let local = at.with_timezone(&chrono_tz::Europe::London);
+                local.hour() == hour && local.minute() == minute
+            }
         }
     }
 }
@@ -48,10 +78,11 @@ pub enum Job {
     CreateNightlyBilling,
     CreateNightlyNotificationStatus,
     RelayCallbackOutbox,
+    CollateLetterPdfsToBeSent,
 }
 
 impl Job {
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 9] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -60,6 +91,7 @@ impl Job {
         Job::CreateNightlyBilling,
         Job::CreateNightlyNotificationStatus,
         Job::RelayCallbackOutbox,
+        Job::CollateLetterPdfsToBeSent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +106,7 @@ impl Job {
             Job::CreateNightlyBilling => "create-nightly-billing",
             Job::CreateNightlyNotificationStatus => "create-nightly-notification-status",
             Job::RelayCallbackOutbox => "relay-callback-outbox",
+            Job::CollateLetterPdfsToBeSent => "collate-letter-pdfs-to-be-sent",
         }
     }
 
@@ -99,6 +132,11 @@ impl Job {
             },
             // Not Notify's: the sweeper behind the callback outbox, for what its fast path left.
             Job::RelayCallbackOutbox => Schedule::EveryMinutes(1),
+            // Upstream: 17:50 London, twenty minutes after the 17:30 print cut-off.
+            Job::CollateLetterPdfsToBeSent => Schedule::DailyAtLondon {
+                hour: 17,
+                minute: 50,
+            },
         }
     }
 }
@@ -125,9 +163,12 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     .created_for_replay(state.config.delivery.replay_after, cursor, BATCH)
                     .await?;
                 for (id, kind, _, service_id) in &batch {
+                    // Letters waiting for collation have their PDF stored and are not read here: only those never
+                    // rendered are queued again.
                     let queue = match kind {
                         NotificationType::Email => &state.config.queues.deliver_email,
-                        _ => &state.config.queues.deliver_sms,
+                        NotificationType::Letter => &state.config.queues.deliver_letter,
+                        NotificationType::Sms => &state.config.queues.deliver_sms,
                     };
                     match state
                         .queue
@@ -162,6 +203,9 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                 }
             }
             json!({"timed_out": timed_out, "callbacks_due": callbacks_due, "callbacks_queued": queued})
+        }
+        Job::CollateLetterPdfsToBeSent => {
+            crate::letters::collate(state, state.now(), within_budget).await?
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;
@@ -298,6 +342,20 @@ mod tests {
         for job in Job::ALL {
             assert_eq!(Job::parse(job.name()), Some(job));
         }
+    }
+
+    #[test]
+    fn collation_runs_at_ten_to_six_london_time_summer_and_winter() {
+        let schedule = Job::CollateLetterPdfsToBeSent.schedule();
+        assert_eq!(schedule.expression(), "cron(50 16,17 * * ? *)");
+        let at = |m, h| Utc.with_ymd_and_hms(2026, m, 1, h, 50, 10).unwrap();
+        // Winter: London is UTC, so the 17:50 UTC run is meant and the 16:50 one is not.
+        assert!(schedule.intended_at(at(12, 17)) && schedule.due_at(at(12, 17)));
+        assert!(!schedule.intended_at(at(12, 16)) && !schedule.due_at(at(12, 16)));
+        // Summer: 17:50 BST is 16:50 UTC; the 17:50 UTC run (18:50 BST) does nothing.
+        assert!(schedule.intended_at(at(6, 16)) && schedule.due_at(at(6, 16)));
+        assert!(!schedule.intended_at(at(6, 17)) && !schedule.due_at(at(6, 17)));
+        assert!(Job::ReplayCreatedNotifications.schedule().intended_at(at(6, 3)));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod delivery;
 pub mod inbound;
 pub mod jobs;
+pub mod letters;
 pub mod limits;
 pub mod notifications;
 pub mod rotation;

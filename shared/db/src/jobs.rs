@@ -25,8 +25,9 @@ impl Db {
         let rows = self
             .query(
                 "SELECT id, notification_type, created_at, service_id FROM notifications \
-                 WHERE notification_status = 'created' AND notification_type IN ('sms', 'email') \
+                 WHERE notification_status = 'created' AND notification_type IN ('sms', 'email', 'letter') \
                    AND created_at < now() - make_interval(secs => $1) AND created_at > now() - interval '7 days' \
+                   AND NOT EXISTS (SELECT 1 FROM letter_files f WHERE f.notification_id = notifications.id) \
                    AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
                  ORDER BY created_at, id LIMIT $4",
                 &[
