@@ -265,13 +265,26 @@ pub async fn get_letter_pdf(
         }
         _ => {}
     }
-    state.db.letter_pdf(id).await?.ok_or_else(|| {
+    let not_ready = || {
         V2Error::new(
             400,
             "PDFNotReadyError",
             "PDF not available yet, try again later",
         )
-    })
+    };
+    // A templated letter's PDF is in the file store once rendered; precompiled letters keep theirs in the
+    // database for now.
+    if let Some(key) = state.db.letter_file_key(id).await? {
+        return match state.files.get(&key).await {
+            Ok(Some(pdf)) => Ok(pdf),
+            Ok(None) => Err(not_ready()),
+            Err(e) => {
+                tracing::warn!(notification_id = %id, error = %e, "letter PDF not read from the file store");
+                Err(not_ready())
+            }
+        };
+    }
+    state.db.letter_pdf(id).await?.ok_or_else(not_ready)
 }
 
 #[cfg(test)]
