@@ -4,6 +4,16 @@
 
 use chrono::NaiveDate;
 
+mod date;
+mod fonts;
+mod layout;
+mod markdown;
+mod render;
+pub mod samples;
+
+pub use date::letter_date;
+pub use render::PdfRenderer;
+
 /// The most data one `qr:` line may carry (upstream's limit for a code that still scans at 84 pt).
 pub const MAX_QR_BYTES: usize = 504;
 
@@ -43,7 +53,9 @@ pub struct Letter {
     /// Printed as the first paragraph (`1 December 2026`, or Welsh month names in the Welsh part).
     pub date: NaiveDate,
     pub logo: Option<Logo>,
-    /// Welsh first for `welsh_then_english` templates; each part starts on a new sheet.
+    /// Welsh first for `welsh_then_english` templates. As upstream, each part is laid out as a whole letter
+    /// (its own first page with the address, its own `Page N of M` / `Tudalen N o M`) and the parts follow each
+    /// other page after page; the white `NOTIFY` tag is on the letter's first page only.
     pub parts: Vec<LetterPart>,
 }
 
@@ -79,14 +91,11 @@ pub trait LetterRenderer: Send + Sync {
     fn render(&self, letter: &Letter) -> Result<RenderedLetter, RenderError>;
 }
 
-/// The `qr:` lines of a letter body (Notify's letter markdown: a paragraph starting `qr:`), checked before a
-/// letter is accepted so a code that cannot be printed is refused with Notify's message.
+/// The `qr:` paragraphs of a letter body (Notify's letter markdown: a one-line paragraph `qr: <data>`, any case,
+/// spaces allowed around the colon), checked before a letter is accepted so a code that cannot be printed is
+/// refused with Notify's message. The renderer applies the same rule.
 pub fn check_qr_codes(body: &str) -> Result<(), RenderError> {
-    let too_long = body
-        .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("qr:"))
-        .any(|data| data.trim().len() > MAX_QR_BYTES);
-    if too_long {
+    if markdown::first_qr_too_long(body) {
         Err(RenderError::QrCodeTooLong)
     } else {
         Ok(())
