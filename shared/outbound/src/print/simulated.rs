@@ -42,7 +42,7 @@ fn page_count(pdf: &[u8]) -> u32 {
 #[async_trait]
 impl PrintProvider for SimulatedPrinter {
     fn name(&self) -> &'static str {
-        "dvla"
+        "simulated"
     }
 
     async fn print(&self, job: &PrintJob) -> Result<PrintAccepted, PrintError> {
