@@ -8,6 +8,7 @@ mod firetext;
 mod jobs;
 mod lambda;
 mod letters;
+mod letters_pipeline;
 mod limits;
 mod migrate;
 mod outage;
