@@ -573,3 +573,32 @@ async fn a_qr_code_over_504_bytes_is_refused_at_accept() {
         .await;
     assert_eq!(r.status, 201, "{}", r.json());
 }
+
+#[tokio::test]
+async fn the_simulated_printer_reports_the_letter_despatched_to_our_callback() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = TestApp::with_config(|c| c.api.host_name = format!("http://127.0.0.1:{port}")).await;
+    tokio::spawn(axum::serve(listener, notify_http::router(app.state.clone())).into_future());
+    let s = service(&app).await;
+    let (id, deliver) = send_letter(&app, &s.live_key, s.letter_template).await;
+    let printer = Arc::new(notify_outbound::print::SimulatedPrinter::new(
+        Duration::from_millis(100),
+    ));
+    let tools = tools(TestRenderer::pages(2), printer);
+    handle(&app, &tools, deliver, 1).await;
+    handle(&app, &tools, print_message(id), 1).await;
+    assert_eq!(status(&app, &s, id).await, NotificationStatus::Sending);
+    let mut delivered = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if status(&app, &s, id).await == NotificationStatus::Delivered {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "the simulated despatch callback made the letter delivered");
+    let (_, threshold) = app.state.db.letter_despatch(id).await.unwrap().unwrap();
+    assert_eq!(threshold, "sorted", "second class as DVLA sorts it");
+    assert_eq!(app.stored(s.service.id, id).await.to, "Ms A Person\n1 High St\nSW1A 1AA");
+}

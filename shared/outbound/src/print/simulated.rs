@@ -17,6 +17,8 @@ pub struct SimulatedPrinter {
 
 impl SimulatedPrinter {
     pub fn new(despatch_after: Duration) -> Self {
+        // reqwest is built without a default TLS provider; the process may not have installed one yet.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         SimulatedPrinter {
             despatch_after,
             client: reqwest::Client::builder()
