@@ -153,7 +153,10 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
     let r = get_pdf(&app, &s.live_key, id).await;
     assert_eq!(r.json()["errors"][0]["error"], "PDFNotReadyError");
 
-    assert_eq!(handle(&app, &tools, deliver.clone(), 1).await, Disposition::Done);
+    assert_eq!(
+        handle(&app, &tools, deliver.clone(), 1).await,
+        Disposition::Done
+    );
     let r = get_pdf(&app, &s.live_key, id).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "application/pdf");
@@ -167,14 +170,20 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
         key.starts_with(&format!("{}/NOTIFY.", print_day(stored.created_at))),
         "{key}"
     );
-    assert!(key.ends_with(&format!(".D.2.C.{}.PDF", stored.created_at.format("%Y%m%d%H%M%S"))));
+    assert!(key.ends_with(&format!(
+        ".D.2.C.{}.PDF",
+        stored.created_at.format("%Y%m%d%H%M%S")
+    )));
     let got = app
         .call("GET", &format!("/v2/notifications/{id}"), &s.live_key, None)
         .await
         .json();
     assert_eq!(got["status"], "accepted");
     assert_eq!(got["is_cost_data_ready"], true);
-    assert_eq!(got["cost_in_pounds"], 0.73, "second class, one sheet, from 5 January 2026");
+    assert_eq!(
+        got["cost_in_pounds"], 0.73,
+        "second class, one sheet, from 5 January 2026"
+    );
     assert_eq!(
         got["cost_details"],
         json!({"billable_sheets_of_paper": 1, "postage": "second"})
@@ -182,11 +191,17 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
 
     // A redelivered render message changes nothing.
     assert_eq!(handle(&app, &tools, deliver, 2).await, Disposition::Done);
-    assert_eq!(app.state.db.letter_file_key(id).await.unwrap().unwrap(), key);
+    assert_eq!(
+        app.state.db.letter_file_key(id).await.unwrap().unwrap(),
+        key
+    );
 
     // The evening's collation queues one print job; the printer gets the letter with a signed callback URL.
     assert_eq!(collate_for(&app, stored.created_at).await, vec![id]);
-    assert_eq!(handle(&app, &tools, print_message(id), 1).await, Disposition::Done);
+    assert_eq!(
+        handle(&app, &tools, print_message(id), 1).await,
+        Disposition::Done
+    );
     let jobs = printer.jobs();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
@@ -203,7 +218,10 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
     assert_eq!(stored.status, NotificationStatus::Sending);
     assert!(stored.sent_at.is_some());
     // A second print message for it is dropped: the letter is sending.
-    assert_eq!(handle(&app, &tools, print_message(id), 1).await, Disposition::Done);
+    assert_eq!(
+        handle(&app, &tools, print_message(id), 1).await,
+        Disposition::Done
+    );
     assert_eq!(printer.jobs().len(), 1);
     assert!(callbacks_for(&app, id).is_empty());
 
@@ -254,7 +272,10 @@ async fn a_rejected_letter_is_a_technical_failure_with_its_callback() {
         "data": {"jobId": id, "jobStatus": "REJECTED", "transitionDate": "2026-12-01T10:00:00Z"}});
     let r = post_callback(&app, &format!("?token={token}"), &rejected).await;
     assert_eq!(r.status, 204);
-    assert_eq!(status(&app, &s, id).await, NotificationStatus::TechnicalFailure);
+    assert_eq!(
+        status(&app, &s, id).await,
+        NotificationStatus::TechnicalFailure
+    );
     assert_eq!(app.state.db.letter_despatch(id).await.unwrap(), None);
     let sent = callbacks_for(&app, id);
     assert_eq!(sent.len(), 1);
@@ -312,7 +333,12 @@ async fn a_letter_over_ten_pages_fails_validation_as_letter_too_long() {
     assert_eq!(stored.status, NotificationStatus::ValidationFailed);
     assert_eq!(stored.billable_units, 0);
     assert_eq!(
-        app.state.db.letter_validation_message(id).await.unwrap().as_deref(),
+        app.state
+            .db
+            .letter_validation_message(id)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("letter-too-long")
     );
     // As upstream, the invalid PDF can still be seen; it is never collated.
@@ -338,13 +364,19 @@ async fn a_test_key_letter_is_rendered_and_delivered_never_printed() {
     let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.status, NotificationStatus::Delivered);
     let key = app.state.db.letter_file_key(id).await.unwrap().unwrap();
-    assert!(key.starts_with("NOTIFY."), "test letters have no print-day folder: {key}");
+    assert!(
+        key.starts_with("NOTIFY."),
+        "test letters have no print-day folder: {key}"
+    );
     let r = get_pdf(&app, &s.test_key, id).await;
     assert_eq!(r.status, 200);
     assert!(r.bytes.starts_with(b"%PDF"));
     assert!(collate_for(&app, stored.created_at).await.is_empty());
     // Even a print message for it prints nothing.
-    assert_eq!(handle(&app, &tools, print_message(id), 1).await, Disposition::Done);
+    assert_eq!(
+        handle(&app, &tools, print_message(id), 1).await,
+        Disposition::Done
+    );
     assert!(printer.jobs().is_empty());
 }
 
@@ -395,9 +427,13 @@ async fn the_replay_job_requeues_unrendered_letters_but_not_rendered_ones() {
     let (unrendered, _) = send_letter(&app, &s.live_key, s.letter_template).await;
     handle(&app, &tools, deliver, 1).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    jobs::run(&app.state, Job::ReplayCreatedNotifications, jobs::TIME_BUDGET)
-        .await
-        .unwrap();
+    jobs::run(
+        &app.state,
+        Job::ReplayCreatedNotifications,
+        jobs::TIME_BUDGET,
+    )
+    .await
+    .unwrap();
     let queued = app.queue.take_all("deliver-letter");
     assert_eq!(queued, vec![Message::deliver(unrendered)]);
     assert!(!queued.contains(&Message::deliver(rendered)));
@@ -417,8 +453,14 @@ async fn print_rejections_fail_and_print_outages_retry_within_upstreams_window()
     let (retried, d2) = send_letter(&app, &s.live_key, s.letter_template).await;
     handle(&app, &tools, d1, 1).await;
     handle(&app, &tools, d2, 1).await;
-    assert_eq!(handle(&app, &tools, print_message(rejected), 1).await, Disposition::Done);
-    assert_eq!(status(&app, &s, rejected).await, NotificationStatus::TechnicalFailure);
+    assert_eq!(
+        handle(&app, &tools, print_message(rejected), 1).await,
+        Disposition::Done
+    );
+    assert_eq!(
+        status(&app, &s, rejected).await,
+        NotificationStatus::TechnicalFailure
+    );
     assert_eq!(callbacks_for(&app, rejected).len(), 1);
 
     assert_eq!(
@@ -427,8 +469,14 @@ async fn print_rejections_fail_and_print_outages_retry_within_upstreams_window()
     );
     assert_eq!(status(&app, &s, retried).await, NotificationStatus::Created);
     // Upstream gives up after 55 retries.
-    assert_eq!(handle(&app, &tools, print_message(retried), 56).await, Disposition::Done);
-    assert_eq!(status(&app, &s, retried).await, NotificationStatus::TechnicalFailure);
+    assert_eq!(
+        handle(&app, &tools, print_message(retried), 56).await,
+        Disposition::Done
+    );
+    assert_eq!(
+        status(&app, &s, retried).await,
+        NotificationStatus::TechnicalFailure
+    );
     assert_eq!(printer.jobs().len(), 3);
 }
 
@@ -447,8 +495,14 @@ async fn a_file_store_outage_retries_the_render_and_a_renderer_error_fails_it() 
     assert_eq!(status(&app, &s, id).await, NotificationStatus::Created);
     assert_eq!(app.state.db.letter_file_key(id).await.unwrap(), None);
     // After upstream's 15 retries: technical-failure.
-    assert_eq!(handle(&app, &tools_ok, deliver.clone(), 16).await, Disposition::Done);
-    assert_eq!(status(&app, &s, id).await, NotificationStatus::TechnicalFailure);
+    assert_eq!(
+        handle(&app, &tools_ok, deliver.clone(), 16).await,
+        Disposition::Done
+    );
+    assert_eq!(
+        status(&app, &s, id).await,
+        NotificationStatus::TechnicalFailure
+    );
 
     app.state.files = files;
     let (id, deliver) = send_letter(&app, &s.live_key, s.letter_template).await;
@@ -457,7 +511,10 @@ async fn a_file_store_outage_retries_the_render_and_a_renderer_error_fails_it() 
         RecordingPrinter::answering(vec![]),
     );
     assert_eq!(handle(&app, &failing, deliver, 1).await, Disposition::Done);
-    assert_eq!(status(&app, &s, id).await, NotificationStatus::TechnicalFailure);
+    assert_eq!(
+        status(&app, &s, id).await,
+        NotificationStatus::TechnicalFailure
+    );
     let r = get_pdf(&app, &s.live_key, id).await;
     assert_eq!(
         r.json()["errors"][0]["message"],
@@ -497,7 +554,10 @@ async fn a_welsh_letter_renders_welsh_first_then_english() {
     let template = r.json()["data"].clone();
     assert_eq!(template["letter_languages"], "welsh_then_english");
     assert_eq!(template["letter_welsh_subject"], "Eich ((thing))");
-    assert_eq!(template["letter_welsh_content"], "Annwyl ((address_line_1))");
+    assert_eq!(
+        template["letter_welsh_content"],
+        "Annwyl ((address_line_1))"
+    );
     let template_id: Uuid = template["id"].as_str().unwrap().parse().unwrap();
     let (id, deliver) = send_letter(&app, &s.live_key, template_id).await;
     let renderer = Arc::new(Recording {
@@ -515,7 +575,10 @@ async fn a_welsh_letter_renders_welsh_first_then_english() {
     assert_eq!(parts[0].body, "Annwyl Ms A Person");
     assert_eq!(parts[1].language, Language::English);
     assert_eq!(parts[1].subject, "Your letter");
-    assert_eq!(letters[0].address_lines, ["Ms A Person", "1 High St", "SW1A 1AA"]);
+    assert_eq!(
+        letters[0].address_lines,
+        ["Ms A Person", "1 High St", "SW1A 1AA"]
+    );
     let r = get_pdf(&app, &s.live_key, id).await;
     assert_eq!(r.status, 200);
     assert!(r.bytes.starts_with(b"%PDF"));
@@ -554,7 +617,12 @@ async fn a_qr_code_over_504_bytes_is_refused_at_accept() {
     };
     let long = format!("https://example.gov.uk/{}", "a".repeat(490));
     let r = app
-        .call("POST", "/v2/notifications/letter", &s.live_key, Some(send(long.clone())))
+        .call(
+            "POST",
+            "/v2/notifications/letter",
+            &s.live_key,
+            Some(send(long.clone())),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(
@@ -597,8 +665,14 @@ async fn the_simulated_printer_reports_the_letter_despatched_to_our_callback() {
             break;
         }
     }
-    assert!(delivered, "the simulated despatch callback made the letter delivered");
+    assert!(
+        delivered,
+        "the simulated despatch callback made the letter delivered"
+    );
     let (_, threshold) = app.state.db.letter_despatch(id).await.unwrap().unwrap();
     assert_eq!(threshold, "sorted", "second class as DVLA sorts it");
-    assert_eq!(app.stored(s.service.id, id).await.to, "Ms A Person\n1 High St\nSW1A 1AA");
+    assert_eq!(
+        app.stored(s.service.id, id).await.to,
+        "Ms A Person\n1 High St\nSW1A 1AA"
+    );
 }

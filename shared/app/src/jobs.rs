@@ -16,11 +16,17 @@ use notify_db::DbError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     EveryMinutes(u32),
-    DailyAt { hour: u32, minute: u32 },
+    DailyAt {
+        hour: u32,
+        minute: u32,
+    },
     /// Daily at a London time. EventBridge rules run in UTC, so the rule fires at both UTC hours that can be
     /// that London time (BST and GMT) and the run that is not ([`Schedule::intended_at`]) does nothing, as
     /// upstream's `check-time-to-collate-letters` does.
-    DailyAtLondon { hour: u32, minute: u32 },
+    DailyAtLondon {
+        hour: u32,
+        minute: u32,
+    },
 }
 
 impl Schedule {
@@ -355,7 +361,11 @@ mod tests {
         // Summer: 17:50 BST is 16:50 UTC; the 17:50 UTC run (18:50 BST) does nothing.
         assert!(schedule.intended_at(at(6, 16)) && schedule.due_at(at(6, 16)));
         assert!(!schedule.intended_at(at(6, 17)) && !schedule.due_at(at(6, 17)));
-        assert!(Job::ReplayCreatedNotifications.schedule().intended_at(at(6, 3)));
+        assert!(
+            Job::ReplayCreatedNotifications
+                .schedule()
+                .intended_at(at(6, 3))
+        );
     }
 
     #[test]

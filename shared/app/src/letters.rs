@@ -59,7 +59,10 @@ pub async fn handle_letters(
     }
     if !renders.is_empty() {
         let batch: Vec<(Uuid, Attempt)> = renders.iter().map(|(_, id, a)| (*id, *a)).collect();
-        for ((i, ..), d) in renders.iter().zip(render(state, &tools.renderer, &batch).await) {
+        for ((i, ..), d) in renders
+            .iter()
+            .zip(render(state, &tools.renderer, &batch).await)
+        {
             dispositions[*i] = d;
         }
     }
@@ -208,7 +211,10 @@ fn store_retry(id: Uuid, attempt: Attempt, error: &dyn std::fmt::Display) -> Ren
             tracing::warn!(notification_id = %id, error = %error, attempt = attempt.number, "file store unavailable; will retry");
             Rendered::Retry(after)
         }
-        None => Rendered::Failed(format!("file store unavailable after {} attempts: {error}", attempt.number)),
+        None => Rendered::Failed(format!(
+            "file store unavailable after {} attempts: {error}",
+            attempt.number
+        )),
     }
 }
 
@@ -398,7 +404,10 @@ async fn print_one(
     };
     let job = PrintJob {
         notification_id: id,
-        reference: row.reference.clone().unwrap_or_else(|| letter_reference(id)),
+        reference: row
+            .reference
+            .clone()
+            .unwrap_or_else(|| letter_reference(id)),
         service_id: row.service_id,
         organisation_id: row.organisation_id,
         address_lines: row.address_lines.clone(),
@@ -425,13 +434,21 @@ async fn print_one(
                 }
             }
         }
-        Err(PrintError::Rejected(reason)) => failed(format!("printer rejected the job: {reason}")).await,
+        Err(PrintError::Rejected(reason)) => {
+            failed(format!("printer rejected the job: {reason}")).await
+        }
         Err(PrintError::Retry(reason)) => match print_retry(attempt.number) {
             Some(after) => {
                 tracing::warn!(notification_id = %id, reason, attempt = attempt.number, "print will be retried");
                 Disposition::RetryAfter(after)
             }
-            None => failed(format!("printer unavailable after {} attempts: {reason}", attempt.number)).await,
+            None => {
+                failed(format!(
+                    "printer unavailable after {} attempts: {reason}",
+                    attempt.number
+                ))
+                .await
+            }
         },
     }
 }
@@ -579,7 +596,9 @@ pub async fn letter_callback(
                 callbacks::relay_now(state, &[outbox_id]).await;
             }
         }
-        None => tracing::warn!(notification_id = %token_id, "letter callback for a letter already final, or unknown; ignored"),
+        None => {
+            tracing::warn!(notification_id = %token_id, "letter callback for a letter already final, or unknown; ignored")
+        }
     }
     Ok(())
 }

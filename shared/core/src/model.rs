@@ -68,6 +68,8 @@ text_enum!(
     LetterLanguages { English => "english", WelshThenEnglish => "welsh_then_english" }
 );
 
+// Written out: `text_enum!` makes the variants, so `#[default]` cannot be put on one.
+#[allow(clippy::derivable_impls)]
 impl Default for LetterLanguages {
     fn default() -> Self {
         LetterLanguages::English

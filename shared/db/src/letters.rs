@@ -9,9 +9,7 @@ use uuid::Uuid;
 
 use crate::outbox::DUE_STATUSES_SQL;
 use crate::{AppliedReceipt, Db, DbResult, text_enum};
-use notify_core::model::{
-    KeyType, LetterLanguages, NotificationStatus, NotificationType, Postage,
-};
+use notify_core::model::{KeyType, LetterLanguages, NotificationStatus, NotificationType, Postage};
 
 /// Everything rendering one letter needs, read in one statement.
 #[derive(Clone, Debug)]
@@ -297,13 +295,17 @@ impl Db {
         id: Uuid,
         outcome: &PrintRecord,
     ) -> DbResult<Option<AppliedReceipt>> {
-        let (status, provider, sent_at, from): (&str, Option<&str>, Option<DateTime<Utc>>, Vec<&str>) =
-            match outcome {
-                PrintRecord::Sent { provider, sent_at } => {
-                    ("sending", Some(provider), Some(*sent_at), vec!["created"])
-                }
-                PrintRecord::Failed => ("technical-failure", None, None, vec!["created", "sending"]),
-            };
+        let (status, provider, sent_at, from): (
+            &str,
+            Option<&str>,
+            Option<DateTime<Utc>>,
+            Vec<&str>,
+        ) = match outcome {
+            PrintRecord::Sent { provider, sent_at } => {
+                ("sending", Some(provider), Some(*sent_at), vec!["created"])
+            }
+            PrintRecord::Failed => ("technical-failure", None, None, vec!["created", "sending"]),
+        };
         self.apply_letter_status(id, status, &from, provider, sent_at, None)
             .await
     }

@@ -26,9 +26,8 @@ pub async fn letter_status(
         return Err(invalid_token().into());
     }
     // Upstream reads the body as JSON whatever its content type.
-    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        V2Error::bad_request(format!("Invalid JSON supplied in POST data: {e}"))
-    })?;
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| V2Error::bad_request(format!("Invalid JSON supplied in POST data: {e}")))?;
     match letter_callback(&state, token.as_deref(), &body).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(CallbackError::InvalidToken) => Err(invalid_token().into()),

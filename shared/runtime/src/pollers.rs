@@ -194,10 +194,14 @@ pub async fn spawn_letters(
     let mut handles = Vec::new();
     for _ in 0..pollers.max(1) {
         let (state, tools) = (state.clone(), tools.clone());
-        handles.push(map_events(sqs.clone(), source.clone(), move |sqs, event| {
-            let (state, tools) = (state.clone(), tools.clone());
-            async move { crate::lambda::letters_batch(&state, &tools, &sqs, event).await }
-        }));
+        handles.push(map_events(
+            sqs.clone(),
+            source.clone(),
+            move |sqs, event| {
+                let (state, tools) = (state.clone(), tools.clone());
+                async move { crate::lambda::letters_batch(&state, &tools, &sqs, event).await }
+            },
+        ));
     }
     Ok(handles)
 }

@@ -437,7 +437,11 @@ mod tests {
         assert_eq!(old.verify(&token), Some(id));
         assert_eq!(CallbackSigner::new("new, old").verify(&token), Some(id));
         assert_eq!(CallbackSigner::new("other").verify(&token), None);
-        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         // Another notification's id with this tag is refused.
         let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
         raw[0] ^= 1;
@@ -467,8 +471,14 @@ mod tests {
             parse(&first).unwrap().cost_threshold,
             Some(CostThreshold::Unsorted)
         );
-        assert_eq!(CostThreshold::of("MM ECONOMY", "2ND"), CostThreshold::Sorted);
-        assert_eq!(CostThreshold::of("UNSORTEDE", "2ND"), CostThreshold::Unsorted);
+        assert_eq!(
+            CostThreshold::of("MM ECONOMY", "2ND"),
+            CostThreshold::Sorted
+        );
+        assert_eq!(
+            CostThreshold::of("UNSORTEDE", "2ND"),
+            CostThreshold::Unsorted
+        );
     }
 
     #[test]

@@ -62,8 +62,12 @@ impl PrintProvider for SimulatedPrinter {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(notification_id = %id, "simulated printer: letter despatched");
                 }
-                Ok(r) => tracing::warn!(notification_id = %id, status = r.status().as_u16(), "simulated printer: despatch callback refused"),
-                Err(e) => tracing::warn!(notification_id = %id, error = %e, "simulated printer: despatch callback failed"),
+                Ok(r) => {
+                    tracing::warn!(notification_id = %id, status = r.status().as_u16(), "simulated printer: despatch callback refused")
+                }
+                Err(e) => {
+                    tracing::warn!(notification_id = %id, error = %e, "simulated printer: despatch callback failed")
+                }
             }
         });
         Ok(PrintAccepted::New)
