@@ -676,3 +676,48 @@ async fn the_simulated_printer_reports_the_letter_despatched_to_our_callback() {
         "Ms A Person\n1 High St\nSW1A 1AA"
     );
 }
+
+#[tokio::test]
+async fn the_letters_lambda_reports_only_the_messages_to_retry_or_dead_letter() {
+    let app = TestApp::new().await;
+    let s = service(&app).await;
+    let printer = RecordingPrinter::answering(vec![Err(PrintError::Retry("503".into()))]);
+    let tools = tools(TestRenderer::pages(1), printer.clone());
+    let (rendered, render_message) = send_letter(&app, &s.live_key, s.letter_template).await;
+    let (to_print, deliver) = send_letter(&app, &s.live_key, s.letter_template).await;
+    handle(&app, &tools, deliver, 1).await;
+    let record = |id: &str, body: String, receives: u32| {
+        json!({"messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
+            "attributes": {"ApproximateReceiveCount": receives.to_string()}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-2:123456789012:deliver-letter",
+            "awsRegion": "eu-west-2"})
+    };
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_value(json!({"Records": [
+            record("render", serde_json::to_string(&render_message).unwrap(), 1),
+            record("garbage", "not a message".into(), 1),
+            record("print", serde_json::to_string(&print_message(to_print)).unwrap(), 3),
+        ]}))
+        .unwrap();
+    let response = notify_runtime::lambda::letters_batch(
+        &app.state,
+        &tools,
+        &notify_tests::sqs_client("http://127.0.0.1:1"),
+        event,
+    )
+    .await;
+    assert_eq!(notify_tests::failed_items(&response), ["garbage", "print"]);
+    assert!(
+        app.state
+            .db
+            .letter_file_key(rendered)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        status(&app, &s, to_print).await,
+        NotificationStatus::Created
+    );
+    assert_eq!(printer.jobs().len(), 1);
+}
