@@ -12,8 +12,9 @@ use notify_core::model::NotificationType;
 pub type ReplayCursor = (DateTime<Utc>, Uuid);
 
 impl Db {
-    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first,
-    /// each with its service (the queue's fairness group).
+    /// SMS, email and letters still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest
+    /// first, each with its service (the queue's fairness group). A letter whose PDF is stored is waiting for the
+    /// collation, not for rendering: it is left out.
     pub async fn created_for_replay(
         &self,
         after: std::time::Duration,
