@@ -408,6 +408,7 @@ async fn only_letters_made_before_half_past_five_are_collated_and_only_rendered_
     let at = deadline + chrono::Duration::minutes(20);
     let report = letters::collate(&app.state, at, || true).await.unwrap();
     assert_eq!(report["queued"], 1);
+    assert_eq!(report["complete"], true);
     let queued: Vec<Message> = app.queue.take_all("deliver-letter");
     assert_eq!(queued, vec![print_message(early)]);
     // The late one goes to the next day's run.

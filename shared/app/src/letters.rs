@@ -479,6 +479,7 @@ pub async fn collate(
     let queue = &state.config.queues.deliver_letter;
     let within_budget = &within_budget;
     let (mut queued, mut not_queued) = (0u64, 0u64);
+    let mut complete = true;
     let mut cursor = None;
     loop {
         let batch = state
@@ -511,7 +512,14 @@ pub async fn collate(
             count_sent(result, &mut queued, &mut not_queued);
         }
         cursor = batch.last().map(|(id, _, at)| (*at, *id));
-        if (batch.len() as i64) < COLLATION_BATCH || !within_budget() {
+        if (batch.len() as i64) < COLLATION_BATCH {
+            break;
+        }
+        if !within_budget() {
+            // The next scheduled run is tomorrow's: say so loudly, so the rest is collated by hand today
+            // (`notify run-job collate-letter-pdfs-to-be-sent` queues only what is still `created`).
+            complete = false;
+            tracing::error!(queued, "letter collation ran out of time with letters left");
             break;
         }
     }
@@ -520,6 +528,7 @@ pub async fn collate(
         "print_run_deadline": notify_core::time::format(deadline),
         "queued": queued,
         "not_queued": not_queued,
+        "complete": complete,
     }))
 }
 
