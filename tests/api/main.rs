@@ -9,6 +9,7 @@ mod jobs;
 mod lambda;
 mod letters;
 mod letters_admin;
+mod letters_pipeline;
 mod limits;
 mod migrate;
 mod outage;

@@ -7,6 +7,7 @@ import io
 import os
 import re
 import sys
+import time
 import uuid
 
 from notifications_python_client import NotificationsAPIClient
@@ -135,11 +136,16 @@ check(letter["content"]["body"] == "Hello Python Client" and letter["content"]["
 got = live.get_notification_by_id(letter["id"])
 check_notification(got, "letter")
 check(got["line_1"] == "Python Client" and got["postcode"] == "SW1A 1AA" and got["status"] == "accepted", "letter read back")
-try:
-    live.get_pdf_for_letter(letter["id"])
-    check(False, "templated letter PDF should not be ready")
-except HTTPError as e:
-    check(e.status_code == 400 and e.message[0]["error"] == "PDFNotReadyError", "PDFNotReadyError")
+# The stack renders the letter within moments: PDFNotReadyError until then, the PDF after.
+rendered = None
+for _ in range(40):
+    try:
+        rendered = live.get_pdf_for_letter(letter["id"]).read()
+        break
+    except HTTPError as e:
+        check(e.status_code == 400 and e.message[0]["error"] == "PDFNotReadyError", "PDFNotReadyError while rendering")
+        time.sleep(0.25)
+check(rendered is not None and rendered.startswith(b"%PDF"), "templated letter rendered to a PDF")
 
 pdf = b"%PDF-1.4\n% python client test\n" + bytes(range(256)) + b"\n%%EOF\n"
 pre = live.send_precompiled_letter_notification("python-precompiled", io.BytesIO(pdf), postage="first")

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+pub mod letters;
+
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};

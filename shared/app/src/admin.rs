@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use notify_core::model::{
-    CallbackType, KeyType, NotificationType, Postage, Service, ServicePermission, Template,
+    CallbackType, KeyType, LetterLanguages, NotificationType, Postage, Service, ServicePermission,
+    Template,
 };
 use notify_db::{
     ApiKeyRecord, CallbackApiRecord, DbError, MessageLimits, NewService, NewTemplate, SenderKind,
@@ -134,7 +135,76 @@ pub struct CreateTemplate {
     pub has_unsubscribe_link: bool,
 }
 
+/// A letter template's languages as the admin API gives them (upstream's names); all absent means English only.
+#[derive(Clone, Debug, Default)]
+pub struct LetterLanguagesRequest {
+    pub letter_languages: Option<String>,
+    pub letter_welsh_subject: Option<String>,
+    pub letter_welsh_content: Option<String>,
+}
+
+impl LetterLanguagesRequest {
+    pub fn is_given(&self) -> bool {
+        self.letter_languages.is_some()
+            || self.letter_welsh_subject.is_some()
+            || self.letter_welsh_content.is_some()
+    }
+
+    /// The languages to store with the Welsh subject and content: a Welsh-then-English letter needs both, an
+    /// English one has neither.
+    pub fn check(
+        &self,
+        template_type: NotificationType,
+    ) -> AdminResult<(LetterLanguages, Option<String>, Option<String>)> {
+        let languages = match self.letter_languages.as_deref() {
+            None => LetterLanguages::English,
+            Some(text) => LetterLanguages::parse(text).ok_or_else(|| {
+                AdminOpError::Invalid(format!(
+                    "letter_languages: {text} is not one of [english, welsh_then_english]"
+                ))
+            })?,
+        };
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+        match languages {
+            LetterLanguages::WelshThenEnglish if template_type != NotificationType::Letter => Err(
+                AdminOpError::Invalid("letter_languages: only letter templates can be in Welsh".into()),
+            ),
+            LetterLanguages::WelshThenEnglish
+                if !present(&self.letter_welsh_subject) || !present(&self.letter_welsh_content) =>
+            {
+                Err(AdminOpError::Invalid(
+                    "letter_welsh_subject and letter_welsh_content are required when letter_languages is welsh_then_english"
+                        .into(),
+                ))
+            }
+            LetterLanguages::WelshThenEnglish => Ok((
+                languages,
+                self.letter_welsh_subject.clone(),
+                self.letter_welsh_content.clone(),
+            )),
+            LetterLanguages::English
+                if self.letter_welsh_subject.is_some() || self.letter_welsh_content.is_some() =>
+            {
+                Err(AdminOpError::Invalid(
+                    "letter_welsh_subject and letter_welsh_content must be null when letter_languages is english"
+                        .into(),
+                ))
+            }
+            LetterLanguages::English => Ok((languages, None, None)),
+        }
+    }
+}
+
 pub async fn create_template(state: &AppState, request: CreateTemplate) -> AdminResult<Template> {
+    create_template_in(state, request, LetterLanguagesRequest::default()).await
+}
+
+/// [`create_template`] with the letter's languages (a Welsh-then-English letter).
+pub async fn create_template_in(
+    state: &AppState,
+    request: CreateTemplate,
+    languages: LetterLanguagesRequest,
+) -> AdminResult<Template> {
     if request.template_type != NotificationType::Sms
         && request.subject.as_deref().is_none_or(str::is_empty)
     {
@@ -149,6 +219,8 @@ pub async fn create_template(state: &AppState, request: CreateTemplate) -> Admin
         NotificationType::Letter => Some(request.postage.unwrap_or(Postage::Second)),
         _ => None,
     };
+    let (letter_languages, letter_welsh_subject, letter_welsh_content) =
+        languages.check(request.template_type)?;
     Ok(state
         .db
         .create_template(&NewTemplate {
@@ -167,6 +239,9 @@ pub async fn create_template(state: &AppState, request: CreateTemplate) -> Admin
             created_by_id: request.created_by,
             service_letter_contact_id: request.letter_contact_id,
             has_unsubscribe_link: request.has_unsubscribe_link,
+            letter_languages,
+            letter_welsh_subject,
+            letter_welsh_content,
         })
         .await?)
 }
@@ -260,6 +335,11 @@ pub fn template_admin_json(template: &Template) -> Value {
     out["archived"] = json!(template.archived);
     out["hidden"] = json!(template.hidden);
     out["has_unsubscribe_link"] = json!(template.has_unsubscribe_link);
+    out["letter_languages"] = json!(
+        (template.template_type == NotificationType::Letter).then_some(template.letter_languages)
+    );
+    out["letter_welsh_subject"] = json!(template.letter_welsh_subject);
+    out["letter_welsh_content"] = json!(template.letter_welsh_content);
     out
 }
 

@@ -67,6 +67,9 @@ fn template_of(job: &DeliveryJob) -> Template {
         created_at: job.created_at,
         updated_at: None,
         created_by_email: None,
+        letter_languages: Default::default(),
+        letter_welsh_subject: None,
+        letter_welsh_content: None,
     }
 }
 

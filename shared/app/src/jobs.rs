@@ -12,7 +12,7 @@ use notify_core::messages::Message;
 use notify_core::model::NotificationType;
 use notify_db::DbError;
 
-/// When a job runs, in UTC.
+/// When a job runs, in UTC, or (for letters) in London time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     EveryMinutes(u32),
@@ -24,6 +24,13 @@ pub enum Schedule {
     MonthlyOn {
         weekday: Weekday,
         nth: u32,
+        hour: u32,
+        minute: u32,
+    },
+    /// Daily at a London time. EventBridge rules run in UTC, so the rule fires at both UTC hours that can be
+    /// that London time (BST and GMT) and the run that is not ([`Schedule::intended_at`]) does nothing, as
+    /// upstream's `check-time-to-collate-letters` does.
+    DailyAtLondon {
         hour: u32,
         minute: u32,
     },
@@ -53,6 +60,28 @@ impl Schedule {
                 };
                 format!("cron({minute} {hour} ? * {day}#{nth} *)")
             }
+            Schedule::DailyAtLondon { hour, minute } => {
+                format!("cron({minute} {},{hour} * * ? *)", (hour + 23) % 24)
+            }
+        }
+    }
+
+    /// Whether a run that its rule started at `at` is the one meant: always, except for a London-time job, whose
+    /// rule also fires an hour off; that one is meant within the hour after the London time (upstream's window).
+    pub fn intended_at(self, at: DateTime<Utc>) -> bool {
+        match self {
+            Schedule::DailyAtLondon { hour, minute } => {
+                let local = at.with_timezone(&chrono_tz::Europe::London);
+                let start = chrono::NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default();
+                let end = start + chrono::Duration::hours(1);
+                let time = local.time();
+                if end > start {
+                    time >= start && time < end
+                } else {
+                    time >= start || time < end
+                }
+            }
+            _ => true,
         }
     }
 
@@ -72,6 +101,10 @@ impl Schedule {
                     && at.hour() == hour
                     && at.minute() == minute
             }
+            Schedule::DailyAtLondon { hour, minute } => {
+                let local = at.with_timezone(&chrono_tz::Europe::London);
+                local.hour() == hour && local.minute() == minute
+            }
         }
     }
 }
@@ -88,10 +121,11 @@ pub enum Job {
     RelayCallbackOutbox,
     ChangeDvlaApiKey,
     ChangeDvlaPassword,
+    CollateLetterPdfsToBeSent,
 }
 
 impl Job {
-    pub const ALL: [Job; 10] = [
+    pub const ALL: [Job; 11] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -102,6 +136,7 @@ impl Job {
         Job::RelayCallbackOutbox,
         Job::ChangeDvlaApiKey,
         Job::ChangeDvlaPassword,
+        Job::CollateLetterPdfsToBeSent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -118,6 +153,7 @@ impl Job {
             Job::RelayCallbackOutbox => "relay-callback-outbox",
             Job::ChangeDvlaApiKey => "change-dvla-api-key",
             Job::ChangeDvlaPassword => "change-dvla-password",
+            Job::CollateLetterPdfsToBeSent => "collate-letter-pdfs-to-be-sent",
         }
     }
 
@@ -159,6 +195,11 @@ impl Job {
                 hour: 9,
                 minute: 0,
             },
+            // Upstream: 17:50 London, twenty minutes after the 17:30 print cut-off.
+            Job::CollateLetterPdfsToBeSent => Schedule::DailyAtLondon {
+                hour: 17,
+                minute: 50,
+            },
         }
     }
 }
@@ -188,9 +229,12 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     .created_for_replay(state.config.delivery.replay_after, cursor, BATCH)
                     .await?;
                 for (id, kind, _, service_id) in &batch {
+                    // Letters waiting for collation have their PDF stored and are not read here: only those never
+                    // rendered are queued again.
                     let queue = match kind {
                         NotificationType::Email => &state.config.queues.deliver_email,
-                        _ => &state.config.queues.deliver_sms,
+                        NotificationType::Letter => &state.config.queues.deliver_letter,
+                        NotificationType::Sms => &state.config.queues.deliver_sms,
                     };
                     match state
                         .queue
@@ -261,6 +305,9 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     }
                 }
             }
+        }
+        Job::CollateLetterPdfsToBeSent => {
+            crate::letters::collate(state, state.now(), within_budget).await?
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;
@@ -416,6 +463,24 @@ mod tests {
         assert!(!Job::ChangeDvlaApiKey.schedule().due_at(at(1, 9, 1)));
         assert!(Job::ChangeDvlaPassword.schedule().due_at(at(2, 9, 0)));
         assert!(!Job::ChangeDvlaPassword.schedule().due_at(at(9, 9, 0)));
+    }
+
+    #[test]
+    fn collation_runs_at_ten_to_six_london_time_summer_and_winter() {
+        let schedule = Job::CollateLetterPdfsToBeSent.schedule();
+        assert_eq!(schedule.expression(), "cron(50 16,17 * * ? *)");
+        let at = |m, h| Utc.with_ymd_and_hms(2026, m, 1, h, 50, 10).unwrap();
+        // Winter: London is UTC, so the 17:50 UTC run is meant and the 16:50 one is not.
+        assert!(schedule.intended_at(at(12, 17)) && schedule.due_at(at(12, 17)));
+        assert!(!schedule.intended_at(at(12, 16)) && !schedule.due_at(at(12, 16)));
+        // Summer: 17:50 BST is 16:50 UTC; the 17:50 UTC run (18:50 BST) does nothing.
+        assert!(schedule.intended_at(at(6, 16)) && schedule.due_at(at(6, 16)));
+        assert!(!schedule.intended_at(at(6, 17)) && !schedule.due_at(at(6, 17)));
+        assert!(
+            Job::ReplayCreatedNotifications
+                .schedule()
+                .intended_at(at(6, 3))
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod inbound;
 pub mod jobs;
 pub mod letter_admin;
+pub mod letters;
 pub mod limits;
 pub mod notifications;
 pub mod rotation;

@@ -9,6 +9,8 @@ pub struct V2Error {
     pub status: u16,
     pub error: &'static str,
     pub messages: Vec<String>,
+    /// Extra fields of the first error object (the QR code error's `data`, `num_bytes`, `max_bytes`).
+    pub details: Option<serde_json::Map<String, Value>>,
 }
 
 impl V2Error {
@@ -17,6 +19,7 @@ impl V2Error {
             status,
             error,
             messages: vec![message.into()],
+            details: None,
         }
     }
 
@@ -29,7 +32,14 @@ impl V2Error {
             status: 400,
             error: "ValidationError",
             messages,
+            details: None,
         }
+    }
+
+    /// The same error with extra fields in its error object.
+    pub fn with_details(mut self, details: serde_json::Map<String, Value>) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn not_found() -> Self {
@@ -48,11 +58,14 @@ impl V2Error {
     }
 
     pub fn body(&self) -> Value {
-        let errors: Vec<Value> = self
+        let mut errors: Vec<Value> = self
             .messages
             .iter()
             .map(|m| json!({"error": self.error, "message": m}))
             .collect();
+        if let (Some(details), Some(Value::Object(first))) = (&self.details, errors.first_mut()) {
+            first.extend(details.clone());
+        }
         json!({"status_code": self.status, "errors": errors})
     }
 }

@@ -64,6 +64,19 @@ text_enum!(
 );
 
 text_enum!(
+    /// Which versions a letter template prints (upstream `letter_languages`): Welsh first, then English.
+    LetterLanguages { English => "english", WelshThenEnglish => "welsh_then_english" }
+);
+
+// Written out: `text_enum!` makes the variants, so `#[default]` cannot be put on one.
+#[allow(clippy::derivable_impls)]
+impl Default for LetterLanguages {
+    fn default() -> Self {
+        LetterLanguages::English
+    }
+}
+
+text_enum!(
     ServicePermission {
         Sms => "sms",
         Email => "email",
@@ -251,4 +264,7 @@ pub struct Template {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub created_by_email: Option<String>,
+    pub letter_languages: LetterLanguages,
+    pub letter_welsh_subject: Option<String>,
+    pub letter_welsh_content: Option<String>,
 }

@@ -68,6 +68,18 @@ pub fn callback_retry(receives: u32, max_retries: u32, retry_delay: Duration) ->
     (receives <= max_retries).then_some(retry_delay)
 }
 
+/// Upstream's `get-pdf-for-templated-letter` policy for a letter whose PDF cannot be stored (the file store is
+/// away): 15 retries 5 minutes apart, then `technical-failure`. The `receives`-th receive is attempt `receives`.
+pub fn letter_render_retry(receives: u32) -> Option<Duration> {
+    (receives <= 15).then_some(Duration::from_secs(300))
+}
+
+/// Upstream's `deliver_letter` policy for a print job the printer could not take yet (429, 5xx, a timeout):
+/// 55 retries 3 minutes apart (Celery's default delay), about 2 hours 45 minutes, then `technical-failure`.
+pub fn print_retry(receives: u32) -> Option<Duration> {
+    (receives <= 55).then_some(Duration::from_secs(180))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +109,15 @@ mod tests {
         let two_minutes_old = Utc::now() - chrono::Duration::seconds(120);
         let delay = receipt_retry_delay(two_minutes_old);
         assert!((Duration::from_secs(29)..=Duration::from_secs(31)).contains(&delay));
+    }
+
+    #[test]
+    fn letters_retry_as_upstreams_tasks_do() {
+        assert_eq!(letter_render_retry(1), Some(Duration::from_secs(300)));
+        assert_eq!(letter_render_retry(15), Some(Duration::from_secs(300)));
+        assert_eq!(letter_render_retry(16), None);
+        assert_eq!(print_retry(55), Some(Duration::from_secs(180)));
+        assert_eq!(print_retry(56), None);
     }
 
     #[test]

@@ -12,8 +12,9 @@ use notify_core::model::NotificationType;
 pub type ReplayCursor = (DateTime<Utc>, Uuid);
 
 impl Db {
-    /// SMS and email still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest first,
-    /// each with its service (the queue's fairness group).
+    /// SMS, email and letters still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest
+    /// first, each with its service (the queue's fairness group). A letter whose PDF is stored is waiting for the
+    /// collation, not for rendering: it is left out.
     pub async fn created_for_replay(
         &self,
         after: std::time::Duration,
@@ -25,8 +26,9 @@ impl Db {
         let rows = self
             .query(
                 "SELECT id, notification_type, created_at, service_id FROM notifications \
-                 WHERE notification_status = 'created' AND notification_type IN ('sms', 'email') \
+                 WHERE notification_status = 'created' AND notification_type IN ('sms', 'email', 'letter') \
                    AND created_at < now() - make_interval(secs => $1) AND created_at > now() - interval '7 days' \
+                   AND NOT EXISTS (SELECT 1 FROM letter_files f WHERE f.notification_id = notifications.id) \
                    AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
                  ORDER BY created_at, id LIMIT $4",
                 &[

@@ -32,6 +32,9 @@ pub struct NewNotification {
     pub created_by_id: Option<Uuid>,
     pub job_id: Option<Uuid>,
     pub job_row_number: Option<i32>,
+    /// A letter's 16-character reference (upstream sets it as the letter is stored); `None` for the others,
+    /// whose provider gives them one.
+    pub reference: Option<String>,
 }
 
 /// A stored notification joined with what reading it needs: its template version, prices and creator.
@@ -127,9 +130,9 @@ impl Db {
         const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
                  client_reference, personalisation, international, phone_prefix, rate_multiplier, reply_to_text, \
-                 postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number) \
+                 postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number, reference) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23)";
+                 $22, $23, $24)";
         let key_type = new.key_type.as_str();
         let notification_type = new.notification_type.as_str();
         let status = new.status.as_str();
@@ -158,6 +161,7 @@ impl Db {
             (&new.created_by_id, Type::UUID),
             (&new.job_id, Type::UUID),
             (&new.job_row_number, Type::INT4),
+            (&new.reference, Type::TEXT),
         ];
         let mut conn = self.conn().await?;
         match letter_pdf {

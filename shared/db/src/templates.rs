@@ -3,7 +3,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::{Db, DbError, DbResult, text_enum};
-use notify_core::model::{NotificationType, Postage, Template};
+use notify_core::model::{LetterLanguages, NotificationType, Postage, Template};
 
 #[derive(Clone, Debug)]
 pub struct NewTemplate {
@@ -18,6 +18,9 @@ pub struct NewTemplate {
     pub created_by_id: Option<Uuid>,
     pub service_letter_contact_id: Option<Uuid>,
     pub has_unsubscribe_link: bool,
+    pub letter_languages: LetterLanguages,
+    pub letter_welsh_subject: Option<String>,
+    pub letter_welsh_content: Option<String>,
 }
 
 /// An edit publishes a new version; `None` keeps the field.
@@ -31,11 +34,13 @@ pub struct TemplateUpdate {
     pub service_letter_contact_id: Option<Option<Uuid>>,
     pub has_unsubscribe_link: Option<bool>,
     pub created_by_id: Option<Uuid>,
+    /// Set together: the languages and both Welsh fields (`None` inside clears them, for English only).
+    pub letter_languages: Option<(LetterLanguages, Option<String>, Option<String>)>,
 }
 
 const TEMPLATE_COLUMNS: &str = "h.id, h.service_id, h.version, h.name, h.template_type, h.content, h.subject, \
     t.archived, t.hidden, h.postage, h.letter_contact_block, h.has_unsubscribe_link, h.created_at, h.updated_at, \
-    u.email_address AS created_by_email";
+    u.email_address AS created_by_email, h.letter_languages, h.letter_welsh_subject, h.letter_welsh_content";
 
 fn template_from_row(row: &Row) -> DbResult<Template> {
     let postage: Option<String> = row.try_get("postage")?;
@@ -55,16 +60,21 @@ fn template_from_row(row: &Row) -> DbResult<Template> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         created_by_email: row.try_get("created_by_email")?,
+        letter_languages: text_enum(row, "letter_languages", LetterLanguages::parse)?,
+        letter_welsh_subject: row.try_get("letter_welsh_subject")?,
+        letter_welsh_content: row.try_get("letter_welsh_content")?,
     })
 }
 
 /// Snapshots the current row into `templates_history`, with the letter contact block's text as it is now.
 const SNAPSHOT: &str = "INSERT INTO templates_history (id, version, name, template_type, content, subject, archived, \
         hidden, postage, service_id, created_by_id, created_at, updated_at, service_letter_contact_id, \
-        letter_contact_block, has_unsubscribe_link, process_type) \
+        letter_contact_block, has_unsubscribe_link, process_type, letter_languages, letter_welsh_subject, \
+        letter_welsh_content) \
     SELECT t.id, t.version, t.name, t.template_type, t.content, t.subject, t.archived, t.hidden, t.postage, \
         t.service_id, t.created_by_id, COALESCE(t.updated_at, t.created_at), t.updated_at, t.service_letter_contact_id, \
-        c.contact_block, t.has_unsubscribe_link, t.process_type \
+        c.contact_block, t.has_unsubscribe_link, t.process_type, t.letter_languages, t.letter_welsh_subject, \
+        t.letter_welsh_content \
     FROM templates t LEFT JOIN service_letter_contacts c ON c.id = t.service_letter_contact_id WHERE t.id = $1";
 
 impl Db {
@@ -116,6 +126,9 @@ impl Db {
             created_by_id: None,
             service_letter_contact_id: None,
             has_unsubscribe_link: false,
+            letter_languages: LetterLanguages::English,
+            letter_welsh_subject: None,
+            letter_welsh_content: None,
         };
         match self.create_template(&new).await {
             Ok(_) => {}
@@ -135,8 +148,9 @@ impl Db {
         let tx = conn.transaction().await?;
         tx.execute_typed(
             "INSERT INTO templates (id, service_id, name, template_type, content, subject, postage, hidden, \
-                 created_by_id, service_letter_contact_id, has_unsubscribe_link) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 created_by_id, service_letter_contact_id, has_unsubscribe_link, letter_languages, \
+                 letter_welsh_subject, letter_welsh_content) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             &[
                 (&new.id, Type::UUID),
                 (&new.service_id, Type::UUID),
@@ -149,6 +163,9 @@ impl Db {
                 (&new.created_by_id, Type::UUID),
                 (&new.service_letter_contact_id, Type::UUID),
                 (&new.has_unsubscribe_link, Type::BOOL),
+                (&new.letter_languages.as_str(), Type::TEXT),
+                (&new.letter_welsh_subject, Type::TEXT),
+                (&new.letter_welsh_content, Type::TEXT),
             ],
         )
         .await?;
@@ -169,6 +186,13 @@ impl Db {
         let tx = conn.transaction().await?;
         let contact_given = update.service_letter_contact_id.is_some();
         let contact = update.service_letter_contact_id.flatten();
+        let languages_given = update.letter_languages.is_some();
+        let (languages, welsh_subject, welsh_content) = match &update.letter_languages {
+            Some((languages, subject, content)) => {
+                (Some(languages.as_str()), subject.clone(), content.clone())
+            }
+            None => (None, None, None),
+        };
         let n = tx
             .execute_typed(
                 "UPDATE templates SET name = COALESCE($3, name), content = COALESCE($4, content), \
@@ -177,6 +201,9 @@ impl Db {
                      service_letter_contact_id = CASE WHEN $8 THEN $9 ELSE service_letter_contact_id END, \
                      has_unsubscribe_link = COALESCE($10, has_unsubscribe_link), \
                      created_by_id = COALESCE($11, created_by_id), \
+                     letter_languages = CASE WHEN $12 THEN $13 ELSE letter_languages END, \
+                     letter_welsh_subject = CASE WHEN $12 THEN $14 ELSE letter_welsh_subject END, \
+                     letter_welsh_content = CASE WHEN $12 THEN $15 ELSE letter_welsh_content END, \
                      updated_at = now(), version = version + 1 \
                  WHERE id = $1 AND service_id = $2",
                 &[
@@ -191,6 +218,10 @@ impl Db {
                     (&contact, Type::UUID),
                     (&update.has_unsubscribe_link, Type::BOOL),
                     (&update.created_by_id, Type::UUID),
+                    (&languages_given, Type::BOOL),
+                    (&languages, Type::TEXT),
+                    (&welsh_subject, Type::TEXT),
+                    (&welsh_content, Type::TEXT),
                 ],
             )
             .await?;

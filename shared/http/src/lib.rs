@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod errors;
+pub mod letters;
 pub mod receipts;
 pub mod v2;
 
@@ -177,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_status", get(status))
         .route("/notifications/sms/{provider}", post(receipts::sms_receipt))
         .route("/inbound/sms/{provider}", post(receipts::inbound_sms))
+        .route("/notifications/letter/status", post(letters::letter_status))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))

@@ -20,7 +20,10 @@ pub async fn worker(application_name: &str, max_connections: usize) -> anyhow::R
     let queue = SqsQueue::from_env(config.queues.endpoint_url.as_deref()).await;
     let sqs = queue.client().clone();
     let db = notify_db::Db::short_lived(&config.database, max_connections, application_name)?;
-    let state = AppState::new(config, db, Arc::new(queue));
+    let files = notify_files::from_config(&config.files).await;
+    let mut state = AppState::new(config, db, Arc::new(queue));
+    // S3 when LETTERS_PDF_BUCKET is set, as AppState::from_config chooses for the API.
+    state.files = files;
     state.check_secret_key().await?;
     Ok(Worker { state, sqs })
 }

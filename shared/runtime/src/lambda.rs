@@ -4,6 +4,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use notify_app::AppState;
+use notify_app::letters::{self, LetterTools};
 use notify_app::status::{self, StatusBody};
 use notify_app::workers::{self, Attempt};
 use notify_core::retry::Disposition;
@@ -36,6 +37,33 @@ pub async fn deliver_batch(
         state.config.delivery.retry_delay,
     )
     .await;
+    for (i, disposition) in positions.into_iter().zip(handled) {
+        dispositions[i] = disposition;
+    }
+    let endpoint = state.config.queues.endpoint_url.as_deref();
+    settle(sqs, state.queue.as_ref(), endpoint, &event, dispositions).await
+}
+
+/// Letter messages from the deliver-letter queue: renders and print jobs, each with its receive count (the
+/// letters' retry windows count them). An unreadable record is left for the DLQ.
+pub async fn letters_batch(
+    state: &AppState,
+    tools: &LetterTools,
+    sqs: &aws_sdk_sqs::Client,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let max = state.config.delivery.max_attempts;
+    let mut dispositions = vec![Disposition::DeadLetter; event.records.len()];
+    let mut messages = Vec::new();
+    let mut positions = Vec::new();
+    for (i, record) in event.records.iter().enumerate() {
+        if let Some(message) = parse(record) {
+            let number = receive_count(record);
+            messages.push((message, Attempt { number, max }));
+            positions.push(i);
+        }
+    }
+    let handled = letters::handle_letters(state, tools, &messages).await;
     for (i, disposition) in positions.into_iter().zip(handled) {
         dispositions[i] = disposition;
     }

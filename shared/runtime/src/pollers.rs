@@ -183,6 +183,29 @@ pub async fn spawn(
     Ok(handles)
 }
 
+/// The letters consumer on SQS (deliver-letter): `pollers` loops into the letters function's handler.
+pub async fn spawn_letters(
+    state: AppState,
+    tools: notify_app::letters::LetterTools,
+    sqs: aws_sdk_sqs::Client,
+    pollers: usize,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let source = resolve(&sqs, &state.config.queues.deliver_letter).await?;
+    let mut handles = Vec::new();
+    for _ in 0..pollers.max(1) {
+        let (state, tools) = (state.clone(), tools.clone());
+        handles.push(map_events(
+            sqs.clone(),
+            source.clone(),
+            move |sqs, event| {
+                let (state, tools) = (state.clone(), tools.clone());
+                async move { crate::lambda::letters_batch(&state, &tools, &sqs, event).await }
+            },
+        ));
+    }
+    Ok(handles)
+}
+
 /// The callback consumer on SQS: `pollers` loops, each handing its batch to the callback handler.
 pub async fn spawn_callbacks(
     sender: notify_outbound::callbacks::CallbackSender,

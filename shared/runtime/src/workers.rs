@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify_app::AppState;
+use notify_app::letters::{LetterTools, handle_letters};
 use notify_app::status::StatusBody;
 use notify_app::workers::{Attempt, handle_deliveries};
 use notify_config::CallbackWorkerConfig;
@@ -116,6 +117,39 @@ pub fn spawn_in_process(
         }
     }));
     handles
+}
+
+/// The local stack's letters worker on the deliver-letter queue: renders and print jobs in batches of up to 10,
+/// as the letters function gets them.
+pub fn spawn_letters_worker(
+    state: AppState,
+    tools: LetterTools,
+    queue: Arc<InProcessQueue>,
+    batching_window: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let name = state.config.queues.deliver_letter.clone();
+        loop {
+            let batch = queue
+                .receive_counted(&name, 10, Duration::from_secs(1), batching_window)
+                .await;
+            if batch.is_empty() {
+                continue;
+            }
+            let max = state.config.delivery.max_attempts;
+            let messages: Vec<(Message, Attempt)> = batch
+                .iter()
+                .map(|r| {
+                    let number = r.receives;
+                    (r.message.clone(), Attempt { number, max })
+                })
+                .collect();
+            let dispositions = handle_letters(&state, &tools, &messages).await;
+            for (received, disposition) in batch.iter().zip(dispositions) {
+                queue.settle(&name, received, disposition).await;
+            }
+        }
+    })
 }
 
 /// The local stack's callback worker: up to `concurrency` callbacks in flight, each on its own task, so one

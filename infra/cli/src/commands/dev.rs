@@ -164,8 +164,22 @@ async fn spawn_workers(
         config.queues.deliver_sms.clone(),
         config.queues.deliver_email.clone(),
     ];
+    // Letters rendered as the letters function renders them; printed by the simulated printer, which reports
+    // each letter despatched to this API a few seconds later.
+    let letter_tools = notify_app::letters::LetterTools {
+        renderer: Arc::new(notify_letters::PdfRenderer::new()),
+        printer: Arc::new(notify_outbound::print::SimulatedPrinter::new(
+            std::time::Duration::from_secs(5),
+        )),
+    };
     match in_process {
         Some(in_process) => {
+            workers::spawn_letters_worker(
+                worker_state.clone(),
+                letter_tools,
+                in_process.clone(),
+                std::time::Duration::from_millis(200),
+            );
             workers::spawn_in_process(
                 worker_state,
                 providers,
@@ -200,6 +214,13 @@ async fn spawn_workers(
                     &q.callbacks,
                     &q.callbacks_dlq,
                 ],
+            )
+            .await?;
+            notify_runtime::pollers::spawn_letters(
+                worker_state.clone(),
+                letter_tools,
+                sqs.clone(),
+                1,
             )
             .await?;
             notify_runtime::pollers::spawn_callbacks(

@@ -251,6 +251,7 @@ pub(super) fn new_notification(
         created_by_id: None,
         job_id: None,
         job_row_number: None,
+        reference: None,
     }
 }
 

@@ -260,6 +260,7 @@ async fn accept_letter(ctx: &Ctx<'_>, request: LetterRequest) -> Result<Accepted
     let service = ctx.service();
     let template = usable_template(ctx, request.template_id, NotificationType::Letter).await?;
     let rendered = render(&template, &request.personalisation)?;
+    check_qr_codes(&rendered.body)?;
     files_only_by_email(&request.personalisation, NotificationType::Letter)?;
     let address = PostalAddress::parse(
         &request.address_lines,
@@ -275,6 +276,7 @@ async fn accept_letter(ctx: &Ctx<'_>, request: LetterRequest) -> Result<Accepted
         &request.personalisation,
     );
     new.postage = Some(address.postage(template.postage));
+    new.reference = Some(notify_core::letters::letter_reference(Uuid::new_v4()));
     new.international = address.zone() != PostalZone::Uk;
     new.reply_to_text = template.letter_contact_block.clone();
     Ok(Accepted {
@@ -285,6 +287,31 @@ async fn accept_letter(ctx: &Ctx<'_>, request: LetterRequest) -> Result<Accepted
         template,
         content: Content::Letter { rendered },
     })
+}
+
+/// Upstream's QR code error (400 `ValidationError`, with the data, its size and the limit), checked on the letter's
+/// body as it will be printed, so a letter that could not be rendered is refused at once.
+fn check_qr_codes(body: &str) -> Result<(), V2Error> {
+    let Some(data) = body
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("qr:"))
+        .map(str::trim)
+        .find(|data| data.len() > notify_letters::MAX_QR_BYTES)
+    else {
+        return Ok(());
+    };
+    debug_assert!(notify_letters::check_qr_codes(body).is_err());
+    let details: Map<String, Value> = [
+        ("data".to_string(), json!(data)),
+        ("num_bytes".to_string(), json!(data.len())),
+        ("max_bytes".to_string(), json!(notify_letters::MAX_QR_BYTES)),
+    ]
+    .into_iter()
+    .collect();
+    Err(
+        V2Error::validation(vec![notify_letters::RenderError::QrCodeTooLong.to_string()])
+            .with_details(details),
+    )
 }
 
 async fn accept_precompiled(
@@ -317,6 +344,7 @@ async fn accept_precompiled(
         &personalisation,
     );
     new.status = NotificationStatus::PendingVirusCheck;
+    new.reference = Some(notify_core::letters::letter_reference(Uuid::new_v4()));
     new.postage = Some(request.postage);
     Ok(Accepted {
         new,

@@ -135,6 +135,9 @@ pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Resul
         created_at: record.created_at,
         updated_at: None,
         created_by_email: None,
+        letter_languages: Default::default(),
+        letter_welsh_subject: None,
+        letter_welsh_content: None,
     };
     let rendered = templates::render_unchecked(&template, &values);
     let is_letter = record.notification_type == NotificationType::Letter;
@@ -262,13 +265,26 @@ pub async fn get_letter_pdf(
         }
         _ => {}
     }
-    state.db.letter_pdf(id).await?.ok_or_else(|| {
+    let not_ready = || {
         V2Error::new(
             400,
             "PDFNotReadyError",
             "PDF not available yet, try again later",
         )
-    })
+    };
+    // A templated letter's PDF is in the file store once rendered; precompiled letters keep theirs in the
+    // database for now.
+    if let Some(key) = state.db.letter_file_key(id).await? {
+        return match state.files.get(&key).await {
+            Ok(Some(pdf)) => Ok(pdf),
+            Ok(None) => Err(not_ready()),
+            Err(e) => {
+                tracing::warn!(notification_id = %id, error = %e, "letter PDF not read from the file store");
+                Err(not_ready())
+            }
+        };
+    }
+    state.db.letter_pdf(id).await?.ok_or_else(not_ready)
 }
 
 #[cfg(test)]

@@ -2,6 +2,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Europe::London;
+use uuid::Uuid;
+
+use crate::model::Postage;
+
+pub mod dvla_callback;
 
 /// Letters created before 17:30 London time go to print that evening; later ones the next day.
 pub const PRINT_CUT_OFF: NaiveTime = match NaiveTime::from_hms_opt(17, 30, 0) {
@@ -61,6 +66,50 @@ pub fn english_date(day: NaiveDate) -> String {
     )
 }
 
+/// How a letter's postage is named in its file name (upstream's `RESOLVE_POSTAGE_FOR_FILE_NAME`).
+fn postage_in_file_name(postage: Postage) -> &'static str {
+    match postage {
+        Postage::First => "1",
+        Postage::Second => "2",
+        Postage::Economy => "ECONOMY",
+        Postage::Europe => "E",
+        Postage::RestOfWorld => "N",
+    }
+}
+
+/// The key of a letter's PDF in the file store, as upstream names it:
+/// `{print day}/NOTIFY.{REFERENCE}.D.{postage}.C.{created_at UTC, YYYYMMDDHHMMSS}.PDF`. Test-key letters are never
+/// printed, so they have no print-day folder (upstream keeps them in a bucket of their own, without one).
+pub fn pdf_file_key(
+    reference: &str,
+    created_at: DateTime<Utc>,
+    postage: Postage,
+    test_key: bool,
+) -> String {
+    let folder = if test_key {
+        String::new()
+    } else {
+        format!("{}/", print_day(created_at).format("%Y-%m-%d"))
+    };
+    format!(
+        "{folder}NOTIFY.{}.D.{}.C.{}.PDF",
+        reference.to_uppercase(),
+        postage_in_file_name(postage),
+        created_at.format("%Y%m%d%H%M%S")
+    )
+}
+
+/// A letter's 16-character reference (upstream's `create_random_identifier`: capital letters and digits), made
+/// from `seed`'s random bits: the printer's `businessIdentifier`, the file name, and what returned-letter reports
+/// name.
+pub fn letter_reference(seed: Uuid) -> String {
+    const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    seed.as_bytes()
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +151,43 @@ mod tests {
             english_date("2026-12-01".parse().unwrap()),
             "1 December 2026"
         );
+    }
+
+    #[test]
+    fn file_keys_are_named_as_upstream_names_them() {
+        let created = utc("2026-12-01T17:45:09Z");
+        assert_eq!(
+            pdf_file_key("abcdefghijklmnop", created, Postage::Second, false),
+            "2026-12-02/NOTIFY.ABCDEFGHIJKLMNOP.D.2.C.20261201174509.PDF"
+        );
+        let summer = utc("2026-06-01T09:00:00Z");
+        for (postage, name) in [
+            (Postage::First, "1"),
+            (Postage::Economy, "ECONOMY"),
+            (Postage::Europe, "E"),
+            (Postage::RestOfWorld, "N"),
+        ] {
+            assert_eq!(
+                pdf_file_key("REF", summer, postage, false),
+                format!("2026-06-01/NOTIFY.REF.D.{name}.C.20260601090000.PDF")
+            );
+        }
+        assert_eq!(
+            pdf_file_key("REF", summer, Postage::Second, true),
+            "NOTIFY.REF.D.2.C.20260601090000.PDF"
+        );
+    }
+
+    #[test]
+    fn references_are_sixteen_capitals_and_digits() {
+        let reference = letter_reference(Uuid::new_v4());
+        assert_eq!(reference.len(), 16);
+        assert!(
+            reference
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+        let seed = Uuid::new_v4();
+        assert_eq!(letter_reference(seed), letter_reference(seed));
     }
 }

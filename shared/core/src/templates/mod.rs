@@ -153,6 +153,9 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: None,
             created_by_email: None,
+            letter_languages: Default::default(),
+            letter_welsh_subject: None,
+            letter_welsh_content: None,
         }
     }
 

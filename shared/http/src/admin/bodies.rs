@@ -162,6 +162,12 @@ pub struct CreateApiKeyBody {
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateTemplateBody {
     #[serde(default, deserialize_with = "lenient")]
+    pub letter_languages: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub letter_welsh_subject: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub letter_welsh_content: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub template_type: Option<String>,
@@ -182,6 +188,12 @@ pub struct CreateTemplateBody {
 /// `POST /service/{service_id}/template/{template_id}`: only what is given changes.
 #[derive(Debug, Default, Deserialize)]
 pub struct UpdateTemplateBody {
+    #[serde(default, deserialize_with = "lenient")]
+    pub letter_languages: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub letter_welsh_subject: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub letter_welsh_content: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient")]

@@ -32,7 +32,12 @@ pub async fn create_template(
         .get_service(service_id)
         .await?
         .ok_or_else(AdminError::not_found)?;
-    let template = admin::create_template(
+    let languages = admin::LetterLanguagesRequest {
+        letter_languages: body.letter_languages,
+        letter_welsh_subject: body.letter_welsh_subject,
+        letter_welsh_content: body.letter_welsh_content,
+    };
+    let template = admin::create_template_in(
         &state,
         admin::CreateTemplate {
             service_id,
@@ -45,6 +50,7 @@ pub async fn create_template(
             letter_contact_id: body.reply_to.get("reply_to")?,
             has_unsubscribe_link: body.has_unsubscribe_link.unwrap_or(false),
         },
+        languages,
     )
     .await?;
     data(StatusCode::CREATED, admin::template_admin_json(&template))
@@ -56,7 +62,25 @@ pub async fn update_template(
     Path((service_id, template_id)): Path<(String, String)>,
     AdminJson(body): AdminJson<UpdateTemplateBody>,
 ) -> AdminResponse {
+    let service_id = id(&service_id)?;
+    let template_id = id(&template_id)?;
+    let languages = admin::LetterLanguagesRequest {
+        letter_languages: body.letter_languages,
+        letter_welsh_subject: body.letter_welsh_subject,
+        letter_welsh_content: body.letter_welsh_content,
+    };
+    let letter_languages = if languages.is_given() {
+        let current = state
+            .db
+            .get_template(service_id, template_id, None)
+            .await?
+            .ok_or_else(AdminError::not_found)?;
+        Some(languages.check(current.template_type)?)
+    } else {
+        None
+    };
     let update = TemplateUpdate {
+        letter_languages,
         name: body.name,
         content: body.content,
         subject: body.subject,
@@ -72,7 +96,7 @@ pub async fn update_template(
     };
     let template = state
         .db
-        .update_template(id(&service_id)?, id(&template_id)?, &update)
+        .update_template(service_id, template_id, &update)
         .await?
         .ok_or_else(AdminError::not_found)?;
     data(StatusCode::OK, admin::template_admin_json(&template))

@@ -61,3 +61,6 @@ pub trait PrintProvider: Send + Sync {
     fn name(&self) -> &'static str;
     async fn print(&self, job: &PrintJob) -> Result<PrintAccepted, PrintError>;
 }
+
+pub mod simulated;
+pub use simulated::SimulatedPrinter;
