@@ -275,10 +275,11 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
             let mut attempts = 0;
             loop {
                 attempts += 1;
+                // Boxed: the SDK calls' futures are deep, and every job's future is nested in one `run`.
                 let outcome = if job == Job::ChangeDvlaApiKey {
-                    notify_outbound::print::dvla::rotate_api_key(&state.config).await
+                    Box::pin(notify_outbound::print::dvla::rotate_api_key(&state.config)).await
                 } else {
-                    notify_outbound::print::dvla::rotate_password(&state.config).await
+                    Box::pin(notify_outbound::print::dvla::rotate_password(&state.config)).await
                 };
                 match outcome {
                     Ok(Rotation::Changed) => break json!({"changed": true, "attempts": attempts}),

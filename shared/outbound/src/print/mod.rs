@@ -62,5 +62,4 @@ pub trait PrintProvider: Send + Sync {
     async fn print(&self, job: &PrintJob) -> Result<PrintAccepted, PrintError>;
 }
 
-pub mod simulated;
 pub use simulated::SimulatedPrinter;
