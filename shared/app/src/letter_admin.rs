@@ -41,25 +41,15 @@ const NOTIFICATION_NOT_FOUND: &str = "Notification not found";
 /// "today", or "on 5 January": the day the print run that takes a letter created at `created_at` started,
 /// as the too-late message names it.
 fn print_day_phrase(created_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let day = print_day(created_at);
     if day >= london_date(now) {
         "today".into()
     } else {
-        format!("on {} {}", day.day(), MONTHS[day.month0() as usize])
+        format!(
+            "on {} {}",
+            day.day(),
+            notify_letters::month_name(day, notify_letters::Language::English)
+        )
     }
 }
 

@@ -35,15 +35,20 @@ const WELSH_MONTHS: [&str; 12] = [
     "Rhagfyr",
 ];
 
-pub fn letter_date(date: NaiveDate, language: Language) -> String {
+/// The month's name in `language` (the cancel message's "on 5 January" uses it too).
+pub fn month_name(date: NaiveDate, language: Language) -> &'static str {
     let months = match language {
         Language::English => &ENGLISH_MONTHS,
         Language::Welsh => &WELSH_MONTHS,
     };
+    months[date.month0() as usize]
+}
+
+pub fn letter_date(date: NaiveDate, language: Language) -> String {
     format!(
         "{} {} {}",
         date.day(),
-        months[date.month0() as usize],
+        month_name(date, language),
         date.year()
     )
 }

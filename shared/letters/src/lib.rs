@@ -11,7 +11,7 @@ mod markdown;
 mod render;
 pub mod samples;
 
-pub use date::letter_date;
+pub use date::{letter_date, month_name};
 pub use render::PdfRenderer;
 
 /// The most data one `qr:` line may carry (upstream's limit for a code that still scans at 84 pt).

@@ -1,6 +1,6 @@
 //! Letter rules with no I/O: which print run a letter belongs to (the 17:30 London cut-off), its file name.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Europe::London;
 use uuid::Uuid;
 
@@ -40,30 +40,6 @@ pub fn print_deadline(day: NaiveDate) -> DateTime<Utc> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| naive.and_utc())
-}
-
-/// `1 December 2026`: the date paragraph of an English letter.
-pub fn english_date(day: NaiveDate) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    format!(
-        "{} {} {}",
-        day.day(),
-        MONTHS[day.month0() as usize],
-        day.year()
-    )
 }
 
 /// How a letter's postage is named in its file name (upstream's `RESOLVE_POSTAGE_FOR_FILE_NAME`).
@@ -146,10 +122,6 @@ mod tests {
         assert_eq!(
             print_deadline("2026-06-01".parse().unwrap()),
             utc("2026-06-01T16:30:00Z")
-        );
-        assert_eq!(
-            english_date("2026-12-01".parse().unwrap()),
-            "1 December 2026"
         );
     }
 
