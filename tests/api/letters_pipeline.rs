@@ -722,3 +722,62 @@ async fn the_letters_lambda_reports_only_the_messages_to_retry_or_dead_letter() 
     );
     assert_eq!(printer.jobs().len(), 1);
 }
+
+/// The whole chain with the real DVLA client: the print job goes over HTTP to the fake DVLA, whose acceptance
+/// makes the letter `sending`, and the callback target it was given brings it to `delivered`.
+#[tokio::test]
+async fn a_live_letter_goes_to_the_fake_dvla_and_back() {
+    use notify_outbound::print::dvla::{DvlaClient, DvlaCredentials};
+    let app = TestApp::new().await;
+    let s = service(&app).await;
+    let fake =
+        notify_tests::fake_dvla::FakeDvla::start("notify", "dvla-password", "dvla-key").await;
+    let client = DvlaClient::new(
+        &fake.url,
+        DvlaCredentials {
+            username: "notify".into(),
+            password: "dvla-password".to_string().into(),
+            api_key: "dvla-key".to_string().into(),
+        },
+        None,
+    );
+    let tools = tools(Arc::new(PdfRenderer::new()), Arc::new(client));
+    let (id, deliver) = send_letter(&app, &s.live_key, s.letter_template).await;
+    assert_eq!(handle(&app, &tools, deliver, 1).await, Disposition::Done);
+    let created_at = app.stored(s.service.id, id).await.created_at;
+    assert_eq!(collate_for(&app, created_at).await, vec![id]);
+    assert_eq!(
+        handle(&app, &tools, print_message(id), 1).await,
+        Disposition::Done
+    );
+    assert_eq!(status(&app, &s, id).await, NotificationStatus::Sending);
+
+    let requests = fake.print_requests();
+    assert_eq!(requests.len(), 1, "one print job per letter");
+    let body = &requests[0].body;
+    assert_eq!(body["id"], id.to_string());
+    let pdf = body["customParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "pdfContent")
+        .and_then(|p| p["value"].as_str())
+        .expect("the PDF travels base64");
+    let pdf = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pdf).unwrap();
+    assert_eq!(
+        Some(pdf),
+        app.state
+            .files
+            .get(&app.state.db.letter_file_key(id).await.unwrap().unwrap())
+            .await
+            .unwrap()
+    );
+    let target = body["callbackParams"]["target"].as_str().unwrap();
+    let query = &target[target.find('?').expect("the token is in the query")..];
+
+    let despatched =
+        serde_json::to_value(despatched_event(id, 1, Postage::Second, chrono::Utc::now())).unwrap();
+    let r = post_callback(&app, query, &despatched).await;
+    assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(status(&app, &s, id).await, NotificationStatus::Delivered);
+}
