@@ -75,7 +75,11 @@ fn tools(
     renderer: Arc<dyn notify_letters::LetterRenderer>,
     printer: Arc<dyn PrintProvider>,
 ) -> LetterTools {
-    LetterTools { renderer, printer }
+    LetterTools {
+        renderer,
+        printer,
+        scanner: None,
+    }
 }
 
 async fn handle(app: &TestApp, tools: &LetterTools, message: Message, attempt: u32) -> Disposition {

@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         renderer: Arc::new(notify_letters::PdfRenderer::new()),
         // DVLA when DVLA_API_URL is set; the simulated printer otherwise.
         printer: notify_outbound::print::from_config(&worker.state.config).await,
+        scanner: notify_outbound::scan::from_config(&worker.state.config).await,
     };
     let (state, tools, sqs) = (&worker.state, &tools, &worker.sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

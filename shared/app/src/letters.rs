@@ -25,15 +25,18 @@ use notify_core::templates::{self, Values};
 use notify_db::{DbError, LetterToPrint, LetterToRender, PrintRecord, RenderedRecord};
 use notify_letters::{Language, Letter, LetterPart, LetterRenderer, Logo};
 use notify_outbound::print::{PrintError, PrintJob, PrintProvider};
+use notify_outbound::scan::Scanner;
 
 /// Upstream's reason for a letter over [`notify_letters::MAX_PAGES`] pages.
 pub const LETTER_TOO_LONG: &str = "letter-too-long";
 
-/// The letters worker's tools, built once per process: the renderer and the printer.
+/// The letters worker's tools, built once per process: the renderer, the printer, and the virus scanner for
+/// precompiled letters (none when no scanner answers: those letters wait in `pending-virus-check`).
 #[derive(Clone)]
 pub struct LetterTools {
     pub renderer: Arc<dyn LetterRenderer>,
     pub printer: Arc<dyn PrintProvider>,
+    pub scanner: Option<Arc<dyn Scanner>>,
 }
 
 /// A batch from the deliver-letter queue: renders (`Deliver`) and print jobs (`PrintLetter`), one disposition

@@ -15,7 +15,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::fetch_json;
 pub use sections::{
     ApiConfig, CallbackConfig, DatabaseConfig, DatabaseCredentials, DeliveryConfig, FilesConfig,
-    LocalStack, PrintConfig, ProviderConfig, QueueConfig, SecretKey,
+    LocalStack, PrintConfig, ProviderConfig, QueueConfig, ScanConfig, ScannerKind, SecretKey,
 };
 pub use variables::{
     DEV_ADMIN_CLIENT_SECRET, DEV_SECRET_KEY, DEVELOPMENT, VARIABLES, Variable,
@@ -40,6 +40,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub files: FilesConfig,
     pub print: PrintConfig,
+    pub scan: ScanConfig,
     pub secret_key: SecretKey,
     /// CloudWatch embedded metrics go to stdout under this namespace; none without it.
     pub metrics_namespace: Option<String>,
@@ -107,6 +108,7 @@ impl Config {
             api: ApiConfig::read(vars)?,
             files: FilesConfig::read(vars),
             print: PrintConfig::read(vars)?,
+            scan: ScanConfig::read(vars)?,
             metrics_namespace: vars.get("METRICS_NAMESPACE"),
             local: LocalStack::read(vars)?,
             // Last, so that a malformed value is reported before a missing key, as before.

@@ -231,6 +231,9 @@ pub struct FilesConfig {
     pub letters_pdf_bucket: Option<String>,
     /// `LETTER_LOGOS_BUCKET`: letter branding logos; when unset, under `local_dir` too.
     pub letter_logos_bucket: Option<String>,
+    /// `LETTERS_SCAN_BUCKET`: precompiled letters as uploaded (`precompiled/…`), the bucket GuardDuty Malware
+    /// Protection watches; when unset, under `local_dir` too.
+    pub letters_scan_bucket: Option<String>,
     /// `FILES_DIR`: the local store's root (`notify dev`, tests).
     pub local_dir: PathBuf,
     /// `S3_ENDPOINT_URL`: moto in tests and `notify dev`; the regional endpoint when unset.
@@ -242,9 +245,47 @@ impl FilesConfig {
         FilesConfig {
             letters_pdf_bucket: vars.get("LETTERS_PDF_BUCKET"),
             letter_logos_bucket: vars.get("LETTER_LOGOS_BUCKET"),
+            letters_scan_bucket: vars.get("LETTERS_SCAN_BUCKET"),
             local_dir: PathBuf::from(vars.text("FILES_DIR")),
             s3_endpoint_url: vars.get("S3_ENDPOINT_URL"),
         }
+    }
+}
+
+/// Which virus scanner checks precompiled letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScannerKind {
+    /// ClamAV's clamd, asked over its socket (`notify dev`, tests, a deployment that runs clamd).
+    Clamd,
+    /// Amazon GuardDuty Malware Protection for S3 on `LETTERS_SCAN_BUCKET`: its verdict arrives as an
+    /// EventBridge event and as a tag on the object.
+    GuardDuty,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScanConfig {
+    /// `VIRUS_SCANNER`: `clamd` (default) or `guardduty`.
+    pub scanner: ScannerKind,
+    /// `CLAMD_ADDRESS`: a unix socket path or host:port; unset: Debian's `/run/clamav/clamd.ctl`, then
+    /// `127.0.0.1:3310`.
+    pub clamd_address: Option<String>,
+}
+
+impl ScanConfig {
+    pub(crate) fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let scanner = match vars.text("VIRUS_SCANNER").trim() {
+            "clamd" => ScannerKind::Clamd,
+            "guardduty" => ScannerKind::GuardDuty,
+            other => {
+                return Err(ConfigError(format!(
+                    "VIRUS_SCANNER must be clamd or guardduty, not {other:?}"
+                )));
+            }
+        };
+        Ok(ScanConfig {
+            scanner,
+            clamd_address: vars.get("CLAMD_ADDRESS"),
+        })
     }
 }
 

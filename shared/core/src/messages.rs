@@ -39,6 +39,18 @@ pub enum Message {
     /// A rendered letter for the printer: the daily collation puts one per letter on the letters queue.
     #[serde(rename = "print_letter")]
     PrintLetter { v: u32, notification_id: Uuid },
+    /// A precompiled letter to scan for viruses (clamd), or whose scan to look up again (GuardDuty's tag);
+    /// then its print checks.
+    #[serde(rename = "scan_letter")]
+    ScanLetter { v: u32, notification_id: Uuid },
+    /// GuardDuty's verdict on a precompiled letter, from its "Object Scan Result" event (the letters function
+    /// turns the event into this).
+    #[serde(rename = "scan_result")]
+    ScanResult {
+        v: u32,
+        notification_id: Uuid,
+        result: crate::letters::guardduty::ScanStatus,
+    },
     /// A service callback, complete: the callback worker needs no database.
     #[serde(rename = "callback")]
     Callback(crate::callbacks::Callback),

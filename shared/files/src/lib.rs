@@ -159,6 +159,7 @@ mod tests {
         let config = FilesConfig {
             letters_pdf_bucket: None,
             letter_logos_bucket: Some("ignored-without-the-pdf-bucket".into()),
+            letters_scan_bucket: None,
             local_dir: dir.path().to_path_buf(),
             s3_endpoint_url: None,
         };

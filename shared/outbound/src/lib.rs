@@ -7,3 +7,4 @@ pub mod cloudformation;
 pub mod guard;
 pub mod print;
 pub mod providers;
+pub mod scan;

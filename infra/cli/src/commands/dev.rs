@@ -171,6 +171,7 @@ async fn spawn_workers(
         printer: Arc::new(notify_outbound::print::SimulatedPrinter::new(
             std::time::Duration::from_secs(5),
         )),
+        scanner: notify_outbound::scan::from_config(config).await,
     };
     match in_process {
         Some(in_process) => {

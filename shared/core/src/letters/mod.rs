@@ -7,6 +7,21 @@ use uuid::Uuid;
 use crate::model::Postage;
 
 pub mod dvla_callback;
+pub mod guardduty;
+
+/// Where a precompiled letter is kept as uploaded (the bucket GuardDuty watches, in AWS): what is scanned, and
+/// what `GET /v2/notifications/{id}/pdf` serves once it passed the scan.
+pub fn precompiled_upload_key(notification_id: Uuid) -> String {
+    format!("precompiled/{notification_id}.pdf")
+}
+
+/// The notification a precompiled upload key names.
+pub fn notification_of_upload_key(key: &str) -> Option<Uuid> {
+    key.strip_prefix("precompiled/")?
+        .strip_suffix(".pdf")?
+        .parse()
+        .ok()
+}
 
 /// Letters created before 17:30 London time go to print that evening; later ones the next day.
 pub const PRINT_CUT_OFF: NaiveTime = match NaiveTime::from_hms_opt(17, 30, 0) {

@@ -1,0 +1,1 @@
+//! clamd over its socket (INSTREAM).
