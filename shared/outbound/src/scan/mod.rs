@@ -50,7 +50,8 @@ pub trait Scanner: Send + Sync {
 /// or clamd at `CLAMD_ADDRESS` (else Debian's socket, then 127.0.0.1:3310) when it answers. `None` when no
 /// scanner answers: precompiled letters then wait in `pending-virus-check`.
 pub async fn from_config(config: &notify_config::Config) -> Option<Arc<dyn Scanner>> {
-    // Interface only: the implementations land with the clamd and GuardDuty work.
-    let _ = config;
-    None
+    match config.scan.scanner {
+        notify_config::ScannerKind::GuardDuty => guardduty::from_config(config).await,
+        notify_config::ScannerKind::Clamd => clamd::from_config(&config.scan).await,
+    }
 }
