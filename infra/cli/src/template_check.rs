@@ -1,9 +1,9 @@
 //! `notify check-template`: the SAM-level mistakes in `template.yaml` that cfn-lint and `sam validate --lint` let
 //! through, each of which deploys cleanly and then misbehaves: messages handled twice or lost, whole batches retried
 //! for one bad message, every route 404, scheduled jobs that cannot parse their event, functions that log nothing
-//! useful.
+//! useful, EventBridge rules whose queue refuses their events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
@@ -81,6 +81,54 @@ pub fn problems(template: &Value) -> Vec<String> {
             found.push(format!(
                 "queue {name} has no dead-letter queue (RedrivePolicy)"
             ));
+        }
+    }
+    // A queue's policy is one document: a second AWS::SQS::QueuePolicy on the same queue replaces the first, and
+    // which one wins depends on the order CloudFormation applies them.
+    let mut policies_of_queue: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (name, policy) in of_type("AWS::SQS::QueuePolicy") {
+        for queue in policy["Properties"]["Queues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(referenced_resource)
+        {
+            policies_of_queue.entry(queue).or_default().push(name);
+        }
+    }
+    for (queue, policies) in &policies_of_queue {
+        if policies.len() > 1 {
+            found.push(format!(
+                "queue {queue} is in {} queue policies ({}): each replaces the other; make them one",
+                policies.len(),
+                policies.join(", ")
+            ));
+        }
+    }
+    // An EventBridge rule delivers to a queue only if the queue's policy lets events.amazonaws.com send to it;
+    // without, the rule matches and every event is dropped (or sits in the rule's own DLQ) in silence.
+    for (name, rule) in of_type("AWS::Events::Rule") {
+        for target in rule["Properties"]["Targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let queues = [&target["Arn"], &target["DeadLetterConfig"]["Arn"]]
+                .into_iter()
+                .filter_map(referenced_resource)
+                .filter(|q| resources[q.as_str()]["Type"] == "AWS::SQS::Queue");
+            for queue in queues {
+                let allowed = policies_of_queue.get(&queue).is_some_and(|policies| {
+                    policies
+                        .iter()
+                        .any(|p| lets_events_send(&resources[*p]["Properties"]["PolicyDocument"]))
+                });
+                if !allowed {
+                    found.push(format!(
+                        "rule {name} sends to queue {queue}, but no queue policy lets events.amazonaws.com sqs:SendMessage there"
+                    ));
+                }
+            }
         }
     }
     for (name, api) in of_type("AWS::Serverless::HttpApi") {
@@ -209,6 +257,26 @@ pub fn problems(template: &Value) -> Vec<String> {
         }
     }
     found
+}
+
+/// A policy document with an Allow of `sqs:SendMessage` (or `sqs:*`) to the EventBridge service.
+fn lets_events_send(document: &Value) -> bool {
+    let as_list = |v: &Value| -> Vec<Value> {
+        match v {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        }
+    };
+    as_list(&document["Statement"]).iter().any(|statement| {
+        statement["Effect"] == "Allow"
+            && as_list(&statement["Principal"]["Service"])
+                .iter()
+                .any(|s| s == "events.amazonaws.com")
+            && as_list(&statement["Action"])
+                .iter()
+                .any(|a| a == "sqs:SendMessage" || a == "sqs:*")
+    })
 }
 
 /// `!GetAtt Q.Arn`, `!Ref Q` → `Q`.
@@ -358,6 +426,42 @@ mod tests {
         // Its dead-letter queue is now a queue like any other, and has none of its own either.
         assert!(
             found.contains(&"queue CallbacksQueue has no dead-letter queue (RedrivePolicy)".into()),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_event_rule_to_a_queue_that_does_not_let_eventbridge_send() {
+        let found = broken(|t| {
+            t["Resources"]["LettersScanResultQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+                [0]["Principal"]["Service"] = json!("sns.amazonaws.com");
+        });
+        // The rule's target and its dead-letter queue both.
+        assert_eq!(
+            found,
+            [
+                "rule LettersScanResultRule sends to queue DeliverLetterQueue, but no queue policy lets events.amazonaws.com sqs:SendMessage there",
+                "rule LettersScanResultRule sends to queue DeliverLetterDlq, but no queue policy lets events.amazonaws.com sqs:SendMessage there",
+            ]
+        );
+        let found = broken(|t| {
+            t["Resources"]
+                .as_object_mut()
+                .unwrap()
+                .remove("LettersScanResultQueuePolicy");
+        });
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn two_queue_policies_on_one_queue() {
+        let found = broken(|t| {
+            let second = t["Resources"]["StatusQueuePolicy"].clone();
+            t["Resources"]["SecondStatusQueuePolicy"] = second;
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("queue StatusQueue is in 2 queue policies"),
             "{found:?}"
         );
     }

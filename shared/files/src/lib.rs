@@ -10,10 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use notify_config::FilesConfig;
 
-pub use s3::{LETTER_LOGOS_PREFIX, S3Store};
+pub use s3::{LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store};
 
-/// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`),
-/// else a local directory at `FILES_DIR`.
+/// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`,
+/// precompiled uploads in `LETTERS_SCAN_BUCKET`), else a local directory at `FILES_DIR`.
 pub async fn from_config(config: &FilesConfig) -> Arc<dyn FileStore> {
     match &config.letters_pdf_bucket {
         None => Arc::new(LocalDirStore::new(config.local_dir.clone())),
@@ -26,7 +26,11 @@ pub async fn from_config(config: &FilesConfig) -> Arc<dyn FileStore> {
                 letters_pdf_bucket.clone()
             });
             let client = S3Store::client(config.s3_endpoint_url.as_deref()).await;
-            Arc::new(S3Store::new(client, letters_pdf_bucket.clone(), logos))
+            let store = S3Store::new(client, letters_pdf_bucket.clone(), logos);
+            match &config.letters_scan_bucket {
+                Some(scan) => Arc::new(store.with_scan_bucket(scan.clone())),
+                None => Arc::new(store),
+            }
         }
     }
 }

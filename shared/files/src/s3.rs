@@ -1,5 +1,7 @@
 //! The S3 store: rendered letters in one bucket, letter logos in another, because the two are kept for different
-//! times (a bucket's lifecycle rule follows letter retention; a logo stays while a service uses it).
+//! times (a bucket's lifecycle rule follows letter retention; a logo stays while a service uses it). Precompiled
+//! letters as uploaded go to a third, the one GuardDuty Malware Protection scans: only what a service sent is
+//! scanned (and paid for), never Notify's own renders.
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -11,11 +13,15 @@ use crate::{FileError, FileStore, check_key};
 /// Keys under this prefix are letter logos (`letter_branding.filename`); every other key is a letter PDF.
 pub const LETTER_LOGOS_PREFIX: &str = "letter-logos/";
 
+/// Keys under this prefix are precompiled letters as uploaded (`notify_core::letters::precompiled_upload_key`).
+pub const PRECOMPILED_PREFIX: &str = "precompiled/";
+
 #[derive(Clone, Debug)]
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     letters_pdf_bucket: String,
     letter_logos_bucket: String,
+    letters_scan_bucket: Option<String>,
 }
 
 impl S3Store {
@@ -28,7 +34,14 @@ impl S3Store {
             client,
             letters_pdf_bucket: letters_pdf_bucket.into(),
             letter_logos_bucket: letter_logos_bucket.into(),
+            letters_scan_bucket: None,
         }
+    }
+
+    /// Precompiled uploads (`precompiled/…`) in `bucket` rather than the letters PDF bucket.
+    pub fn with_scan_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.letters_scan_bucket = Some(bucket.into());
+        self
     }
 
     /// An S3 client from the environment's credentials and region, on the shared rustls client; `endpoint` is
@@ -53,6 +66,12 @@ impl S3Store {
     pub fn bucket_for(&self, key: &str) -> &str {
         if key.starts_with(LETTER_LOGOS_PREFIX) {
             &self.letter_logos_bucket
+        } else if let Some(scan) = self
+            .letters_scan_bucket
+            .as_deref()
+            .filter(|_| key.starts_with(PRECOMPILED_PREFIX))
+        {
+            scan
         } else {
             &self.letters_pdf_bucket
         }
@@ -249,6 +268,54 @@ mod tests {
         store.delete(logo).await.unwrap();
         assert!(keys_in(&client, &logos).await.is_empty());
         assert_eq!(keys_in(&client, &pdfs).await, [letter]);
+    }
+
+    #[tokio::test]
+    async fn precompiled_uploads_go_to_the_scan_bucket() {
+        let client = moto_client();
+        let (pdfs, logos, scan) = (
+            bucket(&client, "pdf").await,
+            bucket(&client, "logos").await,
+            bucket(&client, "scan").await,
+        );
+        let store = S3Store::new(client.clone(), &pdfs, &logos).with_scan_bucket(&scan);
+        let upload = "precompiled/8d2c3c36-7a3e-4b51-9d2a-3c1a2f6b9e10.pdf";
+        let letter = "2026-12-01/NOTIFY.ABCDEFGHIJKLMNOP.D.2.C.20261201120000.PDF";
+
+        store
+            .put(upload, b"%PDF upload".to_vec(), "application/pdf")
+            .await
+            .unwrap();
+        store
+            .put(letter, b"%PDF render".to_vec(), "application/pdf")
+            .await
+            .unwrap();
+        assert_eq!(keys_in(&client, &scan).await, [upload]);
+        assert_eq!(keys_in(&client, &pdfs).await, [letter]);
+        assert!(keys_in(&client, &logos).await.is_empty());
+        let head = client
+            .head_object()
+            .bucket(&scan)
+            .key(upload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(
+            store.get(upload).await.unwrap().as_deref(),
+            Some(&b"%PDF upload"[..])
+        );
+        store.delete(upload).await.unwrap();
+        assert!(keys_in(&client, &scan).await.is_empty());
+
+        // Without a scan bucket an upload is one more letter PDF (a stack without GuardDuty).
+        let plain = S3Store::new(client.clone(), &pdfs, &logos);
+        assert_eq!(plain.bucket_for(upload), pdfs);
+        // Only the prefix routes: a letter whose name merely mentions it stays with the letters.
+        assert_eq!(store.bucket_for("2026-12-01/precompiled/x.PDF"), pdfs);
     }
 
     #[tokio::test]
