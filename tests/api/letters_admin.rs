@@ -1112,7 +1112,6 @@ async fn send_precompiled(app: &TestApp, s: &TestService, reference: &str) -> Uu
 
 /// What the pipeline would have recorded for a precompiled upload: written here directly, the same row whether
 /// or not accepting the letter made one already.
-#[allow(clippy::too_many_arguments)]
 async fn record_scan(
     db: &tokio_postgres::Client,
     id: Uuid,

@@ -287,7 +287,8 @@ pub fn pdf_status_json(r: &LetterPdfStatusRecord) -> Value {
         "upload_key": r.upload_key,
         "file_key": r.file_key,
         "page_count": r.page_count,
-        // Only a precompiled letter is scanned; a templated one has no scan to show.
+        // A scan record exists once a precompiled upload is in the file store for scanning; a templated letter
+        // never has one.
         "scan": r.upload_key.is_some().then(|| json!({
             "scanner": r.scanner,
             "result": r.scan_result,
