@@ -1086,3 +1086,330 @@ async fn postage_comes_from_the_template_or_the_country() {
     );
     send_letter(&app, &uk_only.live_key, uk_only.letter_template, UK).await;
 }
+
+// ---- A letter as the team and operators see it -------------------------------------------------------------------
+
+/// A precompiled letter sent through the v2 API; its id. What happens to it next is the test's to write.
+async fn send_precompiled(app: &TestApp, s: &TestService, reference: &str) -> Uuid {
+    let pdf = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        b"%PDF-1.7\n%%EOF",
+    );
+    // Signed at the app's time, so a fixed clock works.
+    let token = notify_tests::token_at(&s.live_key, app.state.now().timestamp());
+    let body = json!({"reference": reference, "content": pdf});
+    let r = app
+        .request(
+            "POST",
+            "/v2/notifications/letter",
+            Some(&format!("Bearer {token}")),
+            Some(&serde_json::to_vec(&body).unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    r.json()["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// What the pipeline would have recorded for a precompiled upload: written here directly, the same row whether
+/// or not accepting the letter made one already.
+async fn record_scan(
+    db: &tokio_postgres::Client,
+    id: Uuid,
+    attempts: i32,
+    last_error: Option<&str>,
+    last_scan_at: Option<DateTime<Utc>>,
+    verdict: Option<(&str, Option<&str>, DateTime<Utc>)>,
+    checked_at: Option<DateTime<Utc>>,
+) {
+    let (result, signature, scanned_at) = match verdict {
+        Some((r, s, at)) => (Some(r), s, Some(at)),
+        None => (None, None, None),
+    };
+    db.execute(
+        "INSERT INTO precompiled_letters (notification_id, upload_key, scan_attempts, last_scan_error, \
+             last_scan_at, scanner, scan_result, signature, scanned_at, checked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (notification_id) DO UPDATE SET upload_key = EXCLUDED.upload_key, \
+             scan_attempts = EXCLUDED.scan_attempts, last_scan_error = EXCLUDED.last_scan_error, \
+             last_scan_at = EXCLUDED.last_scan_at, scanner = EXCLUDED.scanner, scan_result = EXCLUDED.scan_result, \
+             signature = EXCLUDED.signature, scanned_at = EXCLUDED.scanned_at, checked_at = EXCLUDED.checked_at",
+        &[
+            &id,
+            &format!("precompiled/{id}.pdf"),
+            &attempts,
+            &last_error,
+            &last_scan_at,
+            &verdict.map(|_| "clamd"),
+            &result,
+            &signature,
+            &scanned_at,
+            &checked_at,
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+async fn record_validation(
+    db: &tokio_postgres::Client,
+    id: Uuid,
+    code: &str,
+    pages: Option<Vec<i32>>,
+) {
+    db.execute(
+        "INSERT INTO letter_validation_results (notification_id, message, invalid_pages) VALUES ($1, $2, $3) \
+         ON CONFLICT (notification_id) DO UPDATE SET message = EXCLUDED.message, \
+             invalid_pages = EXCLUDED.invalid_pages",
+        &[&id, &code, &pages],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE notifications SET notification_status = 'validation-failed', billable_units = 0 WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+}
+
+async fn record_file(db: &tokio_postgres::Client, id: Uuid, key: &str, pages: i32) {
+    db.execute(
+        "INSERT INTO letter_files (notification_id, file_key, page_count) VALUES ($1, $2, $3) \
+         ON CONFLICT (notification_id) DO UPDATE SET file_key = EXCLUDED.file_key, \
+             page_count = EXCLUDED.page_count",
+        &[&id, &key, &pages],
+    )
+    .await
+    .unwrap();
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app.admin("GET", path, None).await;
+    (r.status.as_u16(), r.json())
+}
+
+#[tokio::test]
+async fn a_precompiled_letter_that_failed_its_print_checks_shows_why_in_the_admin_apps_words() {
+    let mut app = TestApp::new().await;
+    app.use_clock(jan5_1000);
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let db = sql(&app).await;
+    let id = send_precompiled(&app, &s, "my-letter").await;
+    record_scan(
+        &db,
+        id,
+        1,
+        Some("clamd did not answer"),
+        Some(at("2026-01-05T10:00:05Z")),
+        Some(("clean", None, at("2026-01-05T10:11:00Z"))),
+        Some(at("2026-01-05T10:11:01Z")),
+    )
+    .await;
+    record_validation(&db, id, "content-outside-printable-area", Some(vec![2, 3])).await;
+
+    let (status, n) = admin_get(&app, &format!("/service/{sid}/notifications/{id}")).await;
+    assert_eq!(status, 200, "{n}");
+    assert_eq!(n["id"], json!(id));
+    assert_eq!(n["status"], "validation-failed");
+    assert_eq!(n["notification_type"], "letter");
+    assert_eq!(n["template"]["name"], "Pre-compiled PDF");
+    assert_eq!(n["template"]["version"], 1);
+    assert_eq!(n["template"]["is_precompiled_letter"], true);
+    assert_eq!(n["to"], "Provided as PDF");
+    assert_eq!(n["client_reference"], "my-letter");
+    assert!(n["reference"].as_str().unwrap().len() == 16, "{n}");
+    assert_eq!(n["postage"], "second");
+    assert_eq!(n["billable_units"], 0);
+    assert_eq!(n["key_type"], "normal");
+    assert_eq!(n["created_at"], "2026-01-05T10:00:00.000000Z");
+    assert_eq!(n["sent_at"], Value::Null);
+    assert_eq!(n["page_count"], Value::Null);
+    let validation = json!({
+        "code": "content-outside-printable-area",
+        "title": "Your content is outside the printable area",
+        "message": "You need to edit pages 2 and 3. Files must meet our letter specification.",
+        "invalid_pages": [2, 3],
+    });
+    assert_eq!(n["validation"], validation);
+
+    let (status, p) = admin_get(&app, &format!("/service/{sid}/letters/{id}/pdf-status")).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        p,
+        json!({
+            "notification_id": id,
+            "status": "validation-failed",
+            "precompiled": true,
+            "upload_key": format!("precompiled/{id}.pdf"),
+            "file_key": null,
+            "page_count": null,
+            "scan": {
+                "scanner": "clamd",
+                "result": "clean",
+                "signature": null,
+                "attempts": 1,
+                "last_error": "clamd did not answer",
+                "last_scan_at": "2026-01-05T10:00:05.000000Z",
+                "scanned_at": "2026-01-05T10:11:00.000000Z",
+            },
+            "checked_at": "2026-01-05T10:11:01.000000Z",
+            "validation": validation,
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_pdf_status_shows_an_infected_upload_a_failing_scanner_and_a_printed_file() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let db = sql(&app).await;
+    let status_of_pdf = |id: Uuid| {
+        let app = &app;
+        async move { admin_get(app, &format!("/service/{sid}/letters/{id}/pdf-status")).await }
+    };
+
+    let infected = send_precompiled(&app, &s, "infected").await;
+    record_scan(
+        &db,
+        infected,
+        0,
+        None,
+        None,
+        Some((
+            "infected",
+            Some("Notify.Test.EICAR.UNOFFICIAL"),
+            at("2026-01-05T10:00:02Z"),
+        )),
+        None,
+    )
+    .await;
+    db.execute(
+        "UPDATE notifications SET notification_status = 'virus-scan-failed', billable_units = 0 WHERE id = $1",
+        &[&infected],
+    )
+    .await
+    .unwrap();
+    let (status, p) = status_of_pdf(infected).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], "virus-scan-failed");
+    assert_eq!(p["scan"]["result"], "infected");
+    assert_eq!(p["scan"]["signature"], "Notify.Test.EICAR.UNOFFICIAL");
+    assert_eq!(p["checked_at"], Value::Null);
+    assert_eq!(p["validation"], Value::Null);
+
+    // Still waiting: three scans failed, no verdict yet.
+    let waiting = send_precompiled(&app, &s, "waiting").await;
+    record_scan(
+        &db,
+        waiting,
+        3,
+        Some("connection refused"),
+        Some(at("2026-01-05T10:30:00Z")),
+        None,
+        None,
+    )
+    .await;
+    let (_, p) = status_of_pdf(waiting).await;
+    assert_eq!(p["status"], "pending-virus-check");
+    assert_eq!(
+        p["scan"],
+        json!({
+            "scanner": null, "result": null, "signature": null, "attempts": 3,
+            "last_error": "connection refused", "last_scan_at": "2026-01-05T10:30:00.000000Z", "scanned_at": null,
+        })
+    );
+
+    // Checked and stored for the printer: the file key and pages in both answers, no validation.
+    let clean = send_precompiled(&app, &s, "clean").await;
+    record_scan(
+        &db,
+        clean,
+        0,
+        None,
+        None,
+        Some(("clean", None, at("2026-01-05T10:00:02Z"))),
+        Some(at("2026-01-05T10:00:03Z")),
+    )
+    .await;
+    record_file(&db, clean, "2026-01-05/NOTIFY.CLEAN.pdf", 2).await;
+    let (_, p) = status_of_pdf(clean).await;
+    assert_eq!(p["file_key"], "2026-01-05/NOTIFY.CLEAN.pdf");
+    assert_eq!(p["page_count"], 2);
+    assert_eq!(p["validation"], Value::Null);
+    let (_, n) = admin_get(&app, &format!("/service/{sid}/notifications/{clean}")).await;
+    assert_eq!(
+        (&n["page_count"], &n["validation"]),
+        (&json!(2), &Value::Null)
+    );
+
+    // A templated letter: not precompiled, nothing scanned.
+    let templated = send_letter(&app, &s.live_key, s.letter_template, UK).await;
+    let (_, p) = status_of_pdf(templated).await;
+    assert_eq!(p["precompiled"], false);
+    assert_eq!(p["upload_key"], Value::Null);
+    assert_eq!(p["scan"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_templated_letter_too_long_names_its_pages() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let sid = s.service.id;
+    let db = sql(&app).await;
+    let id = send_letter(&app, &s.live_key, s.letter_template, UK).await;
+    record_file(&db, id, "letters/too-long.pdf", 12).await;
+    record_validation(&db, id, "letter-too-long", None).await;
+    let (status, n) = admin_get(&app, &format!("/service/{sid}/notifications/{id}")).await;
+    assert_eq!(status, 200, "{n}");
+    assert_eq!(n["template"]["is_precompiled_letter"], false);
+    assert_eq!(n["page_count"], 12);
+    assert_eq!(
+        n["validation"],
+        json!({
+            "code": "letter-too-long",
+            "title": "Your letter is too long",
+            "message": "Letters must be 10 pages or less (5 double-sided sheets of paper). Your letter is 12 pages long.",
+            "invalid_pages": [],
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_notification_or_pdf_status_not_the_services_is_not_found() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let other = app.service(false).await;
+    let sid = s.service.id;
+    let letter = send_letter(&app, &s.live_key, s.letter_template, UK).await;
+    let sms = app
+        .send_sms(&s.live_key, s.sms_template, "07700900123", None)
+        .await;
+    let not_found = (404, error("No result found"));
+    for path in [
+        format!("/service/{}/notifications/{letter}", other.service.id),
+        format!("/service/{sid}/notifications/{}", Uuid::new_v4()),
+        format!("/service/{sid}/notifications/not-a-uuid"),
+        format!("/service/{}/letters/{letter}/pdf-status", other.service.id),
+        format!("/service/{sid}/letters/{}/pdf-status", Uuid::new_v4()),
+        // Only letters have a PDF.
+        format!("/service/{sid}/letters/{sms}/pdf-status"),
+    ] {
+        assert_eq!(admin_get(&app, &path).await, not_found, "{path}");
+    }
+    // A text message is shown too, without a letter's fields.
+    let (status, n) = admin_get(&app, &format!("/service/{sid}/notifications/{sms}")).await;
+    assert_eq!((status, &n["notification_type"]), (200, &json!("sms")));
+    assert!(
+        n.get("page_count").is_none() && n.get("validation").is_none(),
+        "{n}"
+    );
+    for path in [
+        format!("/service/{sid}/notifications/{letter}"),
+        format!("/service/{sid}/letters/{letter}/pdf-status"),
+    ] {
+        let r = app.request("GET", &path, None, None).await;
+        assert_eq!(r.status, 401, "{path}");
+    }
+}

@@ -147,11 +147,33 @@ for _ in range(40):
         time.sleep(0.25)
 check(rendered is not None and rendered.startswith(b"%PDF"), "templated letter rendered to a PDF")
 
-pdf = b"%PDF-1.4\n% python client test\n" + bytes(range(256)) + b"\n%%EOF\n"
+# A real letter (clean A4, its address in the window, written by the fixtures): it waits for the virus scan, then
+# the print checks read the address from it and it goes on like any letter.
+with open(env["PRECOMPILED_LETTER_PDF"], "rb") as f:
+    pdf = f.read()
 pre = live.send_precompiled_letter_notification("python-precompiled", io.BytesIO(pdf), postage="first")
 check(set(pre) == {"id", "reference", "postage"} and pre["postage"] == "first" and pre["reference"] == "python-precompiled", "precompiled response")
 got = live.get_notification_by_id(pre["id"])
-check(got["status"] == "pending-virus-check" and got["line_1"] == "Provided as PDF", "precompiled read back")
+check(got["status"] in {"pending-virus-check", "accepted", "received"}, f"precompiled read back: {got['status']}")
+deadline = time.monotonic() + 60
+while got["status"] == "pending-virus-check":
+    # Not scanned yet: no PDF. Once the scan passed the PDF is served even before the checks finish, so a PDF here
+    # must already be the one uploaded.
+    try:
+        early = live.get_pdf_for_letter(pre["id"]).read()
+        check(early == pdf, "PDF served once scanned is the one uploaded")
+    except HTTPError as e:
+        check(e.status_code == 400 and e.message[0]["error"] == "PDFNotReadyError", "PDFNotReadyError while pending virus check")
+    check(time.monotonic() < deadline, "precompiled letter left pending-virus-check within 60 s")
+    time.sleep(0.5)
+    got = live.get_notification_by_id(pre["id"])
+# Past the scan and the checks: created (or printed) is `accepted`, delivered `received`; never validation-failed.
+check(got["status"] in {"accepted", "received"}, f"precompiled letter passed its scan and checks: {got['status']}")
+check(
+    (got["line_1"], got["line_2"], got["line_3"], got["postcode"]) == ("Ms A Smith", "1 High Street", "London", "SW1A 1AA"),
+    f"address read from the PDF: {got['line_1']!r}, {got['postcode']!r}",
+)
+check(got["postage"] == "first", "postage kept")
 check(live.get_pdf_for_letter(pre["id"]).read() == pdf, "PDF served back byte-for-byte")
 
 # Errors come back in the v2 envelope

@@ -1,6 +1,7 @@
-//! Letters after they are sent, behind the admin API and the CLI alike: cancelling one before it goes to print
-//! (and giving its daily-limit count back), the returned-letters list Royal Mail sends, and letter brandings
-//! with their logo files in the file store.
+//! Letters after they are sent, behind the admin API and the CLI alike: a letter as the team sees it (with why
+//! it failed validation, in the admin app's words) and its PDF's status as an operator needs it, cancelling one
+//! before it goes to print (and giving its daily-limit count back), the returned-letters list Royal Mail sends,
+//! and letter brandings with their logo files in the file store.
 
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value, json};
@@ -9,7 +10,9 @@ use uuid::Uuid;
 use crate::AppState;
 use notify_core::letters::{london_date, print_day, print_deadline};
 use notify_core::model::{KeyType, LimitName, NotificationStatus, NotificationType, Service};
-use notify_db::{AdminNotificationRecord, DbError, LetterBrandingRecord, ServiceUpdate};
+use notify_db::{
+    AdminNotificationRecord, DbError, LetterBrandingRecord, LetterPdfStatusRecord, ServiceUpdate,
+};
 use notify_files::FileError;
 use notify_letters::Logo;
 
@@ -35,6 +38,8 @@ pub enum LetterAdminError {
 pub type LetterAdminResult<T> = Result<T, LetterAdminError>;
 
 const NOTIFICATION_NOT_FOUND: &str = "Notification not found";
+/// Upstream's answer when a read finds nothing.
+const NO_RESULT_FOUND: &str = "No result found";
 
 // ---- Cancelling ------------------------------------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ pub fn admin_notification_json(
     };
     let format = notify_core::time::format;
     let is_letter = n.template_type == NotificationType::Letter.as_str();
-    Ok(json!({
+    let mut body = json!({
         "id": n.id,
         "to": n.to,
         "normalised_to": n.normalised_to,
@@ -223,8 +228,218 @@ pub fn admin_notification_json(
         "reply_to_text": n.reply_to_text,
         "postage": n.postage,
         "document_download_count": n.document_download_count,
-    }))
+    });
+    if is_letter {
+        let object = body.as_object_mut().expect("a JSON object");
+        object.insert("page_count".into(), json!(n.page_count));
+        object.insert(
+            "validation".into(),
+            validation_json(
+                n.validation_code.as_deref(),
+                n.invalid_pages.as_deref(),
+                n.page_count,
+            ),
+        );
+    }
+    Ok(body)
 }
+
+// ---- A letter as the team and operators see it -------------------------------------------------------------------
+
+/// `GET /service/{id}/notifications/{id}` and `notify letter show`: the notification as the admin API shows it;
+/// a letter has its `page_count` and, when it failed validation, its `validation` (code, the admin app's words,
+/// the pages at fault).
+pub async fn admin_notification(
+    state: &AppState,
+    service_id: Uuid,
+    notification_id: Uuid,
+) -> LetterAdminResult<Value> {
+    let record = state
+        .db
+        .admin_notification(service_id, notification_id)
+        .await?
+        .ok_or(LetterAdminError::NotFound(NO_RESULT_FOUND))?;
+    admin_notification_json(state, &record)
+}
+
+/// `GET /service/{id}/letters/{id}/pdf-status` and `notify letter pdf-status`: where a letter's files are, what
+/// the virus scanner made of a precompiled upload (and how often scanning failed), when the print checks ran and
+/// what they found.
+pub async fn letter_pdf_status(
+    state: &AppState,
+    service_id: Uuid,
+    notification_id: Uuid,
+) -> LetterAdminResult<Value> {
+    let record = state
+        .db
+        .letter_pdf_status(service_id, notification_id)
+        .await?
+        .ok_or(LetterAdminError::NotFound(NO_RESULT_FOUND))?;
+    Ok(pdf_status_json(&record))
+}
+
+pub fn pdf_status_json(r: &LetterPdfStatusRecord) -> Value {
+    let format = notify_core::time::format;
+    json!({
+        "notification_id": r.notification_id,
+        "status": r.notification_status,
+        "precompiled": r.precompiled,
+        "upload_key": r.upload_key,
+        "file_key": r.file_key,
+        "page_count": r.page_count,
+        // A scan record exists once a precompiled upload is in the file store for scanning; a templated letter
+        // never has one.
+        "scan": r.upload_key.is_some().then(|| json!({
+            "scanner": r.scanner,
+            "result": r.scan_result,
+            "signature": r.signature,
+            "attempts": r.scan_attempts.unwrap_or(0),
+            "last_error": r.last_scan_error,
+            "last_scan_at": r.last_scan_at.map(format),
+            "scanned_at": r.scanned_at.map(format),
+        })),
+        "checked_at": r.checked_at.map(format),
+        "validation": validation_json(
+            r.validation_code.as_deref(),
+            r.invalid_pages.as_deref(),
+            r.page_count,
+        ),
+    })
+}
+
+/// `{"code", "title", "message", "invalid_pages"}` for a validation result, `null` without one.
+pub fn validation_json(
+    code: Option<&str>,
+    invalid_pages: Option<&[i32]>,
+    page_count: Option<i32>,
+) -> Value {
+    let Some(code) = code else {
+        return Value::Null;
+    };
+    let invalid_pages = invalid_pages.unwrap_or_default();
+    let words = validation_message(code, invalid_pages, page_count);
+    json!({
+        "code": code,
+        "title": words.title,
+        "message": words.message,
+        "invalid_pages": invalid_pages,
+    })
+}
+
+/// What the admin app tells a team about a validation code: its heading and what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationMessage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+/// "page 2", "pages 1 and 3", "pages 1, 2 and 4", as the admin app names the pages at fault.
+pub fn pages_phrase(pages: &[i32]) -> String {
+    match pages {
+        [] => String::new(),
+        [page] => format!("page {page}"),
+        [first @ .., last] => format!(
+            "pages {} and {last}",
+            first
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The admin app's words (notifications-admin `LETTER_VALIDATION_MESSAGES`, title and detail) for a validation
+/// code, as plain text: its line breaks become spaces and its link to the letter specification plain words.
+pub fn validation_message(
+    code: &str,
+    invalid_pages: &[i32],
+    page_count: Option<i32>,
+) -> ValidationMessage {
+    const ADDRESS: &str = "There’s a problem with the address for this letter";
+    const SPECIFICATION: &str = "Files must meet our letter specification.";
+    let pages = pages_phrase(invalid_pages);
+    let max_pages = notify_letters::MAX_PAGES;
+    let (title, message) = match code {
+        "letter-not-a4-portrait-oriented" => (
+            "Your letter is not A4 portrait size",
+            format!("You need to change the size or orientation of {pages}. {SPECIFICATION}"),
+        ),
+        "content-outside-printable-area" => (
+            "Your content is outside the printable area",
+            format!("You need to edit {pages}. {SPECIFICATION}"),
+        ),
+        "letter-too-long" => (
+            "Your letter is too long",
+            match page_count {
+                Some(n) => format!(
+                    "Letters must be {max_pages} pages or less ({} double-sided sheets of paper). Your letter \
+                     is {n} pages long.",
+                    max_pages / 2
+                ),
+                None => format!(
+                    "Letters must be {max_pages} pages or less ({} double-sided sheets of paper).",
+                    max_pages / 2
+                ),
+            },
+        ),
+        "no-encoded-string" => ("Sanitise failed - No encoded string", String::new()),
+        "unable-to-read-the-file" => (
+            "There’s a problem with your file",
+            "Notify cannot read this PDF. Save a new copy of your file and try again.".into(),
+        ),
+        "address-is-empty" => (
+            "The address block is empty",
+            format!("You need to add a recipient address. {SPECIFICATION}"),
+        ),
+        "not-a-real-uk-postcode" => (
+            ADDRESS,
+            "The last line of the address must be a real UK postcode.".into(),
+        ),
+        "cant-send-international-letters" => (
+            ADDRESS,
+            "You do not have permission to send letters to other countries.".into(),
+        ),
+        "not-a-real-uk-postcode-or-country" => (
+            ADDRESS,
+            "The last line of the address must be a UK postcode or another country.".into(),
+        ),
+        "not-enough-address-lines" => (
+            ADDRESS,
+            format!("The address must be at least {MIN_ADDRESS_LINES} lines long."),
+        ),
+        "too-many-address-lines" => (
+            ADDRESS,
+            format!("The address must be no more than {MAX_ADDRESS_LINES} lines long."),
+        ),
+        "invalid-char-in-address" => (
+            ADDRESS,
+            "Address lines must not start with any of the following characters: @ ( ) = [ ] ” \\ / , < > ~"
+                .into(),
+        ),
+        "has-country-for-bfpo-address" => (
+            ADDRESS,
+            "The last line of a BFPO address must not be a country.".into(),
+        ),
+        "notify-tag-found-in-content" => (
+            "There’s a problem with your letter",
+            format!(
+                "Your file includes a letter you’ve downloaded from Notify. You need to edit {pages}."
+            ),
+        ),
+        "no-fixed-abode-address" => ("There is a problem", "Enter a real address.".into()),
+        "invalid-address-line-1-or-2" => (
+            ADDRESS,
+            "The first 2 lines must both include at least one alphanumeric character.".into(),
+        ),
+        _ => ("Validation failed", String::new()),
+    };
+    ValidationMessage { title, message }
+}
+
+/// The postal-address rules' bounds (contract §6.3), as the address messages name them.
+const MIN_ADDRESS_LINES: usize = 3;
+const MAX_ADDRESS_LINES: usize = 7;
 
 // ---- Returned letters ------------------------------------------------------------------------------------------
 
@@ -625,6 +840,40 @@ mod tests {
         assert!(
             matches!(logo_from_file(big), Err(LetterAdminError::Invalid(m)) if m == "The logo must be 1 MB or smaller")
         );
+    }
+
+    #[test]
+    fn validation_codes_in_the_admin_apps_words() {
+        assert_eq!(pages_phrase(&[]), "");
+        assert_eq!(pages_phrase(&[2]), "page 2");
+        assert_eq!(pages_phrase(&[1, 3]), "pages 1 and 3");
+        assert_eq!(pages_phrase(&[1, 2, 4]), "pages 1, 2 and 4");
+        let words = validation_message("letter-not-a4-portrait-oriented", &[1], None);
+        assert_eq!(words.title, "Your letter is not A4 portrait size");
+        assert_eq!(
+            words.message,
+            "You need to change the size or orientation of page 1. Files must meet our letter specification."
+        );
+        assert_eq!(
+            validation_message("notify-tag-found-in-content", &[2, 5], None).message,
+            "Your file includes a letter you’ve downloaded from Notify. You need to edit pages 2 and 5."
+        );
+        assert_eq!(
+            validation_message("letter-too-long", &[], Some(11)).message,
+            "Letters must be 10 pages or less (5 double-sided sheets of paper). Your letter is 11 pages long."
+        );
+        assert_eq!(
+            validation_message("not-enough-address-lines", &[], None),
+            ValidationMessage {
+                title: "There’s a problem with the address for this letter",
+                message: "The address must be at least 3 lines long.".into(),
+            }
+        );
+        assert_eq!(
+            validation_message("something-new", &[], None).title,
+            "Validation failed"
+        );
+        assert_eq!(validation_json(None, None, None), Value::Null);
     }
 
     #[test]

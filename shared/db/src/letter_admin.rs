@@ -52,6 +52,36 @@ pub struct AdminNotificationRecord {
     pub reply_to_text: Option<String>,
     pub postage: Option<String>,
     pub document_download_count: Option<i32>,
+    /// The letter's pages, once its PDF is stored (rendered, or a precompiled one that passed its checks).
+    pub page_count: Option<i32>,
+    /// Why the letter failed validation, when it did: upstream's code (`letter-too-long`, …).
+    pub validation_code: Option<String>,
+    pub invalid_pages: Option<Vec<i32>>,
+}
+
+/// What an operator needs to know about one letter's PDF: where it is, what the scanner made of the upload (for a
+/// precompiled letter) and why it failed validation, if it did.
+#[derive(Clone, Debug, FromRow)]
+pub struct LetterPdfStatusRecord {
+    pub notification_id: Uuid,
+    pub notification_status: String,
+    /// Sent as a PDF (the service's hidden precompiled template), not rendered from a template.
+    pub precompiled: bool,
+    /// The file as uploaded, for a precompiled letter.
+    pub upload_key: Option<String>,
+    /// The file the printer gets.
+    pub file_key: Option<String>,
+    pub page_count: Option<i32>,
+    pub scanner: Option<String>,
+    pub scan_result: Option<String>,
+    pub signature: Option<String>,
+    pub scan_attempts: Option<i32>,
+    pub last_scan_error: Option<String>,
+    pub last_scan_at: Option<DateTime<Utc>>,
+    pub scanned_at: Option<DateTime<Utc>>,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub validation_code: Option<String>,
+    pub invalid_pages: Option<Vec<i32>>,
 }
 
 /// What processing one chunk of a returned-letters list did.
@@ -110,13 +140,40 @@ impl Db {
                  n.sent_at, n.sent_by, n.updated_at, n.notification_status, n.reference, n.client_reference, \
                  n.personalisation, n.international, n.phone_prefix, n.rate_multiplier, n.created_by_id, \
                  u.name AS created_by_name, u.email_address AS created_by_email_address, n.reply_to_text, \
-                 n.postage, n.document_download_count \
+                 n.postage, n.document_download_count, f.page_count, v.message AS validation_code, \
+                 v.invalid_pages \
              FROM notifications n \
              JOIN templates_history h ON h.id = n.template_id AND h.version = n.template_version \
              LEFT JOIN api_keys k ON k.id = n.api_key_id \
              LEFT JOIN users u ON u.id = n.created_by_id \
              LEFT JOIN jobs j ON j.id = n.job_id \
+             LEFT JOIN letter_files f ON f.notification_id = n.id \
+             LEFT JOIN letter_validation_results v ON v.notification_id = n.id \
              WHERE n.id = $1 AND n.service_id = $2",
+            &[(&id, Type::UUID), (&service_id, Type::UUID)],
+        )
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+    }
+
+    /// One letter's PDF status, in one read; `None` when the service has no such letter.
+    pub async fn letter_pdf_status(
+        &self,
+        service_id: Uuid,
+        id: Uuid,
+    ) -> DbResult<Option<LetterPdfStatusRecord>> {
+        self.query_opt(
+            "SELECT n.id AS notification_id, n.notification_status, h.hidden AS precompiled, p.upload_key, \
+                 f.file_key, f.page_count, p.scanner, p.scan_result, p.signature, p.scan_attempts, \
+                 p.last_scan_error, p.last_scan_at, p.scanned_at, p.checked_at, v.message AS validation_code, \
+                 v.invalid_pages \
+             FROM notifications n \
+             JOIN templates_history h ON h.id = n.template_id AND h.version = n.template_version \
+             LEFT JOIN precompiled_letters p ON p.notification_id = n.id \
+             LEFT JOIN letter_files f ON f.notification_id = n.id \
+             LEFT JOIN letter_validation_results v ON v.notification_id = n.id \
+             WHERE n.id = $1 AND n.service_id = $2 AND n.notification_type = 'letter'",
             &[(&id, Type::UUID), (&service_id, Type::UUID)],
         )
         .await?

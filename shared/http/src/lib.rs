@@ -155,6 +155,14 @@ pub fn router(state: AppState) -> Router {
             get(admin::yearly_usage_summary),
         )
         .route(
+            "/service/{service_id}/notifications/{notification_id}",
+            get(admin::get_service_notification),
+        )
+        .route(
+            "/service/{service_id}/letters/{notification_id}/pdf-status",
+            get(admin::letter_pdf_status),
+        )
+        .route(
             "/service/{service_id}/notifications/{notification_id}/cancel",
             post(admin::cancel_notification),
         )

@@ -1,5 +1,5 @@
-//! Letters after they are sent: cancelling one, the returned-letters list, letter brandings with their logos, and
-//! the letter rates.
+//! Letters after they are sent: a notification as the team sees it (with its validation result), a letter's PDF
+//! status, cancelling one, the returned-letters list, letter brandings with their logos, and the letter rates.
 //! Upstream answers these without the `{"data": …}` wrapper, and so do we.
 
 use axum::Json;
@@ -37,6 +37,29 @@ impl From<LetterAdminError> for AdminError {
 
 fn bare(status: StatusCode, value: Value) -> AdminResponse {
     Ok((status, Json(value)).into_response())
+}
+
+/// `GET /service/{service_id}/notifications/{notification_id}`: upstream's `notification_with_template_schema`,
+/// and for a letter its `page_count` and `validation`.
+pub async fn get_service_notification(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path((service_id, notification_id)): Path<(String, String)>,
+) -> AdminResponse {
+    let notification =
+        letter_admin::admin_notification(&state, id(&service_id)?, id(&notification_id)?).await?;
+    bare(StatusCode::OK, notification)
+}
+
+/// `GET /service/{service_id}/letters/{notification_id}/pdf-status` (ours): the files, the scan and the checks.
+pub async fn letter_pdf_status(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path((service_id, notification_id)): Path<(String, String)>,
+) -> AdminResponse {
+    let status =
+        letter_admin::letter_pdf_status(&state, id(&service_id)?, id(&notification_id)?).await?;
+    bare(StatusCode::OK, status)
 }
 
 /// `POST /service/{service_id}/notifications/{notification_id}/cancel`.

@@ -2,8 +2,8 @@
 //!
 //! Request bodies are typed ([`bodies`]) and read by one extractor, [`AdminJson`]; handlers by what they
 //! manage: [`services`] (services, users, API keys), [`templates`], [`senders`] (senders and the guest list),
-//! [`settings`] (callbacks, data retention, inbound numbers, statistics), [`letters`] (cancelling, returned
-//! letters, letter branding).
+//! [`settings`] (callbacks, data retention, inbound numbers, statistics), [`letters`] (a notification with its
+//! validation result, a letter's PDF status, cancelling, returned letters, letter branding).
 
 use axum::Json;
 use axum::body::Bytes;
