@@ -43,6 +43,10 @@ pub enum ScanError {
 pub trait Scanner: Send + Sync {
     /// The scanner's name, recorded with the verdict (`clamd`, `guardduty`).
     fn name(&self) -> &'static str;
+    /// What start-up output shows: the name and where it scans (`clamd at /run/clamav/clamd.ctl`).
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
     async fn scan(&self, file: ScanFile<'_>) -> Result<Verdict, ScanError>;
 }
 
