@@ -169,7 +169,8 @@ impl Db {
                 invalid_pages: pages,
             } => {
                 message = Some(m.as_str());
-                invalid_pages = Some(pages.clone());
+                // As upstream: no pages named when the rule is about the whole file.
+                invalid_pages = (!pages.is_empty()).then(|| pages.clone());
             }
             PrecompiledOutcome::Infected { signature: s } => {
                 status = "virus-scan-failed";

@@ -21,7 +21,9 @@ async fn project_clamd() -> ClamdAddress {
     };
     let address = ClamdAddress::parse(&address).expect("CLAMD_ADDRESS parses");
     if let Err(e) = ClamdScanner::new(address.clone()).ping().await {
-        panic!("CLAMD_ADDRESS={address} does not answer PING ({e}): start it with `infra/scripts/clamd`");
+        panic!(
+            "CLAMD_ADDRESS={address} does not answer PING ({e}): start it with `infra/scripts/clamd`"
+        );
     }
     address
 }
@@ -37,7 +39,9 @@ fn eicar() -> Vec<u8> {
 
 /// A PDF-like letter body with the EICAR string in the middle of a content stream.
 fn pdf_carrying_eicar() -> Vec<u8> {
-    let mut body = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n4 0 obj\n<< >>\nstream\n".to_vec();
+    let mut body =
+        b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n4 0 obj\n<< >>\nstream\n"
+            .to_vec();
     body.extend(std::iter::repeat_n(b'q', 20_000));
     body.extend(eicar());
     body.extend(std::iter::repeat_n(b'Q', 20_000));
@@ -98,7 +102,9 @@ async fn clamd_over_tcp(socket: PathBuf) -> String {
 fn unix_path(address: &ClamdAddress) -> PathBuf {
     match address {
         ClamdAddress::Unix(path) => path.clone(),
-        ClamdAddress::Tcp(a) => panic!("CLAMD_ADDRESS={a} is TCP; the project's clamd is on a unix socket"),
+        ClamdAddress::Tcp(a) => {
+            panic!("CLAMD_ADDRESS={a} is TCP; the project's clamd is on a unix socket")
+        }
     }
 }
 
@@ -153,7 +159,10 @@ async fn nothing_listening_is_unavailable() {
             }
             other => panic!("{address}: expected unavailable, got {other:?}"),
         }
-        assert!(matches!(scanner.ping().await, Err(ScanError::Unavailable(_))));
+        assert!(matches!(
+            scanner.ping().await,
+            Err(ScanError::Unavailable(_))
+        ));
     }
 }
 
@@ -210,7 +219,9 @@ async fn from_config_uses_the_given_address() {
     );
 
     let tcp = clamd_over_tcp(unix_path(&address)).await;
-    let scanner = clamd::from_config(&config(&tcp)).await.expect("clamd over TCP answers");
+    let scanner = clamd::from_config(&config(&tcp))
+        .await
+        .expect("clamd over TCP answers");
     assert_eq!(scanner.describe(), format!("clamd at {tcp}"));
 }
 
@@ -219,16 +230,26 @@ async fn from_config_has_no_scanner_where_nothing_listens() {
     let socket = dead_socket_path();
     for address in [socket.to_str().unwrap().to_string(), dead_tcp_address()] {
         // A given address is the only one tried: no fallback to a clamd elsewhere.
-        assert!(clamd::from_config(&config(&address)).await.is_none(), "{address}");
+        assert!(
+            clamd::from_config(&config(&address)).await.is_none(),
+            "{address}"
+        );
     }
-    assert!(clamd::from_config(&config("not-an-address")).await.is_none());
+    assert!(
+        clamd::from_config(&config("not-an-address"))
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn the_kind_chooses_clamd() {
     let address = project_clamd().await;
-    let mut config = notify_config::Config::for_development("postgres://postgres@127.0.0.1:5432/unused");
+    let mut config =
+        notify_config::Config::for_development("postgres://postgres@127.0.0.1:5432/unused");
     config.scan = self::config(&address.to_string());
-    let scanner = notify_outbound::scan::from_config(&config).await.expect("clamd answers");
+    let scanner = notify_outbound::scan::from_config(&config)
+        .await
+        .expect("clamd answers");
     assert_eq!(scanner.describe(), format!("clamd at {address}"));
 }

@@ -122,7 +122,8 @@ impl ClamdScanner {
         F: FnOnce(Transport) -> Fut,
         Fut: Future<Output = io::Result<Vec<u8>>>,
     {
-        let unavailable = |why: String| ScanError::Unavailable(format!("clamd at {}: {why}", self.address));
+        let unavailable =
+            |why: String| ScanError::Unavailable(format!("clamd at {}: {why}", self.address));
         match tokio::time::timeout(self.timeout, command(Transport(self.address.clone()))).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => Err(unavailable(e.to_string())),
@@ -152,7 +153,9 @@ impl Scanner for ClamdScanner {
             })
             .await?;
         verdict(&reply).map_err(|e| match e {
-            ScanError::Failed(why) => ScanError::Failed(format!("clamd at {}: {why}", self.address)),
+            ScanError::Failed(why) => {
+                ScanError::Failed(format!("clamd at {}: {why}", self.address))
+            }
             other => other,
         })
     }
