@@ -123,18 +123,18 @@ async fn validation(app: &TestApp, id: Uuid) -> Option<(String, Option<Vec<i32>>
         .map(|r| (r.get(0), r.get(1)))
 }
 
-/// The scan as recorded: scanner, result, signature, failed scans, last error, whether the checks ran.
-async fn scan_row(
-    app: &TestApp,
-    id: Uuid,
-) -> (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i32,
-    Option<String>,
-    bool,
-) {
+/// The scan as recorded.
+#[derive(Debug)]
+struct ScanRow {
+    scanner: Option<String>,
+    result: Option<String>,
+    signature: Option<String>,
+    failures: i32,
+    error: Option<String>,
+    checked: bool,
+}
+
+async fn scan_row(app: &TestApp, id: Uuid) -> ScanRow {
     let r = sql(app)
         .await
         .query_one(
@@ -144,7 +144,14 @@ async fn scan_row(
         )
         .await
         .unwrap();
-    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+    ScanRow {
+        scanner: r.get(0),
+        result: r.get(1),
+        signature: r.get(2),
+        failures: r.get(3),
+        error: r.get(4),
+        checked: r.get(5),
+    }
 }
 
 /// The callbacks relayed for `id`.
@@ -218,14 +225,14 @@ async fn a_clean_letter_is_scanned_checked_addressed_collated_and_printed() {
         Some("msapersonflat21highstreetsw1a1aa")
     );
     assert_eq!(stored.postage, Some(Postage::Second));
-    let (scanner, result, signature, failures, _, checked) = scan_row(&app, id).await;
+    let row = scan_row(&app, id).await;
     assert_eq!(
         (
-            scanner.as_deref(),
-            result.as_deref(),
-            signature,
-            failures,
-            checked
+            row.scanner.as_deref(),
+            row.result.as_deref(),
+            row.signature,
+            row.failures,
+            row.checked
         ),
         (Some("clamd"), Some("clean"), None, 0, true)
     );
@@ -295,13 +302,13 @@ async fn a_letter_carrying_eicar_fails_the_virus_scan() {
     let stored = app.stored(s.service.id, id).await;
     assert_eq!(stored.status, NotificationStatus::VirusScanFailed);
     assert_eq!(stored.billable_units, 0);
-    let (scanner, result, signature, _, _, checked) = scan_row(&app, id).await;
+    let row = scan_row(&app, id).await;
     assert_eq!(
         (
-            scanner.as_deref(),
-            result.as_deref(),
-            signature.as_deref(),
-            checked
+            row.scanner.as_deref(),
+            row.result.as_deref(),
+            row.signature.as_deref(),
+            row.checked
         ),
         (
             Some("clamd"),
@@ -322,6 +329,8 @@ async fn a_letter_carrying_eicar_fails_the_virus_scan() {
     assert_eq!(got["cost_in_pounds"], 0.0);
 }
 
+type Case = (&'static str, Vec<u8>, &'static str, Option<Vec<i32>>);
+
 #[tokio::test]
 async fn letters_that_fail_a_check_are_validation_failed_with_upstreams_code() {
     let app = TestApp::new().await;
@@ -335,7 +344,8 @@ async fn letters_that_fail_a_check_are_validation_failed_with_upstreams_code() {
         pages[1] = pages[1].clone().ink(3.0, 150.0, 5.0, 5.0);
         pdf(&pages)
     };
-    let cases: Vec<(&str, Vec<u8>, &str, Option<Vec<i32>>)> = vec![
+    // Each: what it is, the upload, upstream's code, and the invalid pages where the rule names them.
+    let cases: Vec<Case> = vec![
         ("11 pages", letter(&ADDRESS, 11), "letter-too-long", None),
         (
             "A3",
@@ -482,7 +492,7 @@ async fn a_letter_waits_while_clamd_is_away_and_fails_after_five_failed_scans() 
         status(&app, &s, id).await,
         NotificationStatus::PendingVirusCheck
     );
-    assert_eq!(scan_row(&app, id).await.3, 0);
+    assert_eq!(scan_row(&app, id).await.failures, 0);
 
     let away = tools(Some(absent_clamd()), RecordingPrinter::answering(vec![]));
     let mut delays = Vec::new();
@@ -495,9 +505,12 @@ async fn a_letter_waits_while_clamd_is_away_and_fails_after_five_failed_scans() 
             status(&app, &s, id).await,
             NotificationStatus::PendingVirusCheck
         );
-        let (_, result, _, failures, error, _) = scan_row(&app, id).await;
-        assert_eq!((result, failures), (None, n as i32));
-        assert!(error.is_some_and(|e| e.contains("unavailable")), "scan {n}");
+        let row = scan_row(&app, id).await;
+        assert_eq!((row.result, row.failures), (None, n as i32));
+        assert!(
+            row.error.is_some_and(|e| e.contains("unavailable")),
+            "scan {n}"
+        );
     }
     assert!(
         delays.windows(2).all(|w| w[0] < w[1]),
@@ -516,7 +529,7 @@ async fn a_letter_waits_while_clamd_is_away_and_fails_after_five_failed_scans() 
     assert_eq!(sent[0]["status"], "technical-failure");
     // Final: another scan does nothing.
     assert_eq!(handle(&app, &away, scan, 6).await, Disposition::Done);
-    assert_eq!(scan_row(&app, id).await.3, 5);
+    assert_eq!(scan_row(&app, id).await.failures, 5);
 }
 
 #[tokio::test]
@@ -597,9 +610,9 @@ async fn guardduty_verdicts_end_each_way() {
         (stored.status, stored.billable_units),
         (NotificationStatus::Created, 1)
     );
-    let (scanner, result, ..) = scan_row(&app, clean).await;
+    let row = scan_row(&app, clean).await;
     assert_eq!(
-        (scanner.as_deref(), result.as_deref()),
+        (row.scanner.as_deref(), row.result.as_deref()),
         (Some("guardduty"), Some("clean"))
     );
 
@@ -652,7 +665,7 @@ async fn guardduty_verdicts_end_each_way() {
             } => assert_eq!(notification_id, failing),
             other => panic!("{result:?}: {other:?}"),
         }
-        assert_eq!(scan_row(&app, failing).await.3, n as i32 + 1);
+        assert_eq!(scan_row(&app, failing).await.failures, n as i32 + 1);
     }
     assert_eq!(
         handle(&app, &tools, scan_result(failing, ScanStatus::Failed), 1).await,
@@ -725,7 +738,7 @@ async fn the_upload_is_kept_at_its_key_and_a_scan_of_a_missing_upload_is_a_faile
         handle(&app, &tools, scan, 1).await,
         Disposition::RetryAfter(_)
     ));
-    let (_, _, _, failures, error, _) = scan_row(&app, id).await;
-    assert_eq!(failures, 1);
-    assert!(error.unwrap().contains("missing"));
+    let row = scan_row(&app, id).await;
+    assert_eq!(row.failures, 1);
+    assert!(row.error.unwrap().contains("missing"));
 }
