@@ -281,6 +281,10 @@ async fn a_clean_letter_is_scanned_checked_addressed_collated_and_printed() {
     );
     assert_eq!(jobs[0].postage, Postage::Second);
     assert!(jobs[0].pdf.starts_with(b"%PDF"));
+    assert_ne!(
+        jobs[0].pdf, upload,
+        "the printer gets the checked file, its NOTIFY tag added"
+    );
     let key = app.state.db.letter_file_key(id).await.unwrap().unwrap();
     assert_eq!(
         app.state.files.get(&key).await.unwrap().unwrap(),
