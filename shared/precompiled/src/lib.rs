@@ -103,6 +103,12 @@ impl Invalid {
 
 /// Every print check in upstream's order; the first that fails is the answer.
 pub fn check(pdf: &[u8]) -> Result<Checked, Invalid> {
+    check_at(pdf, PIXELS_PER_POINT)
+}
+
+/// [`check`] with the pages rasterised at `pixels_per_point` (upstream's 200 dpi is 200/72): for measuring what
+/// the resolution costs and buys.
+pub fn check_at(pdf: &[u8], pixels_per_point: f32) -> Result<Checked, Invalid> {
     let mut document = lopdf::Document::load_mem(pdf).map_err(|_| Invalid::unreadable())?;
     if document.was_encrypted() || document.is_encrypted() {
         return Err(Invalid::unreadable());
@@ -146,7 +152,9 @@ pub fn check(pdf: &[u8]) -> Result<Checked, Invalid> {
     let outside: Vec<u32> = pages
         .iter()
         .zip(1..)
-        .filter(|(page, number)| pixels::has_ink_outside(page, areas::printable(*number)))
+        .filter(|(page, number)| {
+            pixels::has_ink_outside(page, areas::printable(*number), pixels_per_point)
+        })
         .map(|(_, number)| number)
         .collect();
     if !outside.is_empty() {

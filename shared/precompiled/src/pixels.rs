@@ -6,10 +6,9 @@ use hayro::hayro_syntax::page::Page;
 use hayro::vello_cpu::color::palette::css::WHITE;
 use hayro::{PixmapSettings, RenderCache, RenderSettings};
 
-use crate::PIXELS_PER_POINT;
 use crate::areas::{Area, MM_PER_POINT};
 
-pub fn has_ink_outside(page: &Page<'_>, printable: &[Area]) -> bool {
+pub fn has_ink_outside(page: &Page<'_>, printable: &[Area], pixels_per_point: f32) -> bool {
     let cache = RenderCache::new();
     let pixmap = hayro::render(
         page,
@@ -17,13 +16,13 @@ pub fn has_ink_outside(page: &Page<'_>, printable: &[Area]) -> bool {
         &InterpreterSettings::default(),
         &RenderSettings::default(),
         &PixmapSettings {
-            x_scale: PIXELS_PER_POINT,
-            y_scale: PIXELS_PER_POINT,
+            x_scale: pixels_per_point,
+            y_scale: pixels_per_point,
             bg_color: WHITE,
         },
     );
     let (width, height) = (usize::from(pixmap.width()), usize::from(pixmap.height()));
-    let mm_per_pixel = MM_PER_POINT / f64::from(PIXELS_PER_POINT);
+    let mm_per_pixel = MM_PER_POINT / f64::from(pixels_per_point);
     let data = pixmap.data();
     let mut allowed: Vec<(f64, f64)> = Vec::with_capacity(printable.len());
     for (py, row) in data.chunks_exact(width).take(height).enumerate() {

@@ -148,3 +148,96 @@ fn the_printers_copy_has_the_tag_on_page_one_and_checks_clean_again() {
     // Already tagged: passed on as it is, not tagged twice.
     assert_eq!(again.pdf, checked.pdf);
 }
+
+/// A PDF written by hand, as simpler letter software writes one: the standard Helvetica, not embedded.
+fn hand_written(media_box: &str, rotate: Option<i32>, content: &str) -> Vec<u8> {
+    let rotate = rotate.map(|r| format!("/Rotate {r} ")).unwrap_or_default();
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        format!("<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [{media_box}] >>"),
+        format!(
+            "<< /Type /Page /Parent 2 0 R {rotate}/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>"
+        ),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len() + 1
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (object, number) in objects.iter().zip(1..) {
+        offsets.push(pdf.len());
+        pdf.extend(format!("{number} 0 obj\n{object}\nendobj\n").bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for offset in offsets {
+        pdf.extend(format!("{offset:010} 00000 n \n").bytes());
+    }
+    pdf.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .bytes(),
+    );
+    pdf
+}
+
+const A4_BOX: &str = "0 0 595.28 841.89";
+
+#[test]
+fn text_in_an_unembedded_standard_font_is_read_and_seen() {
+    // The address window's first line at 26 mm from the left, 45 mm from the top (PDF y runs upwards).
+    let address = "BT /F1 9 Tf 73.7 714.3 Td (Mr B Jones) Tj 0 -11 Td (2 Low Road) Tj 0 -11 Td (Leeds LS1 1AA) Tj ET";
+    let pdf = hand_written(A4_BOX, None, address);
+    let checked = check(&pdf).expect("clean");
+    assert_eq!(
+        checked.address_lines,
+        ["Mr B Jones", "2 Low Road", "Leeds LS1 1AA"]
+    );
+    assert_eq!(unembedded_fonts(&pdf), ["Helvetica"]);
+
+    // 3 mm from the left edge: outside the border, and drawn only because the rasteriser substitutes Helvetica.
+    let margin = hand_written(A4_BOX, None, "BT /F1 9 Tf 8.5 400 Td (x) Tj ET");
+    assert_eq!(
+        invalid(&margin).code,
+        FailureCode::ContentOutsidePrintableArea
+    );
+}
+
+#[test]
+fn landscape_turned_by_rotate_is_portrait_and_a4_within_2_mm() {
+    assert!(check(&hand_written("0 0 841.89 595.28", Some(90), "")).is_ok());
+    assert!(check(&hand_written("0 0 841.89 595.28", Some(270), "")).is_ok());
+    let turned_portrait = invalid(&hand_written(A4_BOX, Some(90), ""));
+    assert_eq!(turned_portrait.code, FailureCode::NotA4PortraitOriented);
+    // 2 mm is 5.67 points: 1.9 mm over passes, 2.1 mm over fails.
+    assert!(check(&hand_written("0 0 600.67 841.89", None, "")).is_ok());
+    assert_eq!(
+        invalid(&hand_written("0 0 601.23 841.89", None, "")).code,
+        FailureCode::NotA4PortraitOriented
+    );
+}
+
+#[test]
+fn the_printers_copy_embeds_the_tags_font() {
+    let checked = check(&samples::letter(samples::ADDRESS, 1)).expect("clean");
+    let out = Command::new("pdffonts")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().expect("stdin").write_all(&checked.pdf)?;
+            child.wait_with_output()
+        })
+        .expect("pdffonts (poppler-utils) runs");
+    let listing = String::from_utf8(out.stdout).expect("utf-8");
+    let fonts: Vec<&str> = listing.lines().skip(2).collect();
+    // The letter's own subset and the tag's.
+    assert_eq!(fonts.len(), 2, "{listing}");
+    assert!(fonts.iter().all(|f| f.contains(" yes ")), "{listing}");
+}
