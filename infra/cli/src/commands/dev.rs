@@ -142,15 +142,35 @@ async fn demo(state: &AppState, port: u16) -> anyhow::Result<Option<Value>> {
     })))
 }
 
+/// What the letters worker scans precompiled letters with, for the start-up output.
+fn virus_scanner(config: &Config, scanner: Option<&dyn notify_outbound::scan::Scanner>) -> Value {
+    match scanner {
+        Some(scanner) => json!({"using": scanner.describe()}),
+        None => {
+            let tried = match config.scan.scanner {
+                config::ScannerKind::Clamd => {
+                    match notify_outbound::scan::clamd::ClamdAddress::candidates(&config.scan) {
+                        Ok(candidates) => notify_outbound::scan::clamd::tried(&candidates),
+                        Err(why) => why,
+                    }
+                }
+                config::ScannerKind::GuardDuty => "GuardDuty (VIRUS_SCANNER=guardduty)".into(),
+            };
+            json!({"none_answered_at": tried, "precompiled_letters": "wait in pending-virus-check until one does"})
+        }
+    }
+}
+
 /// The delivery and status workers, in this process: on the in-process queue, or polling SQS (moto) the way
-/// Lambda's event source mappings would, into the same handlers.
+/// Lambda's event source mappings would, into the same handlers. Returns what precompiled letters are scanned
+/// with ([`virus_scanner`]).
 async fn spawn_workers(
     config: &Config,
     queue: Arc<dyn Queue>,
     in_process: Option<Arc<InProcessQueue>>,
     delivery_concurrency: usize,
     callback_concurrency: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Value> {
     let sender =
         notify_outbound::callbacks::CallbackSender::from_config(&config.callback_worker())?;
     let db = Db::connect_short_lived(
@@ -166,12 +186,14 @@ async fn spawn_workers(
     ];
     // Letters rendered as the letters function renders them; printed by the simulated printer, which reports
     // each letter despatched to this API a few seconds later.
+    let scanner = notify_outbound::scan::from_config(config).await;
+    let scanner_shown = virus_scanner(config, scanner.as_deref());
     let letter_tools = notify_app::letters::LetterTools {
         renderer: Arc::new(notify_letters::PdfRenderer::new()),
         printer: Arc::new(notify_outbound::print::SimulatedPrinter::new(
             std::time::Duration::from_secs(5),
         )),
-        scanner: notify_outbound::scan::from_config(config).await,
+        scanner,
     };
     match in_process {
         Some(in_process) => {
@@ -245,7 +267,7 @@ async fn spawn_workers(
             .await?;
         }
     }
-    Ok(())
+    Ok(scanner_shown)
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM. Both are caught from here on, so that `notify dev` ends by returning
@@ -273,7 +295,7 @@ pub async fn run(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         db.keep();
     }
     let mut stop = stop_signal()?;
-    let (listener, state, demo) = tokio::select! {
+    let (listener, state, demo, scanner) = tokio::select! {
         started = start_dev(&args, &local.config) => started?,
         _ = stop.changed() => return Ok(()),
     };
@@ -293,6 +315,8 @@ pub async fn run(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
         "api": format!("http://127.0.0.1:{}", args.port),
         "database": config::shown("DATABASE_URL", &state.config.database.url),
         "private_database": private_db,
+        // Null with --no-workers: nothing scans then.
+        "virus_scanner": scanner,
         "settings": settings,
         "admin_client_id": state.config.api.admin_client_id,
         // Shown so that admin JWTs can be signed locally; a secret of the user's own stays hidden.
@@ -320,6 +344,14 @@ pub async fn run(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
                 } else {
                     "stopped when notify dev exits; --keep-db leaves it running".into()
                 }
+            ));
+        }
+        if let Some(using) = v["virus_scanner"]["using"].as_str() {
+            out.push_str(&format!("  virus scanner: {using}\n"));
+        } else if let Some(tried) = v["virus_scanner"]["none_answered_at"].as_str() {
+            out.push_str(&format!(
+                "  virus scanner: none answered at {tried}: precompiled letters wait in pending-virus-check until \
+                 one does (infra/scripts/clamd starts one and prints its CLAMD_ADDRESS)\n"
             ));
         }
         out.push_str(&format!(
@@ -356,11 +388,12 @@ pub async fn run(args: DevArgs, json_output: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrations, workers, the listener and the demo service.
+/// Migrations, workers, the listener and the demo service; also what the workers scan letters with (null
+/// without workers).
 async fn start_dev(
     args: &DevArgs,
     config: &Config,
-) -> anyhow::Result<(tokio::net::TcpListener, AppState, Option<Value>)> {
+) -> anyhow::Result<(tokio::net::TcpListener, AppState, Option<Value>, Value)> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let delivery_concurrency = args
         .delivery_concurrency
@@ -381,10 +414,11 @@ async fn start_dev(
     )
     .check_secret_key()
     .await?;
+    let mut scanner = Value::Null;
     let state = if config.queues.endpoint_url.is_some() {
         let state = AppState::from_config(config.clone(), "notify-api").await?;
         if !args.no_workers {
-            spawn_workers(
+            scanner = spawn_workers(
                 config,
                 state.queue.clone(),
                 None,
@@ -397,7 +431,7 @@ async fn start_dev(
     } else {
         let queue = Arc::new(InProcessQueue::default());
         if !args.no_workers {
-            spawn_workers(
+            scanner = spawn_workers(
                 config,
                 queue.clone(),
                 Some(queue.clone()),
@@ -422,5 +456,5 @@ async fn start_dev(
     } else {
         demo(&state, args.port).await?
     };
-    Ok((listener, state, demo))
+    Ok((listener, state, demo, scanner))
 }
