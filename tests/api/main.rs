@@ -15,6 +15,7 @@ mod migrate;
 mod outage;
 mod outbox;
 mod pipeline;
+mod precompiled;
 mod print;
 mod queue;
 mod reading;

@@ -2,7 +2,8 @@
 //! followed transitively), so a forbidden dependency fails the test command, not a review:
 //! - `functions/callbacks` and `notify-outbound` reach no Postgres crate and not `notify-db`: a provider or
 //!   callback call cannot name a database connection;
-//! - `notify-core` and `notify-letters` (the renderer) reach no I/O crate: a letter is rendered from plain values;
+//! - `notify-core`, `notify-letters` (the renderer) and `notify-precompiled` (the print checks) reach no I/O crate:
+//!   a letter is rendered, or an uploaded PDF checked, from plain values and bytes;
 //! - `notify-files` reaches no Postgres crate and not `notify-db` or `notify-app`: a file is stored or read with no
 //!   database connection held;
 //! - no crate under `shared/` depends on `notify-http` or `notify-runtime`: only the functions, the CLI and the
@@ -169,7 +170,7 @@ fn violations(graph: &Graph) -> Vec<String> {
             found.push(format!("{package} must not reach Postgres: {path}"));
         }
     }
-    for package in ["notify-core", "notify-letters"] {
+    for package in ["notify-core", "notify-letters", "notify-precompiled"] {
         assert!(graph.members.contains_key(package), "{package} is a member");
         for path in graph.forbidden(package, IO_CRATES) {
             found.push(format!("{package} must have no I/O dependency: {path}"));
@@ -245,6 +246,11 @@ fn each_forbidden_dependency_is_caught() {
             "notify-letters",
             "aws-sdk-s3",
             "notify-letters must have no I/O dependency",
+        ),
+        (
+            "notify-precompiled",
+            "tokio",
+            "notify-precompiled must have no I/O dependency",
         ),
         (
             "notify-files",

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 pub mod letters;
+pub mod precompiled;
 
 use axum::Router;
 use axum::body::Body;
@@ -191,6 +192,12 @@ impl TestApp {
     /// The API (and `state`) on another queue, e.g. SQS on moto; `queue` stays the in-process one.
     pub fn use_queue(&mut self, queue: Arc<dyn notify_queue::Queue>) {
         self.state.queue = queue;
+        self.router = notify_http::router(self.state.clone());
+    }
+
+    /// The API (and `state`) on another file store, e.g. one that is away.
+    pub fn use_files(&mut self, files: Arc<dyn notify_files::FileStore>) {
+        self.state.files = files;
         self.router = notify_http::router(self.state.clone());
     }
 

@@ -10,6 +10,7 @@ pub mod instructions;
 pub mod letters;
 pub mod pipeline;
 pub mod pool_failures;
+pub mod precompiled;
 pub mod retention;
 pub mod slow_provider;
 pub mod sms;

@@ -122,10 +122,11 @@ pub enum Job {
     ChangeDvlaApiKey,
     ChangeDvlaPassword,
     CollateLetterPdfsToBeSent,
+    CheckIfLettersStillPendingVirusCheck,
 }
 
 impl Job {
-    pub const ALL: [Job; 11] = [
+    pub const ALL: [Job; 12] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -137,6 +138,7 @@ impl Job {
         Job::ChangeDvlaApiKey,
         Job::ChangeDvlaPassword,
         Job::CollateLetterPdfsToBeSent,
+        Job::CheckIfLettersStillPendingVirusCheck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -154,6 +156,9 @@ impl Job {
             Job::ChangeDvlaApiKey => "change-dvla-api-key",
             Job::ChangeDvlaPassword => "change-dvla-password",
             Job::CollateLetterPdfsToBeSent => "collate-letter-pdfs-to-be-sent",
+            Job::CheckIfLettersStillPendingVirusCheck => {
+                "check-if-letters-still-pending-virus-check"
+            }
         }
     }
 
@@ -200,6 +205,7 @@ impl Job {
                 hour: 17,
                 minute: 50,
             },
+            Job::CheckIfLettersStillPendingVirusCheck => Schedule::EveryMinutes(10),
         }
     }
 }
@@ -309,6 +315,9 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         Job::CollateLetterPdfsToBeSent => {
             crate::letters::collate(state, state.now(), within_budget).await?
+        }
+        Job::CheckIfLettersStillPendingVirusCheck => {
+            crate::precompiled::rescan_pending(state, state.now(), within_budget).await?
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::workers::Attempt;
-use crate::{AppState, callbacks};
+use crate::{AppState, callbacks, precompiled};
 use notify_core::letters::dvla_callback::{self, CallbackSigner, JobStatus};
 use notify_core::letters::{letter_reference, london_date, pdf_file_key, print_deadline};
 use notify_core::messages::Message;
@@ -39,8 +39,8 @@ pub struct LetterTools {
     pub scanner: Option<Arc<dyn Scanner>>,
 }
 
-/// A batch from the deliver-letter queue: renders (`Deliver`) and print jobs (`PrintLetter`), one disposition
-/// per message in order.
+/// A batch from the deliver-letter queue: renders (`Deliver`), print jobs (`PrintLetter`) and precompiled
+/// letters' scans (`ScanLetter`, GuardDuty's `ScanResult`), one disposition per message in order.
 pub async fn handle_letters(
     state: &AppState,
     tools: &LetterTools,
@@ -49,6 +49,7 @@ pub async fn handle_letters(
     let mut dispositions = vec![Disposition::Done; messages.len()];
     let mut renders = Vec::new();
     let mut prints = Vec::new();
+    let mut scans = Vec::new();
     for (i, (message, attempt)) in messages.iter().enumerate() {
         match message {
             Message::Deliver {
@@ -57,6 +58,28 @@ pub async fn handle_letters(
             Message::PrintLetter {
                 notification_id, ..
             } => prints.push((i, *notification_id, *attempt)),
+            Message::ScanLetter {
+                notification_id, ..
+            } => scans.push((
+                i,
+                precompiled::ScanRequest {
+                    notification_id: *notification_id,
+                    attempt: *attempt,
+                    guardduty: None,
+                },
+            )),
+            Message::ScanResult {
+                notification_id,
+                result,
+                ..
+            } => scans.push((
+                i,
+                precompiled::ScanRequest {
+                    notification_id: *notification_id,
+                    attempt: *attempt,
+                    guardduty: Some(*result),
+                },
+            )),
             _ => tracing::warn!("not a letter message; dropped"),
         }
     }
@@ -74,6 +97,15 @@ pub async fn handle_letters(
         for ((i, ..), d) in prints
             .iter()
             .zip(print(state, tools.printer.as_ref(), &batch).await)
+        {
+            dispositions[*i] = d;
+        }
+    }
+    if !scans.is_empty() {
+        let batch: Vec<precompiled::ScanRequest> = scans.iter().map(|(_, r)| *r).collect();
+        for ((i, _), d) in scans
+            .iter()
+            .zip(precompiled::scan(state, tools, &batch).await)
         {
             dispositions[*i] = d;
         }

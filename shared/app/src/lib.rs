@@ -13,6 +13,7 @@ pub mod letter_admin;
 pub mod letters;
 pub mod limits;
 pub mod notifications;
+pub mod precompiled;
 pub mod rotation;
 pub mod state;
 pub mod status;

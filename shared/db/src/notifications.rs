@@ -120,12 +120,12 @@ fn record_from_row(row: &Row) -> DbResult<NotificationRecord> {
 }
 
 impl Db {
-    /// One INSERT (plus the PDF for a precompiled letter, in the same transaction): after it returns the
-    /// notification is durably stored.
+    /// One INSERT (plus, for a precompiled letter, its `precompiled_letters` row naming the upload already in the
+    /// file store, in the same transaction): after it returns the notification is durably stored.
     pub async fn insert_notification(
         &self,
         new: &NewNotification,
-        letter_pdf: Option<&[u8]>,
+        precompiled_upload_key: Option<&str>,
     ) -> DbResult<()> {
         const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
@@ -164,16 +164,16 @@ impl Db {
             (&new.reference, Type::TEXT),
         ];
         let mut conn = self.conn().await?;
-        match letter_pdf {
+        match precompiled_upload_key {
             None => {
                 conn.execute_typed(INSERT, params).await?;
             }
-            Some(pdf) => {
+            Some(upload_key) => {
                 let tx = conn.transaction().await?;
                 tx.execute_typed(INSERT, params).await?;
                 tx.execute_typed(
-                    "INSERT INTO notification_letter_pdfs (notification_id, pdf) VALUES ($1, $2)",
-                    &[(&new.id, Type::UUID), (&pdf, Type::BYTEA)],
+                    "INSERT INTO precompiled_letters (notification_id, upload_key) VALUES ($1, $2)",
+                    &[(&new.id, Type::UUID), (&upload_key, Type::TEXT)],
                 )
                 .await?;
                 tx.commit().await?;
@@ -196,6 +196,7 @@ impl Db {
             .transpose()
     }
 
+    /// A precompiled letter's upload as letters accepted before uploads went to the file store kept it.
     pub async fn letter_pdf(&self, notification_id: Uuid) -> DbResult<Option<Vec<u8>>> {
         Ok(self
             .query_opt(

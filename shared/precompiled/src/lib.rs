@@ -1,11 +1,44 @@
 //! A precompiled letter (a PDF a service uploaded) checked as upstream's template preview
 //! `/precompiled/sanitise` checks it, in its order and with its codes, and made ready for the printer: the
 //! NOTIFY tag added where missing. Pure: bytes in, a verdict and bytes out.
+//!
+//! How each step is done:
+//! - structure (page count, page boxes, rotation, encryption, fonts) is read with lopdf, which also writes the
+//!   printer's copy;
+//! - pixels come from hayro, a pure-Rust rasteriser, at [`PIXELS_PER_POINT`]; fonts a file does not embed are
+//!   drawn with hayro's substitutes for the 14 standard fonts, so text in a margin is seen even then;
+//! - the address and the NOTIFY tag are read from the glyphs hayro's interpreter reports (their Unicode values,
+//!   from the font's `ToUnicode` map or glyph names, and their positions on the page as printed).
+//!
+//! Limits, said rather than hidden:
+//! - fonts the file does not embed stay unembedded in the printer's copy: [`unembedded_fonts`] names them, so a
+//!   caller can log them or refuse the letter, but no substitute is written into the file (upstream replaces them
+//!   with Ghostscript; doing that properly means rewriting each font's encoding and widths, not done here);
+//! - the address is read, not redacted or rewritten: the printer's copy keeps the service's own address text;
+//! - the NOTIFY tag goes at the top left of page 1's MediaBox as upstream places it, ignoring `/Rotate` as
+//!   upstream does;
+//! - an encrypted file is unreadable, as upstream's reader treats it, even when it opens without a password.
 
+mod areas;
+mod fonts;
+mod glyphs;
+mod liberation;
+mod pixels;
 pub mod samples;
+mod tag;
+
+pub use areas::Area;
+pub use fonts::unembedded_fonts;
 
 /// Upstream's page limit for a letter.
 pub const MAX_PAGES: u32 = 10;
+
+/// The rasteriser's resolution: one pixel per point (72 dpi, a pixel is 0.35 mm), well inside the printable
+/// areas' 1 mm of grace and about ten times faster than upstream's 200 dpi (see BENCHMARKS.md).
+pub const PIXELS_PER_POINT: f32 = 1.0;
+
+/// Upstream's tolerance on A4, in millimetres either way.
+pub const A4_TOLERANCE_MM: f64 = 2.0;
 
 /// A letter that passed every print check.
 #[derive(Clone, Debug)]
@@ -50,13 +83,116 @@ impl FailureCode {
     }
 }
 
+impl Invalid {
+    fn unreadable() -> Invalid {
+        Invalid {
+            code: FailureCode::UnableToReadTheFile,
+            invalid_pages: Vec::new(),
+            page_count: None,
+        }
+    }
+
+    fn on_pages(code: FailureCode, invalid_pages: Vec<u32>, page_count: u32) -> Invalid {
+        Invalid {
+            code,
+            invalid_pages,
+            page_count: Some(page_count),
+        }
+    }
+}
+
 /// Every print check in upstream's order; the first that fails is the answer.
 pub fn check(pdf: &[u8]) -> Result<Checked, Invalid> {
-    // Interface only: the checks land with the precompiled module's implementation.
-    let _ = pdf;
-    Err(Invalid {
-        code: FailureCode::UnableToReadTheFile,
-        invalid_pages: Vec::new(),
-        page_count: None,
+    check_at(pdf, PIXELS_PER_POINT)
+}
+
+/// [`check`] with the pages rasterised at `pixels_per_point` (upstream's 200 dpi is 200/72): for measuring what
+/// the resolution costs and buys.
+pub fn check_at(pdf: &[u8], pixels_per_point: f32) -> Result<Checked, Invalid> {
+    let mut document = lopdf::Document::load_mem(pdf).map_err(|_| Invalid::unreadable())?;
+    if document.was_encrypted() || document.is_encrypted() {
+        return Err(Invalid::unreadable());
+    }
+    let page_ids: Vec<lopdf::ObjectId> = document.get_pages().into_values().collect();
+    if page_ids.is_empty() {
+        return Err(Invalid::unreadable());
+    }
+    let page_count = u32::try_from(page_ids.len()).map_err(|_| Invalid::unreadable())?;
+    if page_count > MAX_PAGES {
+        return Err(Invalid::on_pages(
+            FailureCode::LetterTooLong,
+            Vec::new(),
+            page_count,
+        ));
+    }
+
+    // hayro reads the same bytes for pixels and glyphs; a file lopdf reads but hayro cannot (or that it reads
+    // with a different number of pages) is not one whose print we can vouch for.
+    let rendered =
+        hayro::hayro_syntax::Pdf::new(pdf.to_vec()).map_err(|_| Invalid::unreadable())?;
+    let pages = rendered.pages();
+    if pages.len() != page_ids.len() {
+        return Err(Invalid::unreadable());
+    }
+
+    let not_a4: Vec<u32> = pages
+        .iter()
+        .zip(1..)
+        .filter(|(page, _)| !areas::is_a4_portrait(page))
+        .map(|(_, number)| number)
+        .collect();
+    if !not_a4.is_empty() {
+        return Err(Invalid::on_pages(
+            FailureCode::NotA4PortraitOriented,
+            not_a4,
+            page_count,
+        ));
+    }
+
+    let outside: Vec<u32> = pages
+        .iter()
+        .zip(1..)
+        .filter(|(page, number)| {
+            pixels::has_ink_outside(page, areas::printable(*number), pixels_per_point)
+        })
+        .map(|(_, number)| number)
+        .collect();
+    if !outside.is_empty() {
+        return Err(Invalid::on_pages(
+            FailureCode::ContentOutsidePrintableArea,
+            outside,
+            page_count,
+        ));
+    }
+
+    let tagged: Vec<u32> = pages
+        .iter()
+        .zip(1..)
+        .skip(1)
+        .filter(|(page, _)| glyphs::PageText::read(page).has_notify_tag())
+        .map(|(_, number)| number)
+        .collect();
+    if !tagged.is_empty() {
+        return Err(Invalid::on_pages(
+            FailureCode::NotifyTagFoundInContent,
+            tagged,
+            page_count,
+        ));
+    }
+
+    let first = &pages[0];
+    let first_text = glyphs::PageText::read(first);
+    let address_lines = first_text.address_lines();
+    let pdf = if first_text.has_notify_tag() {
+        pdf.to_vec()
+    } else {
+        let media = first.media_box();
+        tag::add_notify_tag(&mut document, page_ids[0], (media.x0, media.y1))
+            .map_err(|_| Invalid::unreadable())?
+    };
+    Ok(Checked {
+        pdf,
+        page_count,
+        address_lines,
     })
 }

@@ -63,6 +63,8 @@ pub enum BenchCommand {
     Instructions(notify_bench::instructions::Options),
     /// Letters rendered to PDF per second on one thread, p50/p99 render times, one- and ten-page letters.
     Letters(notify_bench::letters::Options),
+    /// Precompiled letters checked for print per second on one thread (one- and ten-page), p50/p99 check times.
+    Precompiled(notify_bench::precompiled::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -80,6 +82,12 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
             let result =
                 tokio::task::spawn_blocking(move || notify_bench::letters::run(&options)).await??;
             print(j, result, notify_bench::letters::text);
+        }
+        BenchCommand::Precompiled(options) => {
+            let result =
+                tokio::task::spawn_blocking(move || notify_bench::precompiled::run(&options))
+                    .await??;
+            print(j, result, notify_bench::precompiled::text);
         }
         BenchCommand::Pipeline(options) => {
             let local = local_config(true, None).await?;

@@ -256,15 +256,32 @@ pub(super) fn new_notification(
 }
 
 /// Stores, then queues. A 201 means the row is committed; if queueing fails the row stays `created` for the
-/// replay job and the failure is logged, so an accepted notification is never lost.
+/// replay job (a precompiled letter `pending-virus-check` for the re-scan job) and the failure is logged, so an
+/// accepted notification is never lost. A precompiled letter's upload is in the file store before its row is
+/// written: there is never a row without its file.
 async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), V2Error> {
     if accepted.simulated {
         return Ok(());
     }
     let new = &accepted.new;
+    let upload_key = match &accepted.letter_pdf {
+        Some(pdf) => {
+            let key = notify_core::letters::precompiled_upload_key(new.id);
+            state
+                .files
+                .put(&key, pdf.clone(), "application/pdf")
+                .await
+                .map_err(|e| {
+                    tracing::error!(notification_id = %new.id, error = %e, "precompiled letter not stored; not accepted");
+                    V2Error::unavailable(e)
+                })?;
+            Some(key)
+        }
+        None => None,
+    };
     state
         .db
-        .insert_notification(new, accepted.letter_pdf.as_deref())
+        .insert_notification(new, upload_key.as_deref())
         .await?;
     tracing::info!(
         notification_id = %new.id,
@@ -285,6 +302,9 @@ async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), 
                 .count_sent(new.service_id, *counter, new.created_at)
                 .await;
         }
+    }
+    if new.status == NotificationStatus::PendingVirusCheck {
+        queue_scan(state, new).await;
     }
     if new.status == NotificationStatus::Created {
         let queue = match new.notification_type {
@@ -314,4 +334,36 @@ async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// clamd is asked as soon as the letter is stored; GuardDuty scans the upload by itself and its event arrives on
+/// the letters queue. A scan that cannot be queued is queued by the re-scan job after 10 minutes.
+async fn queue_scan(state: &AppState, new: &NewNotification) {
+    if state.config.scan.scanner != notify_config::ScannerKind::Clamd {
+        return;
+    }
+    let message = Message::ScanLetter {
+        v: 1,
+        notification_id: new.id,
+    };
+    if let Err(e) = state
+        .queue
+        .send(
+            &state.config.queues.deliver_letter,
+            &new.service_id.to_string(),
+            &message,
+        )
+        .await
+    {
+        tracing::error!(
+            notification_id = %new.id,
+            error = %e,
+            "precompiled letter stored but its scan not queued; the re-scan job will queue it"
+        );
+        notify_core::metrics::count(
+            "NotificationsNotQueued",
+            1,
+            &[("NotificationType", new.notification_type.as_str())],
+        );
+    }
 }

@@ -254,7 +254,16 @@ pub async fn get_letter_pdf(
     if record.notification_type != NotificationType::Letter {
         return Err(V2Error::bad_request("Notification is not a letter"));
     }
+    let not_ready = || {
+        V2Error::new(
+            400,
+            "PDFNotReadyError",
+            "PDF not available yet, try again later",
+        )
+    };
     match record.status {
+        // As upstream: nothing is served before the scan said the file is safe.
+        NotificationStatus::PendingVirusCheck => return Err(not_ready()),
         NotificationStatus::VirusScanFailed => {
             return Err(V2Error::bad_request("File did not pass the virus scan"));
         }
@@ -265,16 +274,13 @@ pub async fn get_letter_pdf(
         }
         _ => {}
     }
-    let not_ready = || {
-        V2Error::new(
-            400,
-            "PDFNotReadyError",
-            "PDF not available yet, try again later",
-        )
+    // A precompiled letter is served as the service uploaded it; a templated letter's PDF is in the file store
+    // once rendered; precompiled letters accepted before uploads went to the store keep theirs in the database.
+    let key = match state.db.precompiled_upload_key(id).await? {
+        Some(key) => Some(key),
+        None => state.db.letter_file_key(id).await?,
     };
-    // A templated letter's PDF is in the file store once rendered; precompiled letters keep theirs in the
-    // database for now.
-    if let Some(key) = state.db.letter_file_key(id).await? {
+    if let Some(key) = key {
         return match state.files.get(&key).await {
             Ok(Some(pdf)) => Ok(pdf),
             Ok(None) => Err(not_ready()),

@@ -44,6 +44,25 @@ pub enum AddressError {
     NoFixedAbode,
 }
 
+impl AddressError {
+    /// Upstream's code for this error when the address was read from a precompiled letter (template preview's
+    /// `PrecompiledPostalAddress.error_code`). Two of its codes need more than the error: `address-is-empty`
+    /// (no text at all in the window) and `cant-send-international-letters` (a real country, where the service
+    /// may not send abroad) are told apart by the caller, which has the lines.
+    pub fn precompiled_code(self) -> &'static str {
+        match self {
+            AddressError::TooFewLines => "not-enough-address-lines",
+            AddressError::TooManyLines => "too-many-address-lines",
+            AddressError::NoAlphanumeric => "invalid-address-line-1-or-2",
+            AddressError::BfpoWithCountry => "has-country-for-bfpo-address",
+            AddressError::NotPostcodeOrCountry => "not-a-real-uk-postcode-or-country",
+            AddressError::NotUkPostcode => "not-a-real-uk-postcode",
+            AddressError::InvalidCharacters => "invalid-char-in-address",
+            AddressError::NoFixedAbode => "no-fixed-abode-address",
+        }
+    }
+}
+
 const AREAS: &str = "AB|AL|B|BA|BB|BD|BF|BH|BL|BN|BR|BS|BT|BX|CA|CB|CF|CH|CM|CO|CR|CT|CV|CW|DA|DD|DE|DG|DH|DL|DN|DT|DY|\
     E|EC|EH|EN|EX|FK|FY|G|GL|GU|GY|HA|HD|HG|HP|HR|HS|HU|HX|IG|IM|IP|IV|JE|KA|KT|KW|KY|L|LA|LD|LE|LL|LN|LS|LU|M|ME|\
     MK|ML|N|NE|NG|NN|NP|NR|NW|OL|OX|PA|PE|PH|PL|PO|PR|RG|RH|RM|S|SA|SE|SG|SK|SL|SM|SN|SO|SP|SR|SS|ST|SW|SY|TA|TD|\
@@ -327,6 +346,26 @@ mod tests {
         assert_eq!(
             parse(&["a", "BFPO 1234", "France"], true),
             Err(AddressError::BfpoWithCountry)
+        );
+    }
+
+    #[test]
+    fn precompiled_codes_are_upstreams() {
+        assert_eq!(
+            parse(&["a", "b"], false).unwrap_err().precompiled_code(),
+            "not-enough-address-lines"
+        );
+        assert_eq!(
+            parse(&["a", "b", "not a postcode"], false)
+                .unwrap_err()
+                .precompiled_code(),
+            "not-a-real-uk-postcode"
+        );
+        assert_eq!(
+            parse(&["NFA", "b", "SW1A 1AA"], false)
+                .unwrap_err()
+                .precompiled_code(),
+            "no-fixed-abode-address"
         );
     }
 
