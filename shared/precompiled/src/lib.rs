@@ -110,7 +110,7 @@ pub fn check(pdf: &[u8]) -> Result<Checked, Invalid> {
 /// the resolution costs and buys.
 pub fn check_at(pdf: &[u8], pixels_per_point: f32) -> Result<Checked, Invalid> {
     let mut document = lopdf::Document::load_mem(pdf).map_err(|_| Invalid::unreadable())?;
-    if document.was_encrypted() || document.is_encrypted() {
+    if document.was_encrypted() || document.trailer.has(b"Encrypt") {
         return Err(Invalid::unreadable());
     }
     let page_ids: Vec<lopdf::ObjectId> = document.get_pages().into_values().collect();

@@ -151,6 +151,15 @@ fn the_printers_copy_has_the_tag_on_page_one_and_checks_clean_again() {
 
 /// A PDF written by hand, as simpler letter software writes one: the standard Helvetica, not embedded.
 fn hand_written(media_box: &str, rotate: Option<i32>, content: &str) -> Vec<u8> {
+    hand_written_with_trailer(media_box, rotate, content, "")
+}
+
+fn hand_written_with_trailer(
+    media_box: &str,
+    rotate: Option<i32>,
+    content: &str,
+    trailer: &str,
+) -> Vec<u8> {
     let rotate = rotate.map(|r| format!("/Rotate {r} ")).unwrap_or_default();
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
@@ -178,7 +187,7 @@ fn hand_written(media_box: &str, rotate: Option<i32>, content: &str) -> Vec<u8> 
     }
     pdf.extend(
         format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            "trailer\n<< /Size {} /Root 1 0 R {trailer}>>\nstartxref\n{xref}\n%%EOF\n",
             objects.len() + 1
         )
         .bytes(),
@@ -240,4 +249,20 @@ fn the_printers_copy_embeds_the_tags_font() {
     // The letter's own subset and the tag's.
     assert_eq!(fonts.len(), 2, "{listing}");
     assert!(fonts.iter().all(|f| f.contains(" yes ")), "{listing}");
+}
+
+#[test]
+fn an_encrypted_file_is_unreadable() {
+    // RC4 40-bit standard security: the handler's dictionary in the trailer, as any encrypting writer leaves it.
+    let encrypt = "/Encrypt << /Filter /Standard /V 1 /R 2 /Length 40 /P -44 \
+        /O <4f05a4a4a1c06d9f3dbd1d8a1ac6ae1f6b1a8b5dc7e0b0d1ebd4c0e2f1a2b3c4> \
+        /U <a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90> >> \
+        /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] ";
+    let pdf = hand_written_with_trailer(A4_BOX, None, "", encrypt);
+    assert!(
+        check(&hand_written(A4_BOX, None, "")).is_ok(),
+        "the same file unencrypted"
+    );
+    let failure = invalid(&pdf);
+    assert_eq!(failure.code, FailureCode::UnableToReadTheFile);
 }
