@@ -113,7 +113,10 @@ fn nothing_else_reads_the_environment() {
                 ]
                 .iter()
                 .any(|a| line.contains(a));
-                if reads && !allowed {
+                // The test suites' own clamd (infra/scripts/clamd), never read by the product.
+                let test_setup = line.contains("\"CLAMD_ADDRESS\"")
+                    && path.components().any(|c| c.as_os_str() == "tests");
+                if reads && !allowed && !test_setup {
                     offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
                 }
             }

@@ -118,8 +118,8 @@ fn the_eicar_letter_carries_the_test_string_and_is_otherwise_clean() {
     let pdf = samples::with_eicar();
     assert!(pdf.starts_with(b"%PDF-"));
     assert!(
-        pdf.windows(samples::EICAR.len())
-            .any(|w| w == samples::EICAR)
+        pdf.windows(samples::eicar().len())
+            .any(|w| w == samples::eicar())
     );
     assert_eq!(
         check(&pdf)

@@ -92,16 +92,9 @@ pub async fn from_config(config: &notify_config::Config) -> Option<Arc<dyn Scann
         );
         return None;
     };
-    let endpoint = config.files.s3_endpoint_url.as_deref();
-    let sdk = notify_config::aws::sdk_config(endpoint).await;
-    // moto (S3_ENDPOINT_URL) has no per-bucket host names, so it is addressed by path, as the file store does.
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(endpoint.is_some())
-        .build();
-    Some(Arc::new(GuardDutyScanner::new(
-        aws_sdk_s3::Client::from_conf(s3),
-        bucket,
-    )))
+    // The file store's own client: the same endpoint (moto in tests) and addressing.
+    let s3 = notify_files::S3Store::client(config.files.s3_endpoint_url.as_deref()).await;
+    Some(Arc::new(GuardDutyScanner::new(s3, bucket)))
 }
 
 #[cfg(test)]
