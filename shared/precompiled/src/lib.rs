@@ -20,6 +20,7 @@
 //! - an encrypted file is unreadable, as upstream's reader treats it, even when it opens without a password.
 
 mod areas;
+mod embed;
 mod fonts;
 mod glyphs;
 mod liberation;
@@ -183,12 +184,20 @@ pub fn check_at(pdf: &[u8], pixels_per_point: f32) -> Result<Checked, Invalid> {
     let first = &pages[0];
     let first_text = glyphs::PageText::read(first);
     let address_lines = first_text.address_lines();
-    let pdf = if first_text.has_notify_tag() {
-        pdf.to_vec()
-    } else {
+    // The checks above read the file as uploaded; only the printer's copy carries the substitutes.
+    let replaced_fonts = embed::embed_liberation(&mut document);
+    let pdf = if !first_text.has_notify_tag() {
         let media = first.media_box();
         tag::add_notify_tag(&mut document, page_ids[0], (media.x0, media.y1))
             .map_err(|_| Invalid::unreadable())?
+    } else if replaced_fonts > 0 {
+        let mut out = Vec::new();
+        document
+            .save_to(&mut out)
+            .map_err(|_| Invalid::unreadable())?;
+        out
+    } else {
+        pdf.to_vec()
     };
     Ok(Checked {
         pdf,
