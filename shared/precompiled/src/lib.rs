@@ -11,15 +11,19 @@
 //!   from the font's `ToUnicode` map or glyph names, and their positions on the page as printed).
 //!
 //! Limits, said rather than hidden:
-//! - fonts the file does not embed stay unembedded in the printer's copy: [`unembedded_fonts`] names them, so a
-//!   caller can log them or refuse the letter, but no substitute is written into the file (upstream replaces them
-//!   with Ghostscript; doing that properly means rewriting each font's encoding and widths, not done here);
+//! - fonts the file does not embed: upstream embeds them all with Ghostscript; we embed Liberation Sans (shipped,
+//!   metric-compatible) in the printer's copy in place of an unembedded Helvetica or Arial (Type 1 or TrueType,
+//!   WinAnsi or Standard encoding, with or without `Differences`), keeping the file's own widths where it has
+//!   them. Oblique and italic print upright (we ship no italic face). Every other unembedded font (Times, Courier,
+//!   Symbol, ZapfDingbats, Helvetica Narrow, MacRoman-encoded, fonts written inline in a resource dictionary)
+//!   stays unembedded: [`unembedded_fonts`] names them, so a caller can log them or refuse the letter;
 //! - the address is read, not redacted or rewritten: the printer's copy keeps the service's own address text;
 //! - the NOTIFY tag goes at the top left of page 1's MediaBox as upstream places it, ignoring `/Rotate` as
 //!   upstream does;
 //! - an encrypted file is unreadable, as upstream's reader treats it, even when it opens without a password.
 
 mod areas;
+mod embed;
 mod fonts;
 mod glyphs;
 mod liberation;
@@ -43,7 +47,9 @@ pub const A4_TOLERANCE_MM: f64 = 2.0;
 /// A letter that passed every print check.
 #[derive(Clone, Debug)]
 pub struct Checked {
-    /// What the printer gets: the file as checked, with the NOTIFY tag on page 1 where it was missing.
+    /// What the printer gets: the file as checked, with the NOTIFY tag on page 1 where it was missing and
+    /// Liberation Sans embedded for any unembedded Helvetica/Arial. Other unembedded fonts (Times, Courier, Symbol,
+    /// …) are still unembedded here; [`unembedded_fonts`] of this copy names them.
     pub pdf: Vec<u8>,
     pub page_count: u32,
     /// The text found in the address window (plus upstream's 3 mm), one entry per line, as printed: not yet
@@ -183,12 +189,20 @@ pub fn check_at(pdf: &[u8], pixels_per_point: f32) -> Result<Checked, Invalid> {
     let first = &pages[0];
     let first_text = glyphs::PageText::read(first);
     let address_lines = first_text.address_lines();
-    let pdf = if first_text.has_notify_tag() {
-        pdf.to_vec()
-    } else {
+    // The checks above read the file as uploaded; only the printer's copy carries the substitutes.
+    let replaced_fonts = embed::embed_liberation(&mut document);
+    let pdf = if !first_text.has_notify_tag() {
         let media = first.media_box();
         tag::add_notify_tag(&mut document, page_ids[0], (media.x0, media.y1))
             .map_err(|_| Invalid::unreadable())?
+    } else if replaced_fonts > 0 {
+        let mut out = Vec::new();
+        document
+            .save_to(&mut out)
+            .map_err(|_| Invalid::unreadable())?;
+        out
+    } else {
+        pdf.to_vec()
     };
     Ok(Checked {
         pdf,

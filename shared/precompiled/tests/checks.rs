@@ -160,20 +160,39 @@ fn hand_written_with_trailer(
     content: &str,
     trailer: &str,
 ) -> Vec<u8> {
+    hand_written_with_fonts(
+        media_box,
+        rotate,
+        content,
+        trailer,
+        &["<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"],
+    )
+}
+
+/// A hand-written PDF whose page names `fonts` (font dictionaries) /F1, /F2, ….
+fn hand_written_with_fonts(
+    media_box: &str,
+    rotate: Option<i32>,
+    content: &str,
+    trailer: &str,
+    fonts: &[&str],
+) -> Vec<u8> {
     let rotate = rotate.map(|r| format!("/Rotate {r} ")).unwrap_or_default();
-    let objects = [
+    let font_names: String = (1..=fonts.len())
+        .map(|n| format!("/F{n} {} 0 R ", n + 4))
+        .collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
         format!("<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [{media_box}] >>"),
         format!(
-            "<< /Type /Page /Parent 2 0 R {rotate}/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>"
+            "<< /Type /Page /Parent 2 0 R {rotate}/Resources << /Font << {font_names}>> >> /Contents 4 0 R >>"
         ),
         format!(
             "<< /Length {} >>\nstream\n{content}\nendstream",
             content.len() + 1
         ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_owned(),
     ];
+    objects.extend(fonts.iter().map(|font| (*font).to_owned()));
     let mut pdf = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (object, number) in objects.iter().zip(1..) {
@@ -231,21 +250,28 @@ fn landscape_turned_by_rotate_is_portrait_and_a4_within_2_mm() {
     );
 }
 
-#[test]
-fn the_printers_copy_embeds_the_tags_font() {
-    let checked = check(&samples::letter(samples::ADDRESS, 1)).expect("clean");
+/// `pdffonts`' table, one line per font.
+fn pdffonts(pdf: &[u8]) -> Vec<String> {
     let out = Command::new("pdffonts")
         .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
-            child.stdin.take().expect("stdin").write_all(&checked.pdf)?;
+            child.stdin.take().expect("stdin").write_all(pdf)?;
             child.wait_with_output()
         })
         .expect("pdffonts (poppler-utils) runs");
+    assert!(out.status.success(), "pdffonts read the file");
     let listing = String::from_utf8(out.stdout).expect("utf-8");
-    let fonts: Vec<&str> = listing.lines().skip(2).collect();
+    listing.lines().skip(2).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_printers_copy_embeds_the_tags_font() {
+    let checked = check(&samples::letter(samples::ADDRESS, 1)).expect("clean");
+    let fonts = pdffonts(&checked.pdf);
+    let listing = fonts.join("\n");
     // The letter's own subset and the tag's.
     assert_eq!(fonts.len(), 2, "{listing}");
     assert!(fonts.iter().all(|f| f.contains(" yes ")), "{listing}");
@@ -265,4 +291,99 @@ fn an_encrypted_file_is_unreadable() {
     );
     let failure = invalid(&pdf);
     assert_eq!(failure.code, FailureCode::UnableToReadTheFile);
+}
+
+const HELVETICA_LETTER: &str = "BT /F1 9 Tf 73.7 714.3 Td (Mr B Jones) Tj 0 -11 Td (2 Low Road) Tj \
+    0 -11 Td (Leeds LS1 1AA) Tj ET BT /F2 12 Tf 73.7 500 Td (Dear Mr Jones, it's \\(nearly\\) Wednesday) Tj ET";
+
+#[test]
+fn unembedded_helvetica_is_printed_in_embedded_liberation_sans() {
+    // Helvetica with WinAnsi and no widths (as the standard 14 may be written); Helvetica-Bold with no encoding
+    // (its own StandardEncoding) and widths of its own, which must survive.
+    let bold_widths: String = (32..=126).map(|_| "600 ").collect();
+    let bold = format!(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /FirstChar 32 /LastChar 126 /Widths [{bold_widths}] >>"
+    );
+    let pdf = hand_written_with_fonts(
+        A4_BOX,
+        None,
+        HELVETICA_LETTER,
+        "",
+        &[
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+            &bold,
+        ],
+    );
+    assert_eq!(unembedded_fonts(&pdf), ["Helvetica", "Helvetica-Bold"]);
+    let checked = check(&pdf).expect("clean");
+    assert_eq!(
+        checked.address_lines,
+        ["Mr B Jones", "2 Low Road", "Leeds LS1 1AA"]
+    );
+
+    assert!(unembedded_fonts(&checked.pdf).is_empty());
+    let fonts = pdffonts(&checked.pdf);
+    let listing = fonts.join("\n");
+    for name in ["LiberationSans ", "LiberationSans-Bold "] {
+        let line = fonts
+            .iter()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} listed: {listing}"));
+        assert!(line.contains(" TrueType "), "{listing}");
+        assert!(line.contains(" yes "), "{name} embedded: {listing}");
+    }
+    assert!(fonts.iter().all(|f| f.contains(" yes ")), "{listing}");
+
+    let text = |pdf: &[u8]| {
+        pdftotext(pdf, 1)
+            .replace("NOTIFY", "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(text(&checked.pdf), text(&pdf));
+    // StandardEncoding's 39 is a closing quote, in the original and in the printer's copy alike.
+    assert!(
+        text(&pdf).contains("it\u{2019}s (nearly) Wednesday"),
+        "{}",
+        text(&pdf)
+    );
+
+    let document = lopdf::Document::load_mem(&checked.pdf).expect("lopdf reads the printer's copy");
+    let bold = document
+        .objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .find(|d| d.get(b"BaseFont").and_then(|n| n.as_name()).ok() == Some(b"LiberationSans-Bold"))
+        .expect("the bold font");
+    let kept: Vec<i64> = bold
+        .get(b"Widths")
+        .and_then(|w| w.as_array())
+        .expect("widths")
+        .iter()
+        .map(|w| w.as_i64().expect("a width"))
+        .collect();
+    assert_eq!(kept, vec![600; 95], "the file's own widths are kept");
+
+    let again = check(&checked.pdf).expect("the printer's copy is clean");
+    assert_eq!(again.address_lines, checked.address_lines);
+    assert_eq!(
+        again.pdf, checked.pdf,
+        "tagged and embedded: passed on as it is"
+    );
+}
+
+#[test]
+fn other_unembedded_fonts_stay_as_they_are() {
+    let pdf = hand_written_with_fonts(
+        A4_BOX,
+        None,
+        "BT /F1 9 Tf 73.7 714.3 Td (Mr B Jones) Tj 0 -11 Td (2 Low Road) Tj ET",
+        "",
+        &["<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman /Encoding /WinAnsiEncoding >>"],
+    );
+    let checked = check(&pdf).expect("clean");
+    // A documented limit: we ship no font metric-compatible with Times.
+    assert_eq!(unembedded_fonts(&checked.pdf), ["Times-Roman"]);
+    assert_eq!(checked.address_lines, ["Mr B Jones", "2 Low Road"]);
 }
