@@ -64,12 +64,14 @@ pub fn render_throughput(
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The single-thread benchmarks' statistics (letters rendered, precompiled letters checked): unrounded, since
+/// a check takes a few milliseconds.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

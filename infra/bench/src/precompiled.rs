@@ -5,8 +5,9 @@
 //!
 //! One thread is one core's work; `taskset -c 0 notify bench precompiled` also keeps it on one core.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::letters::{ms, percentile};
 use notify_precompiled::{PIXELS_PER_POINT, check_at, samples};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -70,15 +71,6 @@ pub fn check_throughput(
         max_ms: ms(*times.last().expect("count > 0")),
         pdf_bytes: pdf.len(),
     })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 pub fn run(o: &Options) -> anyhow::Result<Value> {
