@@ -746,3 +746,92 @@ async fn the_upload_is_kept_at_its_key_and_a_scan_of_a_missing_upload_is_a_faile
     assert_eq!(row.failures, 1);
     assert!(row.error.unwrap().contains("missing"));
 }
+
+/// The whole way of a clean upload through the real DVLA client: scanned by clamd, checked, its address read,
+/// collated, and printed by the fake DVLA, which gets the address from the PDF and the checked file; its
+/// DESPATCHED callback makes the letter `delivered`.
+#[tokio::test]
+async fn a_clean_letter_is_printed_by_the_fake_dvla() {
+    use notify_outbound::print::dvla::{DvlaClient, DvlaCredentials};
+    let app = TestApp::new().await;
+    let s = service(&app, false).await;
+    let fake =
+        notify_tests::fake_dvla::FakeDvla::start("notify", "dvla-password", "dvla-key").await;
+    let client = DvlaClient::new(
+        &fake.url,
+        DvlaCredentials {
+            username: "notify".into(),
+            password: "dvla-password".to_string().into(),
+            api_key: "dvla-key".to_string().into(),
+        },
+        None,
+    );
+    let tools = LetterTools {
+        renderer: TestRenderer::pages(1),
+        printer: Arc::new(client),
+        scanner: Some(project_clamd().await),
+    };
+    let upload = letter(&ADDRESS, 1);
+    let (id, scan) = send(&app, &s.live_key, &upload).await;
+    assert_eq!(handle(&app, &tools, scan, 1).await, Disposition::Done);
+    let created_at = app.stored(s.service.id, id).await.created_at;
+    assert_eq!(collate_for(&app, created_at).await, vec![id]);
+    let print = Message::PrintLetter {
+        v: 1,
+        notification_id: id,
+    };
+    assert_eq!(handle(&app, &tools, print, 1).await, Disposition::Done);
+    assert_eq!(status(&app, &s, id).await, NotificationStatus::Sending);
+
+    let requests = fake.print_requests();
+    assert_eq!(requests.len(), 1, "one print job for the letter");
+    let body = &requests[0].body;
+    assert_eq!(body["id"], id.to_string());
+    assert_eq!(
+        (
+            &body["standardParams"]["recipientName"],
+            &body["standardParams"]["address"]["unstructuredAddress"]
+        ),
+        (
+            &json!("Ms A Person"),
+            &json!({"line1": "Flat 2", "line2": "1 High Street", "postcode": "SW1A 1AA"})
+        ),
+        "the address read from the PDF"
+    );
+    let pdf = body["customParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "pdfContent")
+        .and_then(|p| p["value"].as_str())
+        .expect("the PDF travels base64");
+    let printed = base64::engine::general_purpose::STANDARD
+        .decode(pdf)
+        .unwrap();
+    let key = app.state.db.letter_file_key(id).await.unwrap().unwrap();
+    assert_eq!(
+        Some(printed.clone()),
+        app.state.files.get(&key).await.unwrap()
+    );
+    assert_ne!(printed, upload, "the checked file, its NOTIFY tag added");
+
+    let target = body["callbackParams"]["target"].as_str().unwrap();
+    let query = &target[target.find('?').expect("the token is in the query")..];
+    let despatched = serde_json::to_vec(&notify_core::letters::dvla_callback::despatched_event(
+        id,
+        1,
+        Postage::Second,
+        Utc::now(),
+    ))
+    .unwrap();
+    let r = app
+        .request(
+            "POST",
+            &format!("/notifications/letter/status{query}"),
+            None,
+            Some(&despatched),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(status(&app, &s, id).await, NotificationStatus::Delivered);
+}
