@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use notify_app::jobs::{self, Job};
 use notify_app::letters::{self, LetterTools};
 use notify_app::workers::Attempt;
@@ -15,7 +15,10 @@ use notify_core::model::{NotificationStatus, Postage};
 use notify_core::retry::Disposition;
 use notify_letters::{Language, PdfRenderer, RenderError};
 use notify_outbound::print::{PrintAccepted, PrintError, PrintProvider};
-use notify_tests::letters::{Recording, RecordingPrinter, StoreDown, TestRenderer};
+use notify_tests::letters::{
+    Recording, RecordingPrinter, StoreDown, TestRenderer, collate_for, post_letter_callback,
+    print_request_pdf,
+};
 use notify_tests::{TestApp, TestService};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -118,33 +121,6 @@ async fn get_pdf(app: &TestApp, key: &str, id: Uuid) -> notify_tests::Response {
         .await
 }
 
-async fn post_callback(app: &TestApp, query: &str, body: &Value) -> notify_tests::Response {
-    let body = serde_json::to_vec(body).unwrap();
-    app.request(
-        "POST",
-        &format!("/notifications/letter/status{query}"),
-        None,
-        Some(&body),
-    )
-    .await
-}
-
-/// The collation as it runs at 17:50 London on the day that prints a letter created at `created_at`.
-async fn collate_for(app: &TestApp, created_at: DateTime<Utc>) -> Vec<Uuid> {
-    let at = print_deadline(print_day(created_at)) + chrono::Duration::minutes(20);
-    letters::collate(&app.state, at, || true).await.unwrap();
-    app.queue
-        .take_all("deliver-letter")
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::PrintLetter {
-                notification_id, ..
-            } => Some(notification_id),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
     let app = TestApp::new().await;
@@ -237,7 +213,7 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
         "2026-12-01T22:30:00Z".parse().unwrap(),
     ))
     .unwrap();
-    let r = post_callback(&app, &format!("?token={token}"), &despatched).await;
+    let r = post_letter_callback(&app, &format!("?token={token}"), &despatched).await;
     assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(status(&app, &s, id).await, NotificationStatus::Delivered);
     assert_eq!(
@@ -249,7 +225,7 @@ async fn a_live_letter_is_rendered_stored_collated_printed_and_delivered() {
     assert_eq!(sent[0]["status"], "delivered");
     assert_eq!(sent[0]["notification_type"], "letter");
     // DVLA repeating itself changes nothing and makes no second callback.
-    let r = post_callback(&app, &format!("?token={token}"), &despatched).await;
+    let r = post_letter_callback(&app, &format!("?token={token}"), &despatched).await;
     assert_eq!(r.status, 204);
     assert!(callbacks_for(&app, id).is_empty());
     let got = app
@@ -274,7 +250,7 @@ async fn a_rejected_letter_is_a_technical_failure_with_its_callback() {
     let token = CallbackSigner::new(SECRET).sign(id);
     let rejected = json!({"id": "1", "time": "2026-12-01T10:00:00Z", "metadata": {"correlationId": "c"},
         "data": {"jobId": id, "jobStatus": "REJECTED", "transitionDate": "2026-12-01T10:00:00Z"}});
-    let r = post_callback(&app, &format!("?token={token}"), &rejected).await;
+    let r = post_letter_callback(&app, &format!("?token={token}"), &rejected).await;
     assert_eq!(r.status, 204);
     assert_eq!(
         status(&app, &s, id).await,
@@ -294,23 +270,23 @@ async fn the_callback_needs_a_valid_token_and_dvlas_shape() {
     let body = serde_json::to_value(despatched_event(id, 1, Postage::Second, Utc::now())).unwrap();
     let forbidden = json!({"status_code": 403, "errors": [{"error": "InvalidRequest", "message": "A valid token must be provided in the query string"}]});
     for query in ["", "?token=", "?token=not-a-token"] {
-        let r = post_callback(&app, query, &body).await;
+        let r = post_letter_callback(&app, query, &body).await;
         assert_eq!(r.status, 403, "{query}");
         assert_eq!(r.json(), forbidden);
     }
     let other_key = CallbackSigner::new("another-secret").sign(id);
-    let r = post_callback(&app, &format!("?token={other_key}"), &body).await;
+    let r = post_letter_callback(&app, &format!("?token={other_key}"), &body).await;
     assert_eq!(r.status, 403);
     // A token for another letter.
     let other = CallbackSigner::new(SECRET).sign(Uuid::new_v4());
-    let r = post_callback(&app, &format!("?token={other}"), &body).await;
+    let r = post_letter_callback(&app, &format!("?token={other}"), &body).await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json(),
         json!({"status_code": 400, "errors": [{"error": "InvalidRequest", "message": "Notification ID in letter callback data does not match ID in token"}]})
     );
     let token = CallbackSigner::new(SECRET).sign(id);
-    let r = post_callback(
+    let r = post_letter_callback(
         &app,
         &format!("?token={token}"),
         &json!({"id": "1", "time": "2026-12-01T10:00:00Z", "metadata": {"correlationId": "c"},
@@ -760,14 +736,7 @@ async fn a_live_letter_goes_to_the_fake_dvla_and_back() {
     assert_eq!(requests.len(), 1, "one print job per letter");
     let body = &requests[0].body;
     assert_eq!(body["id"], id.to_string());
-    let pdf = body["customParams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "pdfContent")
-        .and_then(|p| p["value"].as_str())
-        .expect("the PDF travels base64");
-    let pdf = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pdf).unwrap();
+    let pdf = print_request_pdf(body);
     assert_eq!(
         Some(pdf),
         app.state
@@ -781,7 +750,7 @@ async fn a_live_letter_goes_to_the_fake_dvla_and_back() {
 
     let despatched =
         serde_json::to_value(despatched_event(id, 1, Postage::Second, chrono::Utc::now())).unwrap();
-    let r = post_callback(&app, query, &despatched).await;
+    let r = post_letter_callback(&app, query, &despatched).await;
     assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(status(&app, &s, id).await, NotificationStatus::Delivered);
 }

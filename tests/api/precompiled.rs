@@ -7,17 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use notify_app::jobs::{self, Job};
 use notify_app::letters::{self, LetterTools};
 use notify_app::workers::Attempt;
 use notify_core::letters::guardduty::ScanStatus;
-use notify_core::letters::{precompiled_upload_key, print_day, print_deadline};
+use notify_core::letters::precompiled_upload_key;
 use notify_core::messages::Message;
 use notify_core::model::{NotificationStatus, Postage, ServicePermission};
 use notify_core::retry::Disposition;
 use notify_outbound::scan::Scanner;
-use notify_tests::letters::{RecordingPrinter, StoreDown, TestRenderer};
+use notify_tests::letters::{
+    RecordingPrinter, StoreDown, TestRenderer, collate_for, post_letter_callback, print_request_pdf,
+};
 use notify_tests::precompiled::{
     A3, A4, A4_LANDSCAPE, ADDRESS, Page, absent_clamd, eicar_letter, letter, letter_pages, pdf,
     project_clamd,
@@ -177,22 +179,6 @@ async fn get(app: &TestApp, key: &str, id: Uuid) -> Value {
 async fn get_pdf(app: &TestApp, key: &str, id: Uuid) -> notify_tests::Response {
     app.call("GET", &format!("/v2/notifications/{id}/pdf"), key, None)
         .await
-}
-
-/// The collation as it runs at 17:50 London on the day that prints a letter created at `created_at`.
-async fn collate_for(app: &TestApp, created_at: DateTime<Utc>) -> Vec<Uuid> {
-    let at = print_deadline(print_day(created_at)) + chrono::Duration::minutes(20);
-    letters::collate(&app.state, at, || true).await.unwrap();
-    app.queue
-        .take_all(&app.state.config.queues.deliver_letter)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::PrintLetter {
-                notification_id, ..
-            } => Some(notification_id),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -798,16 +784,7 @@ async fn a_clean_letter_is_printed_by_the_fake_dvla() {
         ),
         "the address read from the PDF"
     );
-    let pdf = body["customParams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "pdfContent")
-        .and_then(|p| p["value"].as_str())
-        .expect("the PDF travels base64");
-    let printed = base64::engine::general_purpose::STANDARD
-        .decode(pdf)
-        .unwrap();
+    let printed = print_request_pdf(body);
     let key = app.state.db.letter_file_key(id).await.unwrap().unwrap();
     assert_eq!(
         Some(printed.clone()),
@@ -817,21 +794,14 @@ async fn a_clean_letter_is_printed_by_the_fake_dvla() {
 
     let target = body["callbackParams"]["target"].as_str().unwrap();
     let query = &target[target.find('?').expect("the token is in the query")..];
-    let despatched = serde_json::to_vec(&notify_core::letters::dvla_callback::despatched_event(
+    let despatched = serde_json::to_value(notify_core::letters::dvla_callback::despatched_event(
         id,
         1,
         Postage::Second,
         Utc::now(),
     ))
     .unwrap();
-    let r = app
-        .request(
-            "POST",
-            &format!("/notifications/letter/status{query}"),
-            None,
-            Some(&despatched),
-        )
-        .await;
+    let r = post_letter_callback(&app, query, &despatched).await;
     assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(status(&app, &s, id).await, NotificationStatus::Delivered);
 }

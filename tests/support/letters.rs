@@ -153,3 +153,55 @@ impl FileStore for StoreDown {
         Err(FileError::Unavailable("store down".into()))
     }
 }
+
+/// The collation as it runs at 17:50 London on the day that prints a letter created at `created_at`: the letters
+/// it put on the deliver-letter queue for the printer.
+pub async fn collate_for(
+    app: &crate::TestApp,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<uuid::Uuid> {
+    use notify_core::letters::{print_day, print_deadline};
+    use notify_core::messages::Message;
+    let at = print_deadline(print_day(created_at)) + chrono::Duration::minutes(20);
+    notify_app::letters::collate(&app.state, at, || true)
+        .await
+        .unwrap();
+    app.queue
+        .take_all(&app.state.config.queues.deliver_letter)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::PrintLetter {
+                notification_id, ..
+            } => Some(notification_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The PDF a DVLA print request carries (base64 in `customParams[pdfContent]`).
+pub fn print_request_pdf(body: &serde_json::Value) -> Vec<u8> {
+    let pdf = body["customParams"]
+        .as_array()
+        .expect("customParams")
+        .iter()
+        .find(|p| p["key"] == "pdfContent")
+        .and_then(|p| p["value"].as_str())
+        .expect("the PDF travels base64");
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pdf).unwrap()
+}
+
+/// DVLA's callback to `POST /notifications/letter/status`, with the query (token) the print request named.
+pub async fn post_letter_callback(
+    app: &crate::TestApp,
+    query: &str,
+    body: &serde_json::Value,
+) -> crate::Response {
+    let body = serde_json::to_vec(body).unwrap();
+    app.request(
+        "POST",
+        &format!("/notifications/letter/status{query}"),
+        None,
+        Some(&body),
+    )
+    .await
+}
