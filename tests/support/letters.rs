@@ -152,6 +152,21 @@ impl FileStore for StoreDown {
     async fn delete(&self, _: &str) -> Result<(), FileError> {
         Err(FileError::Unavailable("store down".into()))
     }
+    async fn put_with_metadata(
+        &self,
+        _: &str,
+        _: Vec<u8>,
+        _: &str,
+        _: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), FileError> {
+        Err(FileError::Unavailable("store down".into()))
+    }
+    async fn metadata(
+        &self,
+        _: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, FileError> {
+        Err(FileError::Unavailable("store down".into()))
+    }
 }
 
 /// The collation as it runs at 17:50 London on the day that prints a letter created at `created_at`: the letters

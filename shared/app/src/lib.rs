@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod cache;
 pub mod callbacks;
 pub mod delivery;

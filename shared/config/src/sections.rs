@@ -60,6 +60,8 @@ pub struct QueueConfig {
     pub deliver_letter: String,
     /// Provider receipts.
     pub status: String,
+    /// CSV jobs to process (`Message::ProcessJob`).
+    pub jobs: String,
     /// Service callbacks, each complete (URL, encrypted token, body).
     pub callbacks: String,
     /// Callbacks whose retries ran out, each with its last error.
@@ -74,6 +76,7 @@ impl QueueConfig {
             deliver_email: vars.text("DELIVER_EMAIL_QUEUE"),
             deliver_letter: vars.text("DELIVER_LETTER_QUEUE"),
             status: vars.text("STATUS_QUEUE"),
+            jobs: vars.text("JOBS_QUEUE"),
             callbacks: vars.text("CALLBACKS_QUEUE"),
             callbacks_dlq: vars.text("CALLBACKS_DLQ"),
         }
@@ -234,6 +237,9 @@ pub struct FilesConfig {
     /// `LETTERS_SCAN_BUCKET`: precompiled letters as uploaded (`precompiled/…`), the bucket GuardDuty Malware
     /// Protection watches; when unset, under `local_dir` too.
     pub letters_scan_bucket: Option<String>,
+    /// `CSV_UPLOAD_BUCKET`: CSV jobs' files as uploaded (`service-{id}-notify/{upload_id}.csv`, upstream's
+    /// `S3_BUCKET_CSV_UPLOAD`); when unset, under `local_dir` too.
+    pub csv_upload_bucket: Option<String>,
     /// `FILES_DIR`: the local store's root (`notify dev`, tests).
     pub local_dir: PathBuf,
     /// `S3_ENDPOINT_URL`: moto in tests and `notify dev`; the regional endpoint when unset.
@@ -246,6 +252,7 @@ impl FilesConfig {
             letters_pdf_bucket: vars.get("LETTERS_PDF_BUCKET"),
             letter_logos_bucket: vars.get("LETTER_LOGOS_BUCKET"),
             letters_scan_bucket: vars.get("LETTERS_SCAN_BUCKET"),
+            csv_upload_bucket: vars.get("CSV_UPLOAD_BUCKET"),
             local_dir: PathBuf::from(vars.text("FILES_DIR")),
             s3_endpoint_url: vars.get("S3_ENDPOINT_URL"),
         }

@@ -51,6 +51,11 @@ pub enum Message {
         notification_id: Uuid,
         result: crate::letters::guardduty::ScanStatus,
     },
+    /// A CSV job to process (the jobs queue): its rows from `jobs.rows_processed` on are persisted in batches
+    /// and their deliveries queued. A second message for the same job, or one for a job already processed, is a
+    /// no-op; one for a job whose run timed out resumes it.
+    #[serde(rename = "process_job")]
+    ProcessJob { v: u32, job_id: Uuid },
     /// A service callback, complete: the callback worker needs no database.
     #[serde(rename = "callback")]
     Callback(crate::callbacks::Callback),

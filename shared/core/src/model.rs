@@ -36,6 +36,22 @@ text_enum!(
 );
 
 text_enum!(
+    /// A CSV job's status, upstream's `job_status` table.
+    JobStatus {
+        Pending => "pending",
+        InProgress => "in progress",
+        Finished => "finished",
+        FinishedAllNotificationsCreated => "finished all notifications created",
+        SendingLimitsExceeded => "sending limits exceeded",
+        Scheduled => "scheduled",
+        Cancelled => "cancelled",
+        ReadyToSend => "ready to send",
+        SentToDvla => "sent to dvla",
+        Error => "error",
+    }
+);
+
+text_enum!(
     /// live ("normal"), team-and-guest-list, and test keys.
     KeyType { Normal => "normal", Team => "team", Test => "test" }
 );

@@ -17,6 +17,7 @@ pub mod rds_auth;
 
 mod api_keys;
 mod callback_apis;
+mod csv_jobs;
 mod data_retention;
 mod delivery;
 mod guest_list;
@@ -36,6 +37,7 @@ mod users;
 
 pub use api_keys::*;
 pub use callback_apis::*;
+pub use csv_jobs::*;
 pub use data_retention::*;
 pub use delivery::*;
 pub use error::*;

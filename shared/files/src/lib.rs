@@ -4,13 +4,14 @@
 
 mod s3;
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use notify_config::FilesConfig;
 
-pub use s3::{LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store};
+pub use s3::{CSV_UPLOAD_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store};
 
 /// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`,
 /// precompiled uploads in `LETTERS_SCAN_BUCKET`), else a local directory at `FILES_DIR`.
@@ -26,11 +27,14 @@ pub async fn from_config(config: &FilesConfig) -> Arc<dyn FileStore> {
                 letters_pdf_bucket.clone()
             });
             let client = S3Store::client(config.s3_endpoint_url.as_deref()).await;
-            let store = S3Store::new(client, letters_pdf_bucket.clone(), logos);
-            match &config.letters_scan_bucket {
-                Some(scan) => Arc::new(store.with_scan_bucket(scan.clone())),
-                None => Arc::new(store),
+            let mut store = S3Store::new(client, letters_pdf_bucket.clone(), logos);
+            if let Some(scan) = &config.letters_scan_bucket {
+                store = store.with_scan_bucket(scan.clone());
             }
+            if let Some(csv) = &config.csv_upload_bucket {
+                store = store.with_csv_bucket(csv.clone());
+            }
+            Arc::new(store)
         }
     }
 }
@@ -51,6 +55,16 @@ pub trait FileStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, FileError>;
     /// Removes the file at `key`; removing a missing file is not an error.
     async fn delete(&self, key: &str) -> Result<(), FileError>;
+    /// Writes the file with user metadata (S3's `x-amz-meta-*`: a CSV upload's `valid`, `notification_count`, …).
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<(), FileError>;
+    /// The metadata the file at `key` was written with (empty if none), or `None` when there is no such file.
+    async fn metadata(&self, key: &str) -> Result<Option<BTreeMap<String, String>>, FileError>;
 }
 
 /// Files under a directory, one file per key (`/` in a key makes subdirectories).
@@ -120,12 +134,51 @@ impl FileStore for LocalDirStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), FileError> {
-        match tokio::fs::remove_file(self.path(key)?).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        for path in [self.path(key)?, metadata_path(&self.path(key)?)] {
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<(), FileError> {
+        // The metadata first: a file is never seen without what was said about it.
+        let json =
+            serde_json::to_vec(metadata).map_err(|e| FileError::Unavailable(e.to_string()))?;
+        self.put(&format!("{key}.metadata.json"), json, "application/json")
+            .await?;
+        self.put(key, bytes, content_type).await
+    }
+
+    async fn metadata(&self, key: &str) -> Result<Option<BTreeMap<String, String>>, FileError> {
+        let path = self.path(key)?;
+        if !tokio::fs::try_exists(&path).await.map_err(unavailable)? {
+            return Ok(None);
+        }
+        match tokio::fs::read(metadata_path(&path)).await {
+            Ok(json) => serde_json::from_slice(&json)
+                .map(Some)
+                .map_err(|e| FileError::Unavailable(format!("{key}: unreadable metadata: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(BTreeMap::new())),
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// A local file's metadata lives beside it, as S3 keeps it with the object.
+fn metadata_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".metadata.json");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -158,12 +211,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn local_store_keeps_metadata_beside_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDirStore::new(dir.path());
+        let key = "service-1-notify/upload.csv";
+        assert_eq!(store.metadata(key).await.unwrap(), None);
+        let metadata = BTreeMap::from([("valid".to_string(), "True".to_string())]);
+        store
+            .put_with_metadata(key, b"phone number\n".to_vec(), "text/csv", &metadata)
+            .await
+            .unwrap();
+        assert_eq!(store.metadata(key).await.unwrap(), Some(metadata));
+        store
+            .put("plain.csv", b"x".to_vec(), "text/csv")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.metadata("plain.csv").await.unwrap(),
+            Some(BTreeMap::new())
+        );
+        store.delete(key).await.unwrap();
+        assert_eq!(store.metadata(key).await.unwrap(), None);
+        assert!(
+            !dir.path()
+                .join("service-1-notify/upload.csv.metadata.json")
+                .exists()
+        );
+    }
+
+    #[tokio::test]
     async fn without_a_bucket_the_configuration_gives_the_local_store() {
         let dir = tempfile::tempdir().unwrap();
         let config = FilesConfig {
             letters_pdf_bucket: None,
             letter_logos_bucket: Some("ignored-without-the-pdf-bucket".into()),
             letters_scan_bucket: None,
+            csv_upload_bucket: None,
             local_dir: dir.path().to_path_buf(),
             s3_endpoint_url: None,
         };

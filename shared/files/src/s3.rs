@@ -3,6 +3,8 @@
 //! letters as uploaded go to a third, the one GuardDuty Malware Protection scans: only what a service sent is
 //! scanned (and paid for), never Notify's own renders.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
@@ -13,6 +15,9 @@ use crate::{FileError, FileStore, check_key};
 /// Keys under this prefix are letter logos (`letter_branding.filename`); every other key is a letter PDF.
 pub const LETTER_LOGOS_PREFIX: &str = "letter-logos/";
 
+/// Keys under this prefix are CSV jobs' uploads (`notify_core::jobs::csv_upload_key`: `service-{id}-notify/…`).
+pub const CSV_UPLOAD_PREFIX: &str = "service-";
+
 /// Keys under this prefix are precompiled letters as uploaded (`notify_core::letters::precompiled_upload_key`).
 pub const PRECOMPILED_PREFIX: &str = "precompiled/";
 
@@ -22,6 +27,7 @@ pub struct S3Store {
     letters_pdf_bucket: String,
     letter_logos_bucket: String,
     letters_scan_bucket: Option<String>,
+    csv_upload_bucket: Option<String>,
 }
 
 impl S3Store {
@@ -35,12 +41,19 @@ impl S3Store {
             letters_pdf_bucket: letters_pdf_bucket.into(),
             letter_logos_bucket: letter_logos_bucket.into(),
             letters_scan_bucket: None,
+            csv_upload_bucket: None,
         }
     }
 
     /// Precompiled uploads (`precompiled/…`) in `bucket` rather than the letters PDF bucket.
     pub fn with_scan_bucket(mut self, bucket: impl Into<String>) -> Self {
         self.letters_scan_bucket = Some(bucket.into());
+        self
+    }
+
+    /// CSV uploads (`service-…`) in `bucket` rather than the letters PDF bucket, whose retention is letters'.
+    pub fn with_csv_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.csv_upload_bucket = Some(bucket.into());
         self
     }
 
@@ -72,6 +85,12 @@ impl S3Store {
             .filter(|_| key.starts_with(PRECOMPILED_PREFIX))
         {
             scan
+        } else if let Some(csv) = self
+            .csv_upload_bucket
+            .as_deref()
+            .filter(|_| key.starts_with(CSV_UPLOAD_PREFIX))
+        {
+            csv
         } else {
             &self.letters_pdf_bucket
         }
@@ -135,6 +154,46 @@ impl FileStore for S3Store {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<(), FileError> {
+        check_key(key)?;
+        self.client
+            .put_object()
+            .bucket(self.bucket_for(key))
+            .key(key)
+            .content_type(content_type)
+            .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn metadata(&self, key: &str) -> Result<Option<BTreeMap<String, String>>, FileError> {
+        check_key(key)?;
+        match self
+            .client
+            .head_object()
+            .bucket(self.bucket_for(key))
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(
+                head.metadata.unwrap_or_default().into_iter().collect(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

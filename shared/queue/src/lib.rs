@@ -34,6 +34,22 @@ pub trait Queue: Send + Sync {
         message: &Message,
         delay: Duration,
     ) -> Result<(), QueueError>;
+
+    /// Many messages to one queue, each with its group: SQS's `SendMessageBatch`, 10 to a call. Answers, in
+    /// order, the index of every message not sent with why; an empty list means every one was sent.
+    async fn send_batch(
+        &self,
+        queue: &str,
+        messages: &[(String, Message)],
+    ) -> Vec<(usize, QueueError)> {
+        let mut failed = Vec::new();
+        for (i, (group, message)) in messages.iter().enumerate() {
+            if let Err(e) = self.send(queue, group, message).await {
+                failed.push((i, e));
+            }
+        }
+        failed
+    }
 }
 
 /// A message taken off the in-process queue: its group, so a message put back keeps its place in the rotation,

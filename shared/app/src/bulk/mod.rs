@@ -1,0 +1,8 @@
+//! Bulk sending: CSV jobs created through the admin API, the CLI or `POST /v2/notifications/bulk`
+//! ([`create`]), processed by the jobs worker ([`process`]) and released, watched and finished by the
+//! housekeeping jobs ([`schedule`]); and single sends scheduled for later ([`scheduled_sends`]).
+
+pub mod create;
+pub mod process;
+pub mod schedule;
+pub mod scheduled_sends;

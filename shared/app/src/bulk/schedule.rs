@@ -1,0 +1,1 @@
+//! ISSUE 14 GROUNDWORK: filled in by its helper.
