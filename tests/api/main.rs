@@ -6,6 +6,8 @@ mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
+// issue 14: schedule
+mod jobs_schedule;
 mod lambda;
 mod letters;
 mod letters_admin;

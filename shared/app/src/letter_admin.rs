@@ -118,6 +118,11 @@ pub async fn cancel_letter(
         .ok_or(LetterAdminError::NotFound(NOTIFICATION_NOT_FOUND))?;
     if record.notification_type != NotificationType::Letter {
         // issue 14: a scheduled SMS or email is cancellable until it is released.
+        if record.status == NotificationStatus::Cancelled {
+            return Err(LetterAdminError::Invalid(
+                "This notification has already been cancelled.".into(),
+            ));
+        }
         match crate::bulk::scheduled_sends::cancel(state, service_id, notification_id, now).await? {
             Ok(true) => {
                 tracing::info!(%notification_id, %service_id, "scheduled notification cancelled");

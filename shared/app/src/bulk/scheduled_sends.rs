@@ -67,7 +67,7 @@ pub async fn cancel(
             ScheduledCancel::Cancelled => Ok(true),
             ScheduledCancel::NotScheduled => Ok(false),
             ScheduledCancel::AlreadyReleased { scheduled_for } => Err(format!(
-                "It’s too late to cancel this notification. It was scheduled for {} and has already been sent or cancelled.",
+                "It’s too late to cancel this notification. It was scheduled for {} and has already been sent.",
                 notify_core::time::format(scheduled_for)
             )),
         },

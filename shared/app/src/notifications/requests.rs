@@ -64,7 +64,8 @@ fn scheduled_for(now: DateTime<Utc>) -> impl Fn(&str, &Value) -> RuleResult<Opti
             .or_else(|_| {
                 chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").map(|d| d.and_utc())
             });
-        let Ok(at) = parsed else {
+        // Microseconds, as Postgres keeps it: the 201 shows the time the GET will.
+        let Ok(at) = parsed.map(|at| chrono::SubsecRound::trunc_subsecs(at, 6)) else {
             return Err(format!(
                 "{name} datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"
             ));
