@@ -1,6 +1,8 @@
 //! The HTTP router: the public v2 API and the admin API. The same `Router` serves Lambda and the local stack.
 
 pub mod admin;
+// issue 14: bulk endpoint
+pub mod bulk;
 pub mod errors;
 pub mod letters;
 pub mod receipts;
@@ -66,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notifications/email", post(v2::post_email))
         .route("/v2/notifications/letter", post(v2::post_letter))
         .route("/v2/notifications", get(v2::list_notifications))
+        // issue 14: bulk endpoint (GC Notify's POST /v2/notifications/bulk), before `{id}` so it is not an id
+        .route("/v2/notifications/bulk", post(bulk::post_bulk))
         .route(
             "/v2/notifications/{id}",
             get(v2::get_notification).post(not_found),
