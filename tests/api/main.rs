@@ -2,6 +2,8 @@
 
 mod admin;
 mod auth;
+// issue 14: bulk endpoint
+mod bulk;
 mod callbacks;
 mod delivery;
 mod firetext;

@@ -12,6 +12,10 @@ use crate::v2::V2Auth;
 use notify_app::AppState;
 use notify_app::bulk::endpoint;
 
+/// A body of 100,000 rows is several megabytes, over axum's 2 MB default: the bulk route takes up to API Gateway's
+/// 10 MB (on Lambda a synchronous invocation carries at most 6 MB, the smaller bound there).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
 pub async fn post_bulk(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,

@@ -69,7 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notifications/letter", post(v2::post_letter))
         .route("/v2/notifications", get(v2::list_notifications))
         // issue 14: bulk endpoint (GC Notify's POST /v2/notifications/bulk), before `{id}` so it is not an id
-        .route("/v2/notifications/bulk", post(bulk::post_bulk))
+        .route(
+            "/v2/notifications/bulk",
+            post(bulk::post_bulk).layer(axum::extract::DefaultBodyLimit::max(bulk::MAX_BODY_BYTES)),
+        )
         .route(
             "/v2/notifications/{id}",
             get(v2::get_notification).post(not_found),
