@@ -8,3 +8,5 @@ pub mod endpoint;
 pub mod process;
 pub mod schedule;
 pub mod scheduled_sends;
+// issue 14: admin
+pub mod admin;
