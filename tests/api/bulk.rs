@@ -93,7 +93,11 @@ async fn the_body_is_checked_as_gc_notify_checks_it() {
     let key = &s.live_key;
     let t = s.email_template;
     let base = json!({"name": "job_name", "template_id": t});
-    for args in [json!({}), json!({"rows": [1, 2], "csv": "foo"}), json!({"csv": ""})] {
+    for args in [
+        json!({}),
+        json!({"rows": [1, 2], "csv": "foo"}),
+        json!({"csv": ""}),
+    ] {
         let mut body = base.clone();
         body.as_object_mut()
             .unwrap()
@@ -108,7 +112,12 @@ async fn the_body_is_checked_as_gc_notify_checks_it() {
         validation("name is a required property")
     );
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": "nope", "csv": "foo"})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": "nope", "csv": "foo"})
+        )
+        .await,
         validation("template_id is not a valid UUID")
     );
     assert_eq!(
@@ -116,11 +125,21 @@ async fn the_body_is_checked_as_gc_notify_checks_it() {
         validation("reply_to_id is not a valid UUID")
     );
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": t, "rows": [["email address"]]})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": t, "rows": [["email address"]]})
+        )
+        .await,
         validation("rows [[email address]] is too short")
     );
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": t, "csv": "a", "colour": "red"})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": t, "csv": "a", "colour": "red"})
+        )
+        .await,
         validation("Additional properties are not allowed (colour was unexpected)")
     );
     let all = bulk(&app, key, json!({"template_id": 1, "name": 2, "csv": 3})).await;
@@ -142,10 +161,7 @@ async fn the_body_is_checked_as_gc_notify_checks_it() {
         )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(
-        messages(&r.json()),
-        ["Invalid JSON supplied in POST data"]
-    );
+    assert_eq!(messages(&r.json()), ["Invalid JSON supplied in POST data"]);
 }
 
 #[tokio::test]
@@ -174,10 +190,7 @@ async fn scheduled_for_is_at_most_96_hours_ahead() {
         ),
     ] {
         let body = json!({"name": "job_name", "template_id": s.email_template, "scheduled_for": scheduled_for, "rows": [1, 2]});
-        assert_eq!(
-            refused(&app, &s.live_key, body).await,
-            validation(message)
-        );
+        assert_eq!(refused(&app, &s.live_key, body).await, validation(message));
     }
 }
 
@@ -187,7 +200,12 @@ async fn the_template_must_be_usable() {
     let s = app.service(false).await;
     let key = &s.live_key;
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": Uuid::new_v4(), "rows": [1, 2]})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": Uuid::new_v4(), "rows": [1, 2]})
+        )
+        .await,
         bad_request("Template not found")
     );
     let r = app
@@ -199,11 +217,20 @@ async fn the_template_must_be_usable() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": s.sms_template, "rows": [1, 2]})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": s.sms_template, "rows": [1, 2]})
+        )
+        .await,
         bad_request(&format!("Template {} has been deleted", s.sms_template))
     );
     for (permission, template, expected) in [
-        (ServicePermission::Email, NotificationType::Sms, "text messages"),
+        (
+            ServicePermission::Email,
+            NotificationType::Sms,
+            "text messages",
+        ),
         (ServicePermission::Sms, NotificationType::Email, "emails"),
     ] {
         let other = app.service_with(false, Some(vec![permission])).await;
@@ -212,13 +239,23 @@ async fn the_template_must_be_usable() {
             _ => other.email_template,
         };
         assert_eq!(
-            refused(&app, &other.live_key, json!({"name": "n", "template_id": id, "rows": [1, 2]})).await,
+            refused(
+                &app,
+                &other.live_key,
+                json!({"name": "n", "template_id": id, "rows": [1, 2]})
+            )
+            .await,
             bad_request(&format!("Service is not allowed to send {expected}"))
         );
     }
     // Rows that are not arrays are refused as Python's csv.writer refuses them, once the template is known.
     assert_eq!(
-        refused(&app, key, json!({"name": "n", "template_id": s.email_template, "rows": [1, 2]})).await,
+        refused(
+            &app,
+            key,
+            json!({"name": "n", "template_id": s.email_template, "rows": [1, 2]})
+        )
+        .await,
         bad_request("Error converting to CSV: iterable expected, not int")
     );
 }
@@ -290,14 +327,26 @@ async fn column_headers_missing_or_twice() {
     }
     let plain_sms = template(&app, &s, NotificationType::Sms, "Hello!").await;
     for (template, header, expected) in [
-        (plain, vec!["email address", "email address"], "email address"),
+        (
+            plain,
+            vec!["email address", "email address"],
+            "email address",
+        ),
         (
             named_email,
             vec!["email address", "email_address", "name"],
             "email address, email_address",
         ),
-        (plain_sms, vec!["phone number", "phone number"], "phone number"),
-        (plain_sms, vec!["phone number", "phone_number"], "phone number, phone_number"),
+        (
+            plain_sms,
+            vec!["phone number", "phone number"],
+            "phone number",
+        ),
+        (
+            plain_sms,
+            vec!["phone number", "phone_number"],
+            "phone number, phone_number",
+        ),
     ] {
         let body = json!({"name": "job_name", "template_id": template, "rows": [header, ["bar"]]});
         assert_eq!(
@@ -335,7 +384,12 @@ async fn rows_with_errors_are_named() {
 async fn the_daily_limit_counts_the_rows() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
-    update_service(&app, &s, json!({"email_message_limit": 1, "sms_message_limit": 1})).await;
+    update_service(
+        &app,
+        &s,
+        json!({"email_message_limit": 1, "sms_message_limit": 1}),
+    )
+    .await;
     let email = template(&app, &s, NotificationType::Email, "Hello!").await;
     let sms = template(&app, &s, NotificationType::Sms, "Hello!").await;
     let body = json!({"name": "job_name", "template_id": email,
@@ -371,7 +425,8 @@ async fn the_rate_limit_comes_after_the_template() {
     let app = TestApp::new().await;
     let s = app.service(false).await;
     update_service(&app, &s, json!({"rate_limit": 3})).await;
-    let body = json!({"name": "job_name", "template_id": s.email_template, "rows": [["foo"], ["bar"]]});
+    let body =
+        json!({"name": "job_name", "template_id": s.email_template, "rows": [["foo"], ["bar"]]});
     // Capacity 2: one request passes the limiter (then the file is refused), the next is limited.
     let first = bulk(&app, &s.live_key, body.clone()).await;
     assert_eq!(first.status, 400, "{}", first.json());
@@ -396,7 +451,9 @@ async fn team_keys_and_trial_services_send_to_the_team_and_guest_list_only() {
     ];
     assert_eq!(
         refused(&app, &s.team_key, body(&two)).await,
-        bad_request("You cannot send to these recipients because you used a team and safelist API key.")
+        bad_request(
+            "You cannot send to these recipients because you used a team and safelist API key."
+        )
     );
     let r = app
         .admin(
@@ -408,17 +465,32 @@ async fn team_keys_and_trial_services_send_to_the_team_and_guest_list_only() {
     assert_eq!(r.status, 204);
     assert_eq!(
         refused(&app, &s.team_key, body(&two)).await,
-        bad_request("You cannot send to these recipients because you used a team and safelist API key."),
+        bad_request(
+            "You cannot send to these recipients because you used a team and safelist API key."
+        ),
         "one row not on the list refuses the file"
     );
-    let r = bulk(&app, &s.team_key, body(&[vec!["email address"], vec!["foo@example.com"]])).await;
+    let r = bulk(
+        &app,
+        &s.team_key,
+        body(&[vec!["email address"], vec!["foo@example.com"]]),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.json());
     assert_eq!(r.json()["data"]["api_key"]["key_type"], "team");
     let sms = template(&app, &s, NotificationType::Sms, "Hello!").await;
-    let r = bulk(&app, &s.team_key, json!({"name": "n", "template_id": sms, "rows": [["phone number"], ["07700900456"]]})).await;
+    let r = bulk(
+        &app,
+        &s.team_key,
+        json!({"name": "n", "template_id": sms, "rows": [["phone number"], ["07700900456"]]}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.json());
     let r = bulk(&app, &s.live_key, body(&two)).await;
-    assert_eq!(r.status, 201, "a live key of a live service sends to anyone");
+    assert_eq!(
+        r.status, 201,
+        "a live key of a live service sends to anyone"
+    );
 
     let trial = app.service(true).await;
     let t = template(&app, &trial, NotificationType::Email, "Hello!").await;
@@ -426,8 +498,14 @@ async fn team_keys_and_trial_services_send_to_the_team_and_guest_list_only() {
     let trial_mode = bad_request(
         "You cannot send to these recipients because your service is in trial mode. You can only send to members of your team and your safelist.",
     );
-    assert_eq!(refused(&app, &trial.team_key, body.clone()).await, trial_mode);
-    assert_eq!(refused(&app, &trial.live_key, body.clone()).await, trial_mode);
+    assert_eq!(
+        refused(&app, &trial.team_key, body.clone()).await,
+        trial_mode
+    );
+    assert_eq!(
+        refused(&app, &trial.live_key, body.clone()).await,
+        trial_mode
+    );
     let r = bulk(&app, &trial.test_key, body).await;
     assert_eq!(r.status, 201, "test keys are not restricted: {}", r.json());
 }
@@ -444,7 +522,11 @@ async fn a_job_is_created_from_rows_or_csv() {
         vec!["bar@example.com", "Bar"],
     ];
     for as_csv in [false, true] {
-        let body = with_file(json!({"name": "people.csv", "template_id": t}), &rows, as_csv);
+        let body = with_file(
+            json!({"name": "people.csv", "template_id": t}),
+            &rows,
+            as_csv,
+        );
         let r = bulk(&app, &s.live_key, body).await;
         assert_eq!(r.status, 201, "{}", r.json());
         let job = r.json()["data"].clone();
@@ -477,7 +559,13 @@ async fn a_job_is_created_from_rows_or_csv() {
             })
         );
         let key = csv_upload_key(s.service.id, id);
-        let stored = app.state.files.get(&key).await.unwrap().expect("CSV stored");
+        let stored = app
+            .state
+            .files
+            .get(&key)
+            .await
+            .unwrap()
+            .expect("CSV stored");
         assert_eq!(
             String::from_utf8(stored).unwrap(),
             "email address,name\r\nfoo@example.com,Foo\r\nbar@example.com,Bar",
@@ -494,7 +582,13 @@ async fn a_job_is_created_from_rows_or_csv() {
                 sender_id: None,
             }
         );
-        let stored = app.state.db.get_job(s.service.id, id).await.unwrap().unwrap();
+        let stored = app
+            .state
+            .db
+            .get_job(s.service.id, id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.api_key_id, Some(live.id));
         assert_eq!(stored.upload_key.as_deref(), Some(key.as_str()));
         let queued = app.queue.take_all(&app.state.config.queues.jobs);
@@ -519,13 +613,17 @@ async fn a_scheduled_job_waits_with_its_sender() {
         .json();
     let reply_id = reply["data"]["id"].as_str().unwrap().to_string();
     let at = Utc::now() + Duration::days(1);
-    let r = bulk(&app, &s.live_key, json!({
-        "name": "later",
-        "template_id": template(&app, &s, NotificationType::Email, "Hello").await,
-        "rows": [["email address"], ["foo@example.com"]],
-        "scheduled_for": at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        "reply_to_id": reply_id,
-    }))
+    let r = bulk(
+        &app,
+        &s.live_key,
+        json!({
+            "name": "later",
+            "template_id": template(&app, &s, NotificationType::Email, "Hello").await,
+            "rows": [["email address"], ["foo@example.com"]],
+            "scheduled_for": at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "reply_to_id": reply_id,
+        }),
+    )
     .await;
     assert_eq!(r.status, 201, "{}", r.json());
     let job = &r.json()["data"];
@@ -559,7 +657,12 @@ async fn a_scheduled_job_waits_with_its_sender() {
         .await
         .json();
     let sms = template(&app, &s, NotificationType::Sms, "Hello").await;
-    let r = bulk(&app, &s.live_key, json!({"name": "n", "template_id": sms, "rows": [["phone number"], ["07700900123"]]})).await;
+    let r = bulk(
+        &app,
+        &s.live_key,
+        json!({"name": "n", "template_id": sms, "rows": [["phone number"], ["07700900123"]]}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.json());
     assert_eq!(r.json()["data"]["sender_id"], sender["data"]["id"]);
 }
@@ -578,18 +681,33 @@ async fn at_most_100000_rows() {
         text
     };
     assert_eq!(
-        refused(&app, &s.live_key, json!({"name": "big", "template_id": t, "csv": csv(MAX_ROWS + 1)})).await,
+        refused(
+            &app,
+            &s.live_key,
+            json!({"name": "big", "template_id": t, "csv": csv(MAX_ROWS + 1)})
+        )
+        .await,
         bad_request("Too many rows. Maximum number of rows allowed is 100000")
     );
     let rows: Vec<Vec<String>> = std::iter::once(vec!["email address".to_string()])
         .chain((0..=MAX_ROWS).map(|n| vec![format!("person{n}@example.com")]))
         .collect();
     assert_eq!(
-        refused(&app, &s.live_key, json!({"name": "big", "template_id": t, "rows": rows})).await,
+        refused(
+            &app,
+            &s.live_key,
+            json!({"name": "big", "template_id": t, "rows": rows})
+        )
+        .await,
         bad_request("Too many rows. Maximum number of rows allowed is 100000"),
         "rows are held to the same limit"
     );
-    let r = bulk(&app, &s.live_key, json!({"name": "big", "template_id": t, "csv": csv(MAX_ROWS)})).await;
+    let r = bulk(
+        &app,
+        &s.live_key,
+        json!({"name": "big", "template_id": t, "csv": csv(MAX_ROWS)}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.json());
     assert_eq!(r.json()["data"]["notification_count"], 100_000);
 }

@@ -470,9 +470,12 @@ fn refused(e: JobRefused, template_id: Uuid) -> V2Error {
         JobRefused::ServiceInactive | JobRefused::TrialLetters => {
             V2Error::new(403, "BadRequestError", e.to_string())
         }
-        JobRefused::FileNotValid | JobRefused::ScheduledInPast | JobRefused::ScheduledTooFar => {
-            bad_request(e.to_string())
-        }
+        // Not reached from here (the file and metadata were just written, the time checked against 96 hours),
+        // but said as they are if they ever are.
+        JobRefused::FileNotValid
+        | JobRefused::ScheduledInPast
+        | JobRefused::ScheduledTooFar
+        | JobRefused::MissingMetadata(_) => bad_request(e.to_string()),
         JobRefused::TemplateArchived => {
             bad_request(format!("Template {template_id} has been deleted"))
         }
