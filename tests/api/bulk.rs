@@ -711,3 +711,30 @@ async fn at_most_100000_rows() {
     assert_eq!(r.status, 201, "{}", r.json());
     assert_eq!(r.json()["data"]["notification_count"], 100_000);
 }
+
+#[tokio::test]
+async fn texts_too_long_are_refused_by_row() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let t = template(&app, &s, NotificationType::Sms, "Hello ((name))").await;
+    let long = "a".repeat(913);
+    for (rows, row) in [
+        (vec![vec!["phone number", "name"], vec!["07700900123", long.as_str()]], 1),
+        (
+            vec![
+                vec!["phone number", "name"],
+                vec!["07700900123", "a"],
+                vec!["07700900124", long.as_str()],
+            ],
+            2,
+        ),
+    ] {
+        let body = json!({"name": "job_name", "template_id": t, "csv": rows_to_csv(&rows)});
+        assert_eq!(
+            refused(&app, &s.live_key, body).await,
+            bad_request(&format!(
+                "Row {row} - has a character count greater than 918 characters. Some messages may be too long due to custom content."
+            ))
+        );
+    }
+}

@@ -23,7 +23,7 @@ use notify_core::recipient_csv::{self, CsvProblem, CsvTemplate, Recipient, RowEr
 use notify_core::recipients::PhoneNumber;
 use notify_core::schema::{self, Fields, RuleResult, not_of_type};
 use notify_core::templates::placeholders::python_repr;
-use notify_core::templates::template_placeholders;
+use notify_core::templates::{self, sms, template_placeholders};
 use notify_db::{JobRecord, SenderKind};
 
 /// How far ahead a bulk job may be scheduled (GC Notify's `JOBS_MAX_SCHEDULE_HOURS_AHEAD`).
@@ -332,22 +332,30 @@ async fn sender_id(
 
 /// Team keys and trial services may only send to the team and the guest list (GC Notify's `safelisted_members`
 /// and RecipientCSV's `allowed_to_send_to`: every row's recipient must be one of them; letters are not checked
-/// here, trial letter jobs are refused when the job is created).
-async fn check_recipients_allowed(
+/// here, trial letter jobs are refused when the job is created); then, for texts, GC Notify's check of each
+/// row's message length (`rows_with_combined_variable_content_too_long`, here with the 918-character limit of a
+/// single send). One pass over the rows, made only when there is something to check.
+async fn check_rows(
     state: &AppState,
     auth: &AuthenticatedKey,
     bytes: &[u8],
-    template: &CsvTemplate,
+    csv_template: &CsvTemplate,
+    template: &Template,
 ) -> Result<(), V2Error> {
     let restricted = match auth.key_type {
         KeyType::Test => false,
         KeyType::Team => true,
         KeyType::Normal => auth.service.restricted,
-    };
-    if !restricted || template.template_type == NotificationType::Letter {
+    } && csv_template.template_type != NotificationType::Letter;
+    let sms = csv_template.template_type == NotificationType::Sms;
+    if !restricted && !sms {
         return Ok(());
     }
-    let allowed = state.db.team_and_guest_list(auth.service.id).await?;
+    let allowed = if restricted {
+        state.db.team_and_guest_list(auth.service.id).await?
+    } else {
+        Vec::new()
+    };
     let phones: Vec<String> = allowed
         .iter()
         .filter(|(kind, _)| RecipientKind::parse(kind) == Some(RecipientKind::Mobile))
@@ -359,28 +367,53 @@ async fn check_recipients_allowed(
         .filter(|(kind, _)| RecipientKind::parse(kind) == Some(RecipientKind::Email))
         .map(|(_, r)| r.trim().to_lowercase())
         .collect();
-    let Ok(rows) = recipient_csv::rows(bytes, template, 0) else {
+    let Ok(rows) = recipient_csv::rows(bytes, csv_template, 0) else {
         return Ok(());
     };
-    let mut rows = rows;
-    let everyone_allowed = rows.all(|row| match &row.recipient {
-        Ok(Recipient::Phone(p)) => phones.iter().any(|a| a == p.normalised()),
-        Ok(Recipient::Email(e)) => emails.contains(&e.normalised()),
-        Ok(Recipient::Address(_)) => true,
-        // A recipient that does not parse is nobody on the list.
-        Err(_) => false,
-    });
-    if everyone_allowed {
-        return Ok(());
+    let mut everyone_allowed = true;
+    let mut too_long: Option<u32> = None;
+    for row in rows {
+        if restricted && everyone_allowed {
+            everyone_allowed = match &row.recipient {
+                Ok(Recipient::Phone(p)) => phones.iter().any(|a| a == p.normalised()),
+                Ok(Recipient::Email(e)) => emails.contains(&e.normalised()),
+                Ok(Recipient::Address(_)) => true,
+                // A recipient that does not parse is nobody on the list.
+                Err(_) => false,
+            };
+        }
+        if sms && too_long.is_none() {
+            // A row that cannot be rendered (a missing placeholder) is reported with the row errors.
+            if let Ok(rendered) = templates::render(template, &row.personalisation) {
+                if sms::character_count(&rendered.body) > sms::SMS_CHAR_COUNT_LIMIT {
+                    too_long = Some(row.number);
+                }
+            }
+        }
+        if (!restricted || !everyone_allowed) && (!sms || too_long.is_some()) {
+            break;
+        }
     }
-    let explanation = if auth.service.restricted {
-        "because your service is in trial mode. You can only send to members of your team and your safelist."
-    } else {
-        "because you used a team and safelist API key."
-    };
-    Err(bad_request(format!(
-        "You cannot send to these recipients {explanation}"
-    )))
+    if !everyone_allowed {
+        let explanation = if auth.service.restricted {
+            "because your service is in trial mode. You can only send to members of your team and your safelist."
+        } else {
+            "because you used a team and safelist API key."
+        };
+        return Err(bad_request(format!(
+            "You cannot send to these recipients {explanation}"
+        )));
+    }
+    if let Some(number) = too_long {
+        // GC Notify numbers this row from 1, unlike its row errors.
+        return Err(bad_request(format!(
+            "Row {} - has a character count greater than {} characters. Some messages may be too long due to \
+             custom content.",
+            number + 1,
+            sms::SMS_CHAR_COUNT_LIMIT
+        )));
+    }
+    Ok(())
 }
 
 fn usable_template_type(template: &Template, auth: &AuthenticatedKey) -> Result<(), V2Error> {
@@ -402,15 +435,16 @@ fn usable_template_type(template: &Template, auth: &AuthenticatedKey) -> Result<
 
 /// The file checked as GC Notify's `check_for_csv_errors` does, in its order: missing, then duplicate columns,
 /// the daily limit with the row count, too many rows, recipients a team key or trial service may not send to,
-/// then the rows with errors. Returns the number of rows.
+/// texts too long, then the rows with errors. Returns the number of rows.
 async fn check_file(
     state: &AppState,
     auth: &AuthenticatedKey,
     bytes: &[u8],
-    template: &CsvTemplate,
+    csv_template: &CsvTemplate,
+    template: &Template,
     remaining_today: i64,
 ) -> Result<usize, V2Error> {
-    let checked = recipient_csv::check(bytes, template);
+    let checked = recipient_csv::check(bytes, csv_template);
     let row_count = match &checked {
         Ok(file) => file.row_count,
         Err(CsvProblem::Unreadable(message)) => {
@@ -434,13 +468,13 @@ async fn check_file(
         }
         Err(CsvProblem::NoRows) => 0,
         Err(CsvProblem::TooManyRows { rows, .. }) => *rows,
-        Err(CsvProblem::RowErrors(_)) => recipient_csv::rows(bytes, template, 0)
+        Err(CsvProblem::RowErrors(_)) => recipient_csv::rows(bytes, csv_template, 0)
             .map(Iterator::count)
             .unwrap_or(0),
     };
     if row_count as i64 > remaining_today {
         return Err(bad_request(daily_limit_message(
-            template.template_type,
+            csv_template.template_type,
             remaining_today,
             row_count,
         )));
@@ -455,10 +489,10 @@ async fn check_file(
         // the same way rather than making an empty job.
         return Err(bad_request("csv has no rows after its header"));
     }
-    check_recipients_allowed(state, auth, bytes, template).await?;
+    check_rows(state, auth, bytes, csv_template, template).await?;
     if let Err(CsvProblem::RowErrors(errors)) = &checked {
         return Err(bad_request(row_errors_message(
-            template.template_type,
+            csv_template.template_type,
             errors,
         )));
     }
@@ -524,7 +558,15 @@ pub async fn post_bulk(
         international_letters: service.has_permission(ServicePermission::InternationalLetters),
         max_rows: MAX_ROWS,
     };
-    let row_count = check_file(state, auth, &bytes, &csv_template, remaining_today).await?;
+    let row_count = check_file(
+        state,
+        auth,
+        &bytes,
+        &csv_template,
+        &template,
+        remaining_today,
+    )
+    .await?;
 
     // The file and what it says about itself go where an admin upload goes; `create_job` reads them back.
     let job_id = Uuid::new_v4();
