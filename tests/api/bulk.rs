@@ -719,7 +719,13 @@ async fn texts_too_long_are_refused_by_row() {
     let t = template(&app, &s, NotificationType::Sms, "Hello ((name))").await;
     let long = "a".repeat(913);
     for (rows, row) in [
-        (vec![vec!["phone number", "name"], vec!["07700900123", long.as_str()]], 1),
+        (
+            vec![
+                vec!["phone number", "name"],
+                vec!["07700900123", long.as_str()],
+            ],
+            1,
+        ),
         (
             vec![
                 vec!["phone number", "name"],
@@ -737,4 +743,36 @@ async fn texts_too_long_are_refused_by_row() {
             ))
         );
     }
+}
+
+#[tokio::test]
+async fn letters_go_in_bulk_except_from_trial_services() {
+    let app = TestApp::new().await;
+    let rows = json!([
+        ["address line 1", "address line 2", "postcode", "thing"],
+        ["A Person", "1 Street", "SW1A 1AA", "bill"]
+    ]);
+    let s = app.service(false).await;
+    let r = bulk(
+        &app,
+        &s.live_key,
+        json!({"name": "letters", "template_id": s.letter_template, "rows": rows}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(r.json()["data"]["template_type"], "letter");
+    let trial = app.service(true).await;
+    assert_eq!(
+        refused(
+            &app,
+            &trial.live_key,
+            json!({"name": "letters", "template_id": trial.letter_template, "rows": rows})
+        )
+        .await,
+        (
+            403,
+            "BadRequestError".into(),
+            "Create letter job is not allowed for service in trial mode ".into()
+        )
+    );
 }
