@@ -568,6 +568,10 @@ pub async fn post_bulk(
     )
     .await?;
 
+    // `create_job` would refuse this too, but only after the file was stored: refused first, nothing left behind.
+    if template_type == NotificationType::Letter && service.restricted {
+        return Err(refused(JobRefused::TrialLetters, template.id));
+    }
     // The file and what it says about itself go where an admin upload goes; `create_job` reads them back.
     let job_id = Uuid::new_v4();
     let metadata = JobMetadata {
