@@ -367,6 +367,7 @@ async fn rows_with_errors_are_named() {
         vec!["bar@example.com"],
         vec!["nope", "nope"],
         vec!["baz@example.com", ""],
+        vec!["baz@example.com", " "],
     ];
     for as_csv in [false, true] {
         let body = with_file(json!({"name": "job_name", "template_id": t}), &rows, as_csv);
@@ -374,7 +375,7 @@ async fn rows_with_errors_are_named() {
             refused(&app, &s.live_key, body).await,
             bad_request(
                 "Some rows have errors. Row 1 - `name`: Missing. Row 2 - `email address`: invalid recipient. \
-                 Row 3 - `name`: Missing."
+                 Row 3 - `name`: Missing. Row 4 - `name`: Missing."
             )
         );
     }
