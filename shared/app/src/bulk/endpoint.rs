@@ -384,10 +384,10 @@ async fn check_rows(
         }
         if sms && too_long.is_none() {
             // A row that cannot be rendered (a missing placeholder) is reported with the row errors.
-            if let Ok(rendered) = templates::render(template, &row.personalisation) {
-                if sms::character_count(&rendered.body) > sms::SMS_CHAR_COUNT_LIMIT {
-                    too_long = Some(row.number);
-                }
+            if let Ok(rendered) = templates::render(template, &row.personalisation)
+                && sms::character_count(&rendered.body) > sms::SMS_CHAR_COUNT_LIMIT
+            {
+                too_long = Some(row.number);
             }
         }
         if (!restricted || !everyone_allowed) && (!sms || too_long.is_some()) {
