@@ -178,6 +178,36 @@ pub fn router(state: AppState) -> Router {
             "/letter-branding/{branding_id}",
             get(admin::get_letter_branding).post(admin::update_letter_branding),
         )
+        // issue 14: admin (CSV jobs on upstream's paths)
+        .route(
+            "/service/{service_id}/job",
+            post(admin::jobs::create_job).get(admin::jobs::list_jobs),
+        )
+        .route(
+            "/service/{service_id}/job/scheduled-job-stats",
+            get(admin::jobs::scheduled_job_stats),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}",
+            get(admin::jobs::get_job),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/notifications",
+            get(admin::jobs::job_notifications),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/notification_count",
+            get(admin::jobs::job_notification_count),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/cancel",
+            post(admin::jobs::cancel_job),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/cancel-letter-job",
+            post(admin::jobs::cancel_letter_job),
+        )
+        // end issue 14: admin
         .route("/user", post(admin::create_user))
         .route("/user/{user_id}", get(admin::get_user));
     Router::new()

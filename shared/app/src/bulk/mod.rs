@@ -6,3 +6,5 @@ pub mod create;
 pub mod process;
 pub mod schedule;
 pub mod scheduled_sends;
+// issue 14: admin
+pub mod admin;
