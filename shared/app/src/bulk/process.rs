@@ -143,9 +143,10 @@ pub async fn process_job_with(
     let reply_to_text = reply_to_text(state, &job, &template).await?;
     let allowed = allowed_recipients(state, &service, key_type, template.template_type).await?;
     // No connection is open from here until the first batch is stored.
-    let key = job.upload_key.clone().unwrap_or_else(|| {
-        notify_core::jobs::csv_upload_key(service_id, job.id)
-    });
+    let key = job
+        .upload_key
+        .clone()
+        .unwrap_or_else(|| notify_core::jobs::csv_upload_key(service_id, job.id));
     let bytes = match state.files.get(&key).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
@@ -223,7 +224,12 @@ pub async fn process_job_with(
         if key_type != KeyType::Test {
             state
                 .limiter
-                .count_sent_many(service_id, limit_name, inserted.created.len() as i64, created_at)
+                .count_sent_many(
+                    service_id,
+                    limit_name,
+                    inserted.created.len() as i64,
+                    created_at,
+                )
                 .await;
         }
         queued += queue_deliveries(state, queue, &group, job_id, &inserted.created).await;
@@ -439,4 +445,39 @@ impl RowBuilder<'_> {
 /// How long a run may start batches: the function's timeout less a margin for one batch and the hand-back.
 pub fn budget_for(timeout: Duration) -> Duration {
     timeout.saturating_sub(Duration::from_secs(120).min(timeout / 4))
+}
+
+/// The jobs queue's consumer (Lambda and the local worker): one disposition per message. A run that failed
+/// leaves its job `in progress` with its last heartbeat, so the message comes back once that is stale and the
+/// retry can claim it and resume from the checkpoint.
+pub async fn handle_jobs(
+    state: &AppState,
+    messages: &[(Message, crate::workers::Attempt)],
+    budget: Duration,
+) -> Vec<notify_core::retry::Disposition> {
+    use notify_core::retry::Disposition;
+    let mut dispositions = Vec::with_capacity(messages.len());
+    for (message, attempt) in messages {
+        let Message::ProcessJob { job_id, .. } = message else {
+            tracing::warn!("not a job message; dropped");
+            dispositions.push(Disposition::Done);
+            continue;
+        };
+        dispositions.push(match process_job(state, *job_id, budget).await {
+            Ok(outcome) => {
+                tracing::info!(%job_id, ?outcome, "job run done");
+                Disposition::Done
+            }
+            Err(ProcessError::Unprocessable(_, reason)) => {
+                // No retry changes a missing file or template; check-job-status reports the job `error`.
+                tracing::error!(%job_id, reason, "job cannot be processed");
+                Disposition::Done
+            }
+            Err(e) => {
+                tracing::error!(%job_id, error = %e, attempt = attempt.number, "job run failed; will resume");
+                Disposition::RetryAfter(STALE_AFTER + Duration::from_secs(30))
+            }
+        });
+    }
+    dispositions
 }
