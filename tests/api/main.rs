@@ -8,6 +8,9 @@ mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
+// issue 14: process
+mod jobs_process;
+// end issue 14: process
 mod lambda;
 mod letters;
 mod letters_admin;
