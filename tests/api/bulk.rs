@@ -777,3 +777,73 @@ async fn letters_go_in_bulk_except_from_trial_services() {
         )
     );
 }
+
+/// The jobs worker makes the job's rows as the key's sends: its key, its key type, numbered from 0.
+#[tokio::test]
+async fn the_jobs_rows_are_the_keys_sends() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    let r = app
+        .admin(
+            "PUT",
+            &format!("/service/{}/guest-list", s.service.id),
+            Some(json!({"email_addresses": [], "phone_numbers": ["07700900456", "07700900457"]})),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let body = json!({"name": "team.csv", "template_id": s.sms_template,
+        "rows": [["phone number", "name"], ["07700900456", "A"], ["07700900457", "B"]]});
+    let r = bulk(&app, &s.team_key, body).await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    let job_id: Uuid = r.json()["data"]["id"].as_str().unwrap().parse().unwrap();
+    let key_id: Uuid = r.json()["data"]["api_key"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let queued = app.queue.take_all(&app.state.config.queues.jobs);
+    assert_eq!(queued.len(), 1);
+    notify_app::bulk::process::process_job(&app.state, job_id, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows: Vec<(i32, String, Option<Uuid>, String)> = client
+        .query(
+            "SELECT job_row_number, normalised_to, api_key_id, key_type FROM notifications \
+             WHERE job_id = $1 ORDER BY job_row_number",
+            &[&job_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                0,
+                "447700900456".to_string(),
+                Some(key_id),
+                "team".to_string()
+            ),
+            (
+                1,
+                "447700900457".to_string(),
+                Some(key_id),
+                "team".to_string()
+            ),
+        ]
+    );
+    let job = app
+        .state
+        .db
+        .get_job(s.service.id, job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status.as_str(), "finished");
+}

@@ -3,7 +3,7 @@
 //! `csv` (a string) becomes a job, checked as a whole before the job exists, with GC Notify's messages in GC
 //! Notify's order. The job's rows are then made by the jobs worker, as for an admin upload.
 //!
-//! Our limit is [`MAX_ROWS`] (100,000 rows, upstream's RecipientCSV limit); GC Notify's `CSV_MAX_ROWS` is 50,000.
+//! Our limit is [`notify_core::jobs::MAX_ROWS`] (100,000 rows, upstream's RecipientCSV limit); GC Notify's `CSV_MAX_ROWS` is 50,000.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -15,15 +15,13 @@ use crate::auth::AuthenticatedKey;
 use crate::limits::limit_for;
 use crate::notifications::requests::parse_body;
 use notify_core::errors::V2Error;
-use notify_core::jobs::{JobMetadata, MAX_ROWS, csv_upload_key};
-use notify_core::model::{
-    KeyType, LimitName, NotificationType, RecipientKind, ServicePermission, Template,
-};
+use notify_core::jobs::{JobMetadata, csv_upload_key};
+use notify_core::model::{KeyType, LimitName, NotificationType, RecipientKind, Template};
 use notify_core::recipient_csv::{self, CsvProblem, CsvTemplate, Recipient, RowError};
 use notify_core::recipients::PhoneNumber;
 use notify_core::schema::{self, Fields, RuleResult, not_of_type};
 use notify_core::templates::placeholders::python_repr;
-use notify_core::templates::{self, sms, template_placeholders};
+use notify_core::templates::{self, sms};
 use notify_db::{JobRecord, SenderKind};
 
 /// How far ahead a bulk job may be scheduled (GC Notify's `JOBS_MAX_SCHEDULE_HOURS_AHEAD`).
@@ -551,13 +549,8 @@ pub async fn post_bulk(
         BulkSource::Csv(csv) => csv.clone(),
     };
     let bytes = file_data(&text).as_bytes().to_vec();
-    let csv_template = CsvTemplate {
-        template_type,
-        placeholders: template_placeholders(&template),
-        international_sms: service.has_permission(ServicePermission::InternationalSms),
-        international_letters: service.has_permission(ServicePermission::InternationalLetters),
-        max_rows: MAX_ROWS,
-    };
+    // The worker reads the file as this; the same view here, so what passes here is what it processes.
+    let csv_template = super::process::csv_template(&template, service);
     let row_count = check_file(
         state,
         auth,
