@@ -2,12 +2,17 @@
 
 mod admin;
 mod auth;
+// issue 14: bulk endpoint
+mod bulk;
 mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
 // issue 14: schedule
 mod jobs_schedule;
+// issue 14: process
+mod jobs_process;
+// end issue 14: process
 mod lambda;
 mod letters;
 mod letters_admin;

@@ -118,17 +118,9 @@ pub struct LetterRateRecord {
     pub start_date: DateTime<Utc>,
 }
 
-const BRANDING_COLUMNS: &str =
-    "id, name, filename, created_at, updated_at, created_by_id, updated_by_id";
-
-impl Db {
-    pub async fn admin_notification(
-        &self,
-        service_id: Uuid,
-        id: Uuid,
-    ) -> DbResult<Option<AdminNotificationRecord>> {
-        self.query_opt(
-            "SELECT n.id, n.\"to\" AS \"to\", n.normalised_to, n.job_id, n.job_row_number, \
+/// What [`AdminNotificationRecord`] reads, for every statement that answers notifications as the admin API
+/// shows them (`n` is `notifications`); the caller adds its `WHERE`.
+pub(crate) const ADMIN_NOTIFICATION_SELECT_SQL: &str = "SELECT n.id, n.\"to\" AS \"to\", n.normalised_to, n.job_id, n.job_row_number, \
                  j.original_file_name AS job_original_file_name, n.service_id, n.template_id, n.template_version, \
                  h.name AS template_name, h.template_type, h.content AS template_content, \
                  h.subject AS template_subject, h.hidden AS template_hidden, \
@@ -148,8 +140,19 @@ impl Db {
              LEFT JOIN users u ON u.id = n.created_by_id \
              LEFT JOIN jobs j ON j.id = n.job_id \
              LEFT JOIN letter_files f ON f.notification_id = n.id \
-             LEFT JOIN letter_validation_results v ON v.notification_id = n.id \
-             WHERE n.id = $1 AND n.service_id = $2",
+             LEFT JOIN letter_validation_results v ON v.notification_id = n.id";
+
+const BRANDING_COLUMNS: &str =
+    "id, name, filename, created_at, updated_at, created_by_id, updated_by_id";
+
+impl Db {
+    pub async fn admin_notification(
+        &self,
+        service_id: Uuid,
+        id: Uuid,
+    ) -> DbResult<Option<AdminNotificationRecord>> {
+        self.query_opt(
+            &format!("{ADMIN_NOTIFICATION_SELECT_SQL} WHERE n.id = $1 AND n.service_id = $2"),
             &[(&id, Type::UUID), (&service_id, Type::UUID)],
         )
         .await?

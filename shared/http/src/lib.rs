@@ -1,6 +1,8 @@
 //! The HTTP router: the public v2 API and the admin API. The same `Router` serves Lambda and the local stack.
 
 pub mod admin;
+// issue 14: bulk endpoint
+pub mod bulk;
 pub mod errors;
 pub mod letters;
 pub mod receipts;
@@ -66,6 +68,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notifications/email", post(v2::post_email))
         .route("/v2/notifications/letter", post(v2::post_letter))
         .route("/v2/notifications", get(v2::list_notifications))
+        // issue 14: bulk endpoint (GC Notify's POST /v2/notifications/bulk), before `{id}` so it is not an id
+        .route(
+            "/v2/notifications/bulk",
+            post(bulk::post_bulk).layer(axum::extract::DefaultBodyLimit::max(bulk::MAX_BODY_BYTES)),
+        )
         .route(
             "/v2/notifications/{id}",
             get(v2::get_notification).post(not_found),
@@ -178,6 +185,36 @@ pub fn router(state: AppState) -> Router {
             "/letter-branding/{branding_id}",
             get(admin::get_letter_branding).post(admin::update_letter_branding),
         )
+        // issue 14: admin (CSV jobs on upstream's paths)
+        .route(
+            "/service/{service_id}/job",
+            post(admin::jobs::create_job).get(admin::jobs::list_jobs),
+        )
+        .route(
+            "/service/{service_id}/job/scheduled-job-stats",
+            get(admin::jobs::scheduled_job_stats),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}",
+            get(admin::jobs::get_job),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/notifications",
+            get(admin::jobs::job_notifications),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/notification_count",
+            get(admin::jobs::job_notification_count),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/cancel",
+            post(admin::jobs::cancel_job),
+        )
+        .route(
+            "/service/{service_id}/job/{job_id}/cancel-letter-job",
+            post(admin::jobs::cancel_letter_job),
+        )
+        // end issue 14: admin
         .route("/user", post(admin::create_user))
         .route("/user/{user_id}", get(admin::get_user));
     Router::new()

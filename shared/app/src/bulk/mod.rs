@@ -3,6 +3,10 @@
 //! housekeeping jobs ([`schedule`]); and single sends scheduled for later ([`scheduled_sends`]).
 
 pub mod create;
+// issue 14: bulk endpoint
+pub mod endpoint;
 pub mod process;
 pub mod schedule;
 pub mod scheduled_sends;
+// issue 14: admin
+pub mod admin;

@@ -22,6 +22,8 @@ use notify_app::{AppState, admin, auth};
 use notify_core::model::ServicePermission;
 
 pub mod bodies;
+// issue 14: admin (CSV jobs)
+pub mod jobs;
 pub mod letters;
 pub mod senders;
 pub mod services;
