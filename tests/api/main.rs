@@ -6,6 +6,9 @@ mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
+// issue 14: job (the CLI)
+mod jobs_cli;
+// end issue 14: job
 mod lambda;
 mod letters;
 mod letters_admin;
