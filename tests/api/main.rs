@@ -9,6 +9,9 @@ mod jobs;
 // issue 14: job (the CLI)
 mod jobs_cli;
 // end issue 14: job
+// issue 14: process
+mod jobs_process;
+// end issue 14: process
 mod lambda;
 mod letters;
 mod letters_admin;

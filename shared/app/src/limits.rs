@@ -239,6 +239,53 @@ impl Limiter {
     }
 }
 
+// issue 14: process
+impl Limiter {
+    /// `count_sent` for `n` notifications at once: a job's batch counts in one round trip, not one per row.
+    pub async fn count_sent_many(
+        &self,
+        service_id: Uuid,
+        limit_name: LimitName,
+        n: i64,
+        now: DateTime<Utc>,
+    ) {
+        if n <= 0 {
+            return;
+        }
+        let key = daily_key(service_id, limit_name, KeyType::Normal, now);
+        match self {
+            Limiter::InProcess { counters, .. } => {
+                *counters
+                    .lock()
+                    .expect("limiter lock")
+                    .entry(key)
+                    .or_insert(0) += n;
+            }
+            Limiter::Redis { client, connection } => {
+                let Some(mut conn) = Self::redis_connection(client, connection).await else {
+                    return;
+                };
+                let result: Result<(), _> = redis::pipe()
+                    .cmd("INCRBY")
+                    .arg(&key)
+                    .arg(n)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(86400)
+                    .arg("NX")
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "daily counter not incremented");
+                }
+            }
+        }
+    }
+}
+// end issue 14: process
+
 /// Takes one back unless the counter is missing or would go below zero.
 const GIVE_BACK: &str = r"
 local count = tonumber(redis.call('GET', KEYS[1]))

@@ -7,6 +7,27 @@ use uuid::Uuid;
 /// Upstream's RecipientCSV limit, and ours for the admin API, the CLI and `POST /v2/notifications/bulk`.
 pub const MAX_ROWS: usize = 100_000;
 
+// issue 14: process
+/// How long a job may sit `in progress` without a heartbeat before another worker may take it over: longer than
+/// one batch ever takes (a batch commits with a heartbeat), shorter than check-job-status's 30 minutes.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Rows a worker persists in one transaction: big enough that a 100,000-row job is ~40 statements, small enough
+/// that one batch's transaction stays short and its deliveries are queued soon after.
+pub const ROWS_PER_BATCH: usize = 2_500;
+
+/// Rows of a job not yet persisted: what the daily-limit check counts on a (resumed) run.
+pub fn rows_remaining(notification_count: i32, rows_processed: i32) -> i64 {
+    (i64::from(notification_count) - i64::from(rows_processed)).max(0)
+}
+
+/// Upstream's daily-limit rule for a job (`check_service_over_daily_message_limit` with the job's size): today's
+/// count plus every row still to come must fit.
+pub fn over_daily_limit(count_today: i64, rows_remaining: i64, limit: i64) -> bool {
+    count_today + rows_remaining > limit
+}
+// end issue 14: process
+
 /// Where the CSV of upload `upload_id` is stored, upstream's S3 key (`S3_BUCKET_CSV_UPLOAD`, here the file store's
 /// `CSV_UPLOAD_BUCKET`). The job created from it has the upload's id.
 pub fn csv_upload_key(service_id: Uuid, upload_id: Uuid) -> String {
@@ -80,6 +101,14 @@ mod tests {
         let mut invalid = map.clone();
         invalid.insert("valid".into(), "true".into());
         assert!(!JobMetadata::from_map(&invalid).valid);
+    }
+
+    #[test]
+    fn a_job_over_the_daily_limit_is_refused_whole() {
+        assert_eq!(rows_remaining(10, 4), 6);
+        assert_eq!(rows_remaining(10, 12), 0);
+        assert!(!over_daily_limit(0, 100, 100));
+        assert!(over_daily_limit(1, 100, 100));
     }
 
     #[test]

@@ -34,6 +34,10 @@ mod senders;
 mod services;
 mod templates;
 mod users;
+// issue 14: process
+mod job_rows;
+pub use job_rows::*;
+// end issue 14: process
 
 pub use api_keys::*;
 pub use callback_apis::*;
