@@ -12,6 +12,8 @@ mod jobs_cli;
 // issue 14: process
 mod jobs_process;
 // end issue 14: process
+// issue 14: schedule
+mod jobs_schedule;
 mod lambda;
 mod letters;
 mod letters_admin;
