@@ -243,3 +243,79 @@ async fn a_good_file_is_stored_with_its_metadata_and_becomes_a_pending_job() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["data"][0]["id"], job_arg.as_str());
 }
+
+/// `notify dev`'s part, in the test: the jobs worker takes each `ProcessJob` and the scheduler runs
+/// `update-status-of-fully-processed-jobs`, every 200 ms.
+fn run_worker_and_scheduler(app: &TestApp) -> tokio::task::JoinHandle<()> {
+    let state = app.state.clone();
+    let queue = app.queue.clone();
+    tokio::spawn(async move {
+        loop {
+            for message in queue.take_all(&state.config.queues.jobs) {
+                if let notify_core::messages::Message::ProcessJob { job_id, .. } = message {
+                    notify_app::bulk::process::process_job(
+                        &state,
+                        job_id,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+            notify_app::bulk::schedule::update_status_of_fully_processed_jobs(
+                &state,
+                state.now(),
+                || true,
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn send_follows_the_job_until_every_notification_is_created() {
+    let app = TestApp::new().await;
+    let svc = app.service(false).await;
+    user_on(&app, svc.service.id).await;
+    let url = serve(&app).await;
+    let worker = run_worker_and_scheduler(&app);
+    let file = csv_file(
+        &app,
+        "three.csv",
+        "phone number,name\n07700900123,Anne\n07700900124,Bob\n07700900125,Cy\n",
+    );
+    let service = svc.service.id.to_string();
+    let template = svc.sms_template.to_string();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        notify_job(
+            &app,
+            &url,
+            &[
+                "send",
+                "--service",
+                &service,
+                "--template",
+                &template,
+                "--csv",
+                file.to_str().unwrap(),
+            ],
+        ),
+    )
+    .await
+    .expect("notify job send ends");
+    worker.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("status      finished all notifications created"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 of 3 notifications created"), "{stdout}");
+}
