@@ -245,7 +245,8 @@ async fn a_good_file_is_stored_with_its_metadata_and_becomes_a_pending_job() {
 }
 
 /// `notify dev`'s part, in the test: the jobs worker takes each `ProcessJob` and the scheduler runs
-/// `update-status-of-fully-processed-jobs`, every 200 ms.
+/// `update-status-of-fully-processed-jobs`, every 200 ms, its clock 2 minutes ahead (upstream's job waits until a
+/// minute after processing finished, which the test need not sit through).
 fn run_worker_and_scheduler(app: &TestApp) -> tokio::task::JoinHandle<()> {
     let state = app.state.clone();
     let queue = app.queue.clone();
@@ -264,7 +265,7 @@ fn run_worker_and_scheduler(app: &TestApp) -> tokio::task::JoinHandle<()> {
             }
             notify_app::bulk::schedule::update_status_of_fully_processed_jobs(
                 &state,
-                state.now(),
+                state.now() + chrono::Duration::minutes(2),
                 || true,
             )
             .await
