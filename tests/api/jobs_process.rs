@@ -586,3 +586,59 @@ async fn sqs_send_batch_sends_them_all_ten_to_a_call_each_in_its_group() {
         [0, 1, 2]
     );
 }
+
+/// Ad hoc: `cargo test -p notify-tests --test api jobs_process::rows_per_second -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test"]
+async fn rows_per_second_for_a_100_000_row_job() {
+    let app = TestApp::new().await;
+    let s = app.service(false).await;
+    observer(&app.database_url)
+        .await
+        .execute(
+            "UPDATE services SET sms_message_limit = 1000000 WHERE id = $1",
+            &[&s.service.id],
+        )
+        .await
+        .unwrap();
+    let n = 100_000;
+    let csv = sms_csv(&good_numbers(n));
+    // The CSV read and recipient parsing alone, for comparison with the whole run.
+    let template = app
+        .state
+        .db
+        .get_template(s.service.id, s.sms_template, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let parse_started = std::time::Instant::now();
+    let parsed = notify_core::recipient_csv::rows(
+        &csv,
+        &notify_app::bulk::process::csv_template(&template, &s.service),
+        0,
+    )
+    .unwrap()
+    .count();
+    assert_eq!(parsed, n);
+    println!(
+        "parse alone: {:.2} s",
+        parse_started.elapsed().as_secs_f64()
+    );
+    let job_id = sms_job(&app.state, &s, csv, n).await;
+    let started = std::time::Instant::now();
+    let outcome = process_job(&app.state, job_id, BUDGET).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        outcome,
+        ProcessOutcome::Finished {
+            rows: n as u32,
+            queued: n
+        }
+    );
+    println!(
+        "{n} rows in {:.2} s: {:.0} rows/s",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(delivered_ids(&app).len(), n);
+}

@@ -171,7 +171,24 @@ pub async fn process_job_with(
     let mut processed = from;
     let mut batches = 0usize;
     let mut queued = 0usize;
-    let mut batch: Vec<JobRowInsert> = Vec::with_capacity(settings.batch_size);
+    // The next batch is built (CSV parsed, recipients checked, personalisation encrypted) while the database
+    // stores the current one on a task of its own: the CPU work and the round trips overlap. The build yields
+    // now and then, so the insert progresses on a single-threaded runtime too.
+    let mut take_batch = async || {
+        let mut batch = Vec::with_capacity(settings.batch_size);
+        let mut last = None;
+        for (i, row) in rows.by_ref().take(settings.batch_size).enumerate() {
+            last = Some(row.number + 1);
+            if let Some(insert) = build.row(row) {
+                batch.push(insert);
+            }
+            if i % 128 == 127 {
+                tokio::task::yield_now().await;
+            }
+        }
+        last.map(|last| (batch, last))
+    };
+    let mut next = take_batch().await;
     loop {
         if started.elapsed() >= settings.budget {
             state.db.release_job(job_id).await?;
@@ -188,17 +205,9 @@ pub async fn process_job_with(
                 rows_processed: processed,
             });
         }
-        batch.clear();
-        let mut last = processed;
-        for row in rows.by_ref().take(settings.batch_size) {
-            last = row.number + 1;
-            if let Some(insert) = build.row(row) {
-                batch.push(insert);
-            }
-        }
-        if last == processed {
+        let Some((batch, last)) = next.take() else {
             break;
-        }
+        };
         let created_at = state.now();
         let common = JobBatchCommon {
             job_id,
@@ -212,10 +221,13 @@ pub async fn process_job_with(
             reply_to_text: reply_to_text.clone(),
             created_at,
         };
-        let inserted = state
-            .db
-            .insert_job_rows(&common, &batch, last as i32)
-            .await?;
+        let db = state.db.clone();
+        let insert =
+            tokio::spawn(async move { db.insert_job_rows(&common, &batch, last as i32).await });
+        next = take_batch().await;
+        let inserted = insert
+            .await
+            .map_err(|e| DbError::Data(format!("batch task: {e}")))??;
         processed = last;
         batches += 1;
         if settings.crash_after_batches == Some(batches) {
