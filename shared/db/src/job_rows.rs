@@ -141,10 +141,8 @@ impl Db {
             .iter()
             .map(|r| r.postage.map(Postage::as_str))
             .collect();
-        let unsubscribe: Vec<Option<&str>> = rows
-            .iter()
-            .map(|r| r.unsubscribe_link.as_deref())
-            .collect();
+        let unsubscribe: Vec<Option<&str>> =
+            rows.iter().map(|r| r.unsubscribe_link.as_deref()).collect();
         let billable: Vec<i32> = rows.iter().map(|r| r.billable_units).collect();
         let letter_refs: Vec<Option<&str>> = rows.iter().map(|r| r.reference.as_deref()).collect();
         let key_type = common.key_type.as_str();

@@ -143,9 +143,10 @@ pub async fn process_job_with(
     let reply_to_text = reply_to_text(state, &job, &template).await?;
     let allowed = allowed_recipients(state, &service, key_type, template.template_type).await?;
     // No connection is open from here until the first batch is stored.
-    let key = job.upload_key.clone().unwrap_or_else(|| {
-        notify_core::jobs::csv_upload_key(service_id, job.id)
-    });
+    let key = job
+        .upload_key
+        .clone()
+        .unwrap_or_else(|| notify_core::jobs::csv_upload_key(service_id, job.id));
     let bytes = match state.files.get(&key).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
@@ -223,7 +224,12 @@ pub async fn process_job_with(
         if key_type != KeyType::Test {
             state
                 .limiter
-                .count_sent_many(service_id, limit_name, inserted.created.len() as i64, created_at)
+                .count_sent_many(
+                    service_id,
+                    limit_name,
+                    inserted.created.len() as i64,
+                    created_at,
+                )
                 .await;
         }
         queued += queue_deliveries(state, queue, &group, job_id, &inserted.created).await;
