@@ -6,6 +6,14 @@ mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
+// issue 14: job (the CLI)
+mod jobs_cli;
+// end issue 14: job
+// issue 14: process
+mod jobs_process;
+// end issue 14: process
+// issue 14: schedule
+mod jobs_schedule;
 mod lambda;
 mod letters;
 mod letters_admin;

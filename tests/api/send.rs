@@ -135,12 +135,12 @@ async fn validation_errors_are_collected_in_order() {
     let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": "2001-01-01T10:00:00Z"})).await;
     assert_eq!(
         messages(&body),
-        ["scheduled_for datetime can not be in the past"]
+        ["scheduled_for datetime cannot be in the past"]
     );
-    let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": (chrono::Utc::now() + chrono::Duration::hours(25)).to_rfc3339()})).await;
+    let (_, body) = sms(&app, &s.live_key, json!({"phone_number": "07700900123", "template_id": s.sms_template, "scheduled_for": (chrono::Utc::now() + chrono::Duration::hours(97)).to_rfc3339()})).await;
     assert_eq!(
         messages(&body),
-        ["scheduled_for datetime can only be 24 hours in the future"]
+        ["scheduled_for datetime can only be up to 96 hours in the future"]
     );
 }
 

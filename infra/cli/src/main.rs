@@ -64,6 +64,10 @@ enum Command {
     /// Letter brandings (the logo letters print with): create from a file, list.
     #[command(subcommand)]
     LetterBranding(commands::letter::LetterBrandingCommand),
+    // issue 14: job
+    /// CSV jobs: send a file (checked here first), list, show, cancel.
+    #[command(subcommand)]
+    Job(commands::job::JobCommand),
     /// Test fixtures.
     #[command(subcommand)]
     Fixtures(commands::fixtures::FixturesCommand),
@@ -96,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbound(command) => commands::inbound::run(command, j).await,
         Command::Letter(command) => commands::letter::run(command, j).await,
         Command::LetterBranding(command) => commands::letter::branding(command, j).await,
+        Command::Job(command) => commands::job::run(command, j).await, // issue 14: job
         Command::Fixtures(command) => commands::fixtures::run(command, j).await,
         Command::Purge(command) => commands::purge::run(command, j).await,
         Command::Secrets(command) => commands::secrets::run(command, j).await,

@@ -123,10 +123,15 @@ pub enum Job {
     ChangeDvlaPassword,
     CollateLetterPdfsToBeSent,
     CheckIfLettersStillPendingVirusCheck,
+    // issue 14: schedule
+    RunScheduledJobs,
+    CheckJobStatus,
+    UpdateStatusOfFullyProcessedJobs,
+    SendScheduledNotifications,
 }
 
 impl Job {
-    pub const ALL: [Job; 12] = [
+    pub const ALL: [Job; 16] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -139,6 +144,11 @@ impl Job {
         Job::ChangeDvlaPassword,
         Job::CollateLetterPdfsToBeSent,
         Job::CheckIfLettersStillPendingVirusCheck,
+        // issue 14: schedule
+        Job::RunScheduledJobs,
+        Job::CheckJobStatus,
+        Job::UpdateStatusOfFullyProcessedJobs,
+        Job::SendScheduledNotifications,
     ];
 
     pub fn name(self) -> &'static str {
@@ -159,6 +169,11 @@ impl Job {
             Job::CheckIfLettersStillPendingVirusCheck => {
                 "check-if-letters-still-pending-virus-check"
             }
+            // issue 14: schedule
+            Job::RunScheduledJobs => "run-scheduled-jobs",
+            Job::CheckJobStatus => "check-job-status",
+            Job::UpdateStatusOfFullyProcessedJobs => "update-status-of-fully-processed-jobs",
+            Job::SendScheduledNotifications => "send-scheduled-notifications",
         }
     }
 
@@ -206,6 +221,12 @@ impl Job {
                 minute: 50,
             },
             Job::CheckIfLettersStillPendingVirusCheck => Schedule::EveryMinutes(10),
+            // issue 14: schedule. Every minute: a scheduled job or send goes within a minute of its time (upstream
+            // releases jobs every 15 minutes; GC Notify every minute), and check-job-status is upstream's.
+            Job::RunScheduledJobs
+            | Job::CheckJobStatus
+            | Job::UpdateStatusOfFullyProcessedJobs
+            | Job::SendScheduledNotifications => Schedule::EveryMinutes(1),
         }
     }
 }
@@ -318,6 +339,24 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         Job::CheckIfLettersStillPendingVirusCheck => {
             crate::precompiled::rescan_pending(state, state.now(), within_budget).await?
+        }
+        // issue 14: schedule
+        Job::RunScheduledJobs => {
+            crate::bulk::schedule::run_scheduled_jobs(state, state.now(), within_budget).await?
+        }
+        Job::CheckJobStatus => {
+            crate::bulk::schedule::check_job_status(state, state.now(), within_budget).await?
+        }
+        Job::UpdateStatusOfFullyProcessedJobs => {
+            crate::bulk::schedule::update_status_of_fully_processed_jobs(
+                state,
+                state.now(),
+                within_budget,
+            )
+            .await?
+        }
+        Job::SendScheduledNotifications => {
+            crate::bulk::scheduled_sends::release_due(state, state.now(), within_budget).await?
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

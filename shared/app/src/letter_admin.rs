@@ -117,9 +117,40 @@ pub async fn cancel_letter(
         .await?
         .ok_or(LetterAdminError::NotFound(NOTIFICATION_NOT_FOUND))?;
     if record.notification_type != NotificationType::Letter {
-        return Err(LetterAdminError::Invalid(
-            "Notification cannot be cancelled - only letters can be cancelled".into(),
-        ));
+        // issue 14: a scheduled SMS or email is cancellable until it is released.
+        if record.status == NotificationStatus::Cancelled {
+            return Err(LetterAdminError::Invalid(
+                "This notification has already been cancelled.".into(),
+            ));
+        }
+        match crate::bulk::scheduled_sends::cancel(state, service_id, notification_id, now).await? {
+            Ok(true) => {
+                tracing::info!(%notification_id, %service_id, "scheduled notification cancelled");
+                if record.key_type != KeyType::Test {
+                    state
+                        .limiter
+                        .give_back(
+                            service_id,
+                            LimitName::of(record.notification_type),
+                            record.created_at,
+                            now,
+                        )
+                        .await;
+                }
+                let cancelled = state
+                    .db
+                    .admin_notification(service_id, notification_id)
+                    .await?
+                    .ok_or(LetterAdminError::NotFound(NOTIFICATION_NOT_FOUND))?;
+                return admin_notification_json(state, &cancelled);
+            }
+            Ok(false) => {
+                return Err(LetterAdminError::Invalid(
+                    "Notification cannot be cancelled - only letters can be cancelled".into(),
+                ));
+            }
+            Err(refusal) => return Err(LetterAdminError::Invalid(refusal)),
+        }
     }
     if let Some(refusal) = cancel_refusal(record.status, record.created_at, now) {
         return Err(LetterAdminError::Invalid(refusal));

@@ -14,7 +14,8 @@ pub type ReplayCursor = (DateTime<Utc>, Uuid);
 impl Db {
     /// SMS, email and letters still `created` more than `after` ago and less than 7 days ago, after `cursor`, oldest
     /// first, each with its service (the queue's fairness group). A letter whose PDF is stored is waiting for the
-    /// collation, not for rendering: it is left out.
+    /// collation, not for rendering: it is left out. So is a scheduled send still waiting for its time, or released
+    /// less than `after` ago (its age is counted from its time, not from when it was accepted).
     pub async fn created_for_replay(
         &self,
         after: std::time::Duration,
@@ -29,6 +30,8 @@ impl Db {
                  WHERE notification_status = 'created' AND notification_type IN ('sms', 'email', 'letter') \
                    AND created_at < now() - make_interval(secs => $1) AND created_at > now() - interval '7 days' \
                    AND NOT EXISTS (SELECT 1 FROM letter_files f WHERE f.notification_id = notifications.id) \
+                   AND NOT EXISTS (SELECT 1 FROM scheduled_notifications s WHERE s.notification_id = notifications.id \
+                     AND (s.pending OR s.scheduled_for > now() - make_interval(secs => $1))) \
                    AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
                  ORDER BY created_at, id LIMIT $4",
                 &[

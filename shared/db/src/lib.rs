@@ -62,4 +62,8 @@ pub use services::*;
 pub use templates::*;
 pub use users::*;
 
+// issue 14: schedule (the housekeeping jobs' and scheduled sends' statements)
+mod job_schedule;
+pub use job_schedule::*;
+
 pub(crate) use conn::{Param, from_row, text_enum};

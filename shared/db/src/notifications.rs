@@ -64,6 +64,8 @@ pub struct NotificationRecord {
     pub template_hidden: bool,
     pub sms_rate: Option<f64>,
     pub letter_rate: Option<f64>,
+    /// A single send scheduled for later (issue 14): when.
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// `GET /v2/notifications` filters, already expanded and validated.
@@ -84,7 +86,8 @@ const RECORD_COLUMNS: &str = "n.id, n.\"to\", n.normalised_to, n.service_id, n.t
         ORDER BY r.valid_from DESC LIMIT 1) AS sms_rate, \
     (SELECT l.rate FROM letter_rates l WHERE l.post_class = n.postage AND l.sheet_count = n.billable_units \
         AND l.crown = COALESCE(s.crown, true) AND l.start_date <= n.created_at \
-        AND (l.end_date IS NULL OR l.end_date > n.created_at) ORDER BY l.start_date DESC LIMIT 1) AS letter_rate";
+        AND (l.end_date IS NULL OR l.end_date > n.created_at) ORDER BY l.start_date DESC LIMIT 1) AS letter_rate, \
+    (SELECT sn.scheduled_for FROM scheduled_notifications sn WHERE sn.notification_id = n.id) AS scheduled_for";
 
 const RECORD_FROM: &str = "notifications n JOIN templates_history h ON h.id = n.template_id AND h.version = n.template_version \
     JOIN services s ON s.id = n.service_id LEFT JOIN users u ON u.id = n.created_by_id";
@@ -116,6 +119,7 @@ fn record_from_row(row: &Row) -> DbResult<NotificationRecord> {
         template_hidden: row.try_get("template_hidden")?,
         sms_rate: row.try_get("sms_rate")?,
         letter_rate: row.try_get("letter_rate")?,
+        scheduled_for: row.try_get("scheduled_for")?,
     })
 }
 
@@ -126,6 +130,18 @@ impl Db {
         &self,
         new: &NewNotification,
         precompiled_upload_key: Option<&str>,
+    ) -> DbResult<()> {
+        self.insert_notification_scheduled(new, precompiled_upload_key, None)
+            .await
+    }
+
+    /// [`Db::insert_notification`], and for a single send scheduled for later (issue 14) its
+    /// `scheduled_notifications` row in the same statement (`Db::insert_scheduled_notification`).
+    pub(crate) async fn insert_notification_scheduled(
+        &self,
+        new: &NewNotification,
+        precompiled_upload_key: Option<&str>,
+        scheduled_for: Option<DateTime<Utc>>,
     ) -> DbResult<()> {
         const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
@@ -163,6 +179,17 @@ impl Db {
             (&new.job_row_number, Type::INT4),
             (&new.reference, Type::TEXT),
         ];
+        if let Some(at) = scheduled_for {
+            // One statement, so one round trip and one commit: the send and its schedule are stored together.
+            let sql = format!(
+                "WITH n AS ({INSERT} RETURNING id) \
+                 INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, $25 FROM n"
+            );
+            let mut all = params.to_vec();
+            all.push((&at, Type::TIMESTAMPTZ));
+            self.execute(&sql, &all).await?;
+            return Ok(());
+        }
         let mut conn = self.conn().await?;
         match precompiled_upload_key {
             None => {

@@ -170,6 +170,22 @@ pub async fn letters_batch(
     settle_handled(state, sqs, &event, positions, handled, &dropped).await
 }
 
+// issue 14: process
+/// The jobs queue (batch size 1): each `ProcessJob` run until done or `budget` (the invocation's time left less
+/// a margin), when the run hands the job back and queues a message for the rest. An unreadable record is left
+/// for the DLQ.
+pub async fn jobs_batch(
+    state: &AppState,
+    sqs: &aws_sdk_sqs::Client,
+    event: SqsEvent,
+    budget: std::time::Duration,
+) -> SqsBatchResponse {
+    let (messages, positions) = readable_messages(state, &event);
+    let handled = notify_app::bulk::process::handle_jobs(state, &messages, budget).await;
+    settle_handled(state, sqs, &event, positions, handled, &[]).await
+}
+// end issue 14: process
+
 /// Status messages, receipts applied in one statement; those waiting for their reference, and any that failed
 /// on their own, come back later. An unreadable body is left for the DLQ.
 pub async fn status_batch(

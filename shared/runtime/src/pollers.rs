@@ -238,3 +238,30 @@ pub async fn spawn_callbacks(
     }
     Ok(handles)
 }
+
+// issue 14: process
+/// The jobs consumer on SQS: one message a receive, as the jobs function's event source mapping (batch size 1).
+pub async fn spawn_jobs(
+    state: AppState,
+    sqs: aws_sdk_sqs::Client,
+    budget: Duration,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let source = resolve(&sqs, &state.config.queues.jobs).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match receive(&sqs, &source, 1).await {
+                Ok(event) if event.records.is_empty() => {}
+                Ok(event) => {
+                    let response =
+                        crate::lambda::jobs_batch(&state, &sqs, event.clone(), budget).await;
+                    settle(&sqs, &source, &event, &response).await;
+                }
+                Err(e) => {
+                    tracing::warn!(queue = source.url, error = %e, "queue not read; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }))
+}
+// end issue 14: process

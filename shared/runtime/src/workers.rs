@@ -196,3 +196,38 @@ pub fn spawn_callback_worker(
         }
     })
 }
+
+// issue 14: process
+/// The local stack's jobs worker on the jobs queue: one `ProcessJob` at a time, as the jobs function (batch size
+/// 1) gets them, with the function's budget.
+pub fn spawn_jobs_worker(
+    state: AppState,
+    queue: Arc<InProcessQueue>,
+    budget: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let name = state.config.queues.jobs.clone();
+        loop {
+            let batch = queue
+                .receive_counted(&name, 1, Duration::from_secs(1), Duration::ZERO)
+                .await;
+            let max = state.config.delivery.max_attempts;
+            let messages: Vec<(Message, Attempt)> = batch
+                .iter()
+                .map(|r| {
+                    let number = r.receives;
+                    (r.message.clone(), Attempt { number, max })
+                })
+                .collect();
+            if messages.is_empty() {
+                continue;
+            }
+            let dispositions =
+                notify_app::bulk::process::handle_jobs(&state, &messages, budget).await;
+            for (received, disposition) in batch.iter().zip(dispositions) {
+                queue.settle(&name, received, disposition).await;
+            }
+        }
+    })
+}
+// end issue 14: process

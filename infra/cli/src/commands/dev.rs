@@ -197,6 +197,13 @@ async fn spawn_workers(
     };
     match in_process {
         Some(in_process) => {
+            // issue 14: process
+            workers::spawn_jobs_worker(
+                worker_state.clone(),
+                in_process.clone(),
+                notify_app::bulk::process::budget_for(JOBS_TIMEOUT),
+            );
+            // end issue 14: process
             workers::spawn_letters_worker(
                 worker_state.clone(),
                 letter_tools,
@@ -236,9 +243,18 @@ async fn spawn_workers(
                     &q.status,
                     &q.callbacks,
                     &q.callbacks_dlq,
+                    // issue 14: process
+                    &q.jobs,
                 ],
             )
             .await?;
+            notify_runtime::pollers::spawn_jobs(
+                worker_state.clone(),
+                sqs.clone(),
+                notify_app::bulk::process::budget_for(JOBS_TIMEOUT),
+            )
+            .await?;
+            // end issue 14: process
             notify_runtime::pollers::spawn_letters(
                 worker_state.clone(),
                 letter_tools,
@@ -269,6 +285,11 @@ async fn spawn_workers(
     }
     Ok(scanner_shown)
 }
+
+// issue 14: process
+/// The jobs function's timeout (template.yaml `JobsFunction`): the local worker runs with the same budget.
+const JOBS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
+// end issue 14: process
 
 /// Resolves on the first Ctrl-C or SIGTERM. Both are caught from here on, so that `notify dev` ends by returning
 /// (and stops the private Postgres it started) rather than being killed.

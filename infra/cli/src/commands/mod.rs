@@ -8,6 +8,7 @@ pub mod check_template;
 pub mod dev;
 pub mod fixtures;
 pub mod inbound;
+pub mod job; // issue 14: job
 pub mod keys;
 pub mod letter;
 pub mod migrate;

@@ -446,3 +446,38 @@ impl RowBuilder<'_> {
 pub fn budget_for(timeout: Duration) -> Duration {
     timeout.saturating_sub(Duration::from_secs(120).min(timeout / 4))
 }
+
+/// The jobs queue's consumer (Lambda and the local worker): one disposition per message. A run that failed
+/// leaves its job `in progress` with its last heartbeat, so the message comes back once that is stale and the
+/// retry can claim it and resume from the checkpoint.
+pub async fn handle_jobs(
+    state: &AppState,
+    messages: &[(Message, crate::workers::Attempt)],
+    budget: Duration,
+) -> Vec<notify_core::retry::Disposition> {
+    use notify_core::retry::Disposition;
+    let mut dispositions = Vec::with_capacity(messages.len());
+    for (message, attempt) in messages {
+        let Message::ProcessJob { job_id, .. } = message else {
+            tracing::warn!("not a job message; dropped");
+            dispositions.push(Disposition::Done);
+            continue;
+        };
+        dispositions.push(match process_job(state, *job_id, budget).await {
+            Ok(outcome) => {
+                tracing::info!(%job_id, ?outcome, "job run done");
+                Disposition::Done
+            }
+            Err(ProcessError::Unprocessable(_, reason)) => {
+                // No retry changes a missing file or template; check-job-status reports the job `error`.
+                tracing::error!(%job_id, reason, "job cannot be processed");
+                Disposition::Done
+            }
+            Err(e) => {
+                tracing::error!(%job_id, error = %e, attempt = attempt.number, "job run failed; will resume");
+                Disposition::RetryAfter(STALE_AFTER + Duration::from_secs(30))
+            }
+        });
+    }
+    dispositions
+}

@@ -72,6 +72,9 @@ pub(super) struct Accepted {
     pub letter_pdf: Option<Vec<u8>>,
     /// Simulated recipients get a normal answer and nothing else.
     pub simulated: bool,
+    /// An SMS or email to be sent at this time (GC Notify's scheduled sends): stored with its
+    /// `scheduled_notifications` row and not queued; `send-scheduled-notifications` releases it.
+    pub scheduled_for: Option<DateTime<Utc>>,
     /// Daily counters to bump once stored.
     pub counters: Vec<LimitName>,
     pub template: Template,
@@ -279,10 +282,15 @@ async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), 
         }
         None => None,
     };
-    state
-        .db
-        .insert_notification(new, upload_key.as_deref())
-        .await?;
+    match accepted.scheduled_for {
+        Some(at) => state.db.insert_scheduled_notification(new, at).await?,
+        None => {
+            state
+                .db
+                .insert_notification(new, upload_key.as_deref())
+                .await?
+        }
+    }
     tracing::info!(
         notification_id = %new.id,
         service_id = %new.service_id,
@@ -306,7 +314,7 @@ async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), 
     if new.status == NotificationStatus::PendingVirusCheck {
         queue_scan(state, new).await;
     }
-    if new.status == NotificationStatus::Created {
+    if new.status == NotificationStatus::Created && accepted.scheduled_for.is_none() {
         let queue = match new.notification_type {
             NotificationType::Sms => &state.config.queues.deliver_sms,
             NotificationType::Email => &state.config.queues.deliver_email,

@@ -31,8 +31,8 @@ const SIMULATED_EMAIL: [&str; 3] = [
 impl SendRequest for SmsRequest {
     const CHANNEL: NotificationType = NotificationType::Sms;
 
-    async fn parse(_: &Ctx<'_>, body: Map<String, Value>) -> Result<Self, V2Error> {
-        SmsRequest::parse(&body)
+    async fn parse(ctx: &Ctx<'_>, body: Map<String, Value>) -> Result<Self, V2Error> {
+        SmsRequest::parse(&body, ctx.now)
     }
 
     async fn accept(self, ctx: &Ctx<'_>) -> Result<Accepted, V2Error> {
@@ -97,6 +97,7 @@ impl SendRequest for SmsRequest {
             new,
             letter_pdf: None,
             simulated,
+            scheduled_for: self.scheduled_for,
             counters,
             template,
             content: Content::Sms {
@@ -131,8 +132,8 @@ fn sanitise(personalisation: &mut Map<String, Value>, keys: &[String]) -> Map<St
 impl SendRequest for EmailRequest {
     const CHANNEL: NotificationType = NotificationType::Email;
 
-    async fn parse(_: &Ctx<'_>, body: Map<String, Value>) -> Result<Self, V2Error> {
-        EmailRequest::parse(&body)
+    async fn parse(ctx: &Ctx<'_>, body: Map<String, Value>) -> Result<Self, V2Error> {
+        EmailRequest::parse(&body, ctx.now)
     }
 
     async fn accept(mut self, ctx: &Ctx<'_>) -> Result<Accepted, V2Error> {
@@ -197,6 +198,7 @@ impl SendRequest for EmailRequest {
             new,
             letter_pdf: None,
             simulated,
+            scheduled_for: self.scheduled_for,
             counters: vec![LimitName::Email],
             template,
             content: Content::Email {
@@ -283,6 +285,7 @@ async fn accept_letter(ctx: &Ctx<'_>, request: LetterRequest) -> Result<Accepted
         new,
         letter_pdf: None,
         simulated: false,
+        scheduled_for: None,
         counters: vec![LimitName::Letter],
         template,
         content: Content::Letter { rendered },
@@ -350,6 +353,7 @@ async fn accept_precompiled(
         new,
         letter_pdf: Some(pdf),
         simulated: false,
+        scheduled_for: None,
         counters: vec![LimitName::Letter],
         template,
         content: Content::Precompiled {

@@ -74,7 +74,7 @@ pub(super) fn created(state: &AppState, accepted: &Accepted) -> Value {
         "content": content,
         "uri": uri(state, &format!("v2/notifications/{id}")),
         "template": template_ref(state, &accepted.template),
-        "scheduled_for": null,
+        "scheduled_for": notify_core::time::format_opt(accepted.scheduled_for),
     });
     if let Content::Email { sanitised, .. } = &accepted.content {
         out["sanitised_content"] = Value::Object(sanitised.clone());
@@ -174,7 +174,7 @@ pub fn notification_json(state: &AppState, record: &NotificationRecord) -> Resul
         "created_by_name": record.created_by_name,
         "sent_at": notify_core::time::format_opt(record.sent_at),
         "completed_at": if record.status.is_completed() { notify_core::time::format_opt(record.updated_at) } else { None },
-        "scheduled_for": null,
+        "scheduled_for": notify_core::time::format_opt(record.scheduled_for),
         "postage": record.postage,
         "one_click_unsubscribe_url": record.unsubscribe_link,
         "is_cost_data_ready": is_cost_data_ready,

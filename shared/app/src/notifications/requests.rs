@@ -40,35 +40,45 @@ fn email_address(name: &str, value: &Value) -> RuleResult<EmailAddress> {
     }
 }
 
-/// `null`, or a time from now to 24 hours ahead.
-fn scheduled_for(name: &str, value: &Value) -> RuleResult<Option<DateTime<Utc>>> {
-    let text = match value {
-        Value::Null => return Ok(None),
-        Value::String(s) => s,
-        other => return Err(format!("{name} {}", not_of_type(other, "string, null"))),
-    };
-    let parsed = DateTime::parse_from_rfc3339(text)
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").map(|d| d.and_utc())
-        })
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc())
-        });
-    let Ok(at) = parsed else {
-        return Err(format!(
-            "{name} datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"
-        ));
-    };
-    let now = Utc::now();
-    if at < now {
-        Err(format!("{name} datetime can not be in the past"))
-    } else if at > now + Duration::hours(24) {
-        Err(format!(
-            "{name} datetime can only be 24 hours in the future"
-        ))
-    } else {
-        Ok(Some(at))
+/// GC Notify's limit on how far ahead a single send may be scheduled (its `JOBS_MAX_SCHEDULE_HOURS_AHEAD`).
+pub const MAX_SCHEDULE_HOURS_AHEAD: i64 = 96;
+
+/// `null`, or a time from `now` to [`MAX_SCHEDULE_HOURS_AHEAD`] hours ahead, in GC Notify's words. A time without
+/// an offset is UTC.
+fn scheduled_for(now: DateTime<Utc>) -> impl Fn(&str, &Value) -> RuleResult<Option<DateTime<Utc>>> {
+    move |name, value| {
+        let text = match value {
+            Value::Null => return Ok(None),
+            Value::String(s) => s,
+            other => return Err(format!("{name} {}", not_of_type(other, "string, null"))),
+        };
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .map(|d| d.with_timezone(&Utc))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").map(|d| d.and_utc())
+            })
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|d| d.and_utc())
+            })
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").map(|d| d.and_utc())
+            });
+        // Microseconds, as Postgres keeps it: the 201 shows the time the GET will.
+        let Ok(at) = parsed.map(|at| chrono::SubsecRound::trunc_subsecs(at, 6)) else {
+            return Err(format!(
+                "{name} datetime format is invalid. It must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"
+            ));
+        };
+        if at < now {
+            Err(format!("{name} datetime cannot be in the past"))
+        } else if at > now + Duration::hours(MAX_SCHEDULE_HOURS_AHEAD) {
+            Err(format!(
+                "{name} datetime can only be up to {MAX_SCHEDULE_HOURS_AHEAD} hours in the future"
+            ))
+        } else {
+            Ok(Some(at))
+        }
     }
 }
 
@@ -99,19 +109,20 @@ pub struct SmsRequest {
     pub personalisation: Map<String, Value>,
     pub reference: Option<String>,
     pub sms_sender_id: Option<Uuid>,
-    /// Checked as upstream does; sends are not scheduled here.
+    /// Stored with the send and released at that time (GC Notify's scheduled sends).
     pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 impl SmsRequest {
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, V2Error> {
+    /// `now` is the time the send is accepted at, which `scheduled_for` is checked against.
+    pub fn parse(body: &Map<String, Value>, now: DateTime<Utc>) -> Result<Self, V2Error> {
         let mut f = Fields::new(body);
         let phone_number = f.required("phone_number", phone_number);
         let template_id = f.required("template_id", schema::uuid);
         let personalisation = f.optional("personalisation", schema::object);
         let reference = f.optional("reference", schema::string(Some(1000)));
         let sms_sender_id = f.optional("sms_sender_id", schema::uuid);
-        let scheduled_for = f.optional("scheduled_for", scheduled_for).flatten();
+        let scheduled_for = f.optional("scheduled_for", scheduled_for(now)).flatten();
         let complete = phone_number
             .zip(template_id)
             .map(|(phone_number, template_id)| SmsRequest {
@@ -141,7 +152,7 @@ pub struct EmailRequest {
 }
 
 impl EmailRequest {
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, V2Error> {
+    pub fn parse(body: &Map<String, Value>, now: DateTime<Utc>) -> Result<Self, V2Error> {
         let mut f = Fields::new(body);
         let email_address = f.required("email_address", email_address);
         let template_id = f.required("template_id", schema::uuid);
@@ -149,7 +160,7 @@ impl EmailRequest {
         let reference = f.optional("reference", schema::string(Some(1000)));
         let email_reply_to_id = f.optional("email_reply_to_id", schema::uuid);
         let one_click_unsubscribe_url = f.optional("one_click_unsubscribe_url", schema::https_url);
-        let scheduled_for = f.optional("scheduled_for", scheduled_for).flatten();
+        let scheduled_for = f.optional("scheduled_for", scheduled_for(now)).flatten();
         let sanitise_content_for: Vec<String> = f
             .optional("sanitise_content_for", schema::array_or_null)
             .flatten()
@@ -277,7 +288,7 @@ mod tests {
     fn sms_reads_typed_values() {
         let id = Uuid::new_v4();
         let body = json!({"phone_number": "07700 900123", "template_id": id, "reference": "r"});
-        let request = SmsRequest::parse(body.as_object().unwrap()).unwrap();
+        let request = SmsRequest::parse(body.as_object().unwrap(), Utc::now()).unwrap();
         assert_eq!(request.phone_number.normalised(), "447700900123");
         assert_eq!(request.template_id, id);
         assert_eq!(request.reference.as_deref(), Some("r"));
@@ -288,7 +299,7 @@ mod tests {
     fn sms_errors_in_schema_order() {
         let body = json!({"phone_number": 7700900001_i64, "sms_sender_id": null, "x": 1});
         assert_eq!(
-            errors(SmsRequest::parse(body.as_object().unwrap())),
+            errors(SmsRequest::parse(body.as_object().unwrap(), Utc::now())),
             [
                 "phone_number 7700900001 is not of type string",
                 "sms_sender_id is not a valid UUID",
