@@ -7,6 +7,8 @@ pub mod callbacks;
 pub mod cold_start;
 pub mod fairness;
 pub mod instructions;
+// issue 14: bench jobs
+pub mod jobs;
 pub mod letters;
 pub mod pipeline;
 pub mod pool_failures;

@@ -65,6 +65,9 @@ pub enum BenchCommand {
     Letters(notify_bench::letters::Options),
     /// Precompiled letters checked for print per second on one thread (one- and ten-page), p50/p99 check times.
     Precompiled(notify_bench::precompiled::Options),
+    /// One CSV job from upload to every row persisted and every delivery queued, on the in-process queue and
+    /// local files and/or moto's SQS and S3, with peak database connections and time per phase.
+    Jobs(notify_bench::jobs::Options),
     /// The status consumer alone: receipts applied per second.
     Receipts {
         #[arg(long, default_value_t = 50_000)]
@@ -88,6 +91,11 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(move || notify_bench::precompiled::run(&options))
                     .await??;
             print(j, result, notify_bench::precompiled::text);
+        }
+        BenchCommand::Jobs(options) => {
+            let local = local_config(true, None).await?;
+            let result = notify_bench::jobs::run(local.config.clone(), options).await?;
+            print(j, result, notify_bench::jobs::text);
         }
         BenchCommand::Pipeline(options) => {
             let local = local_config(true, None).await?;
