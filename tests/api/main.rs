@@ -8,6 +8,8 @@ mod callbacks;
 mod delivery;
 mod firetext;
 mod jobs;
+// issue 14: admin job API
+mod jobs_admin;
 // issue 14: job (the CLI)
 mod jobs_cli;
 // end issue 14: job
