@@ -319,9 +319,14 @@ fn job_text(job: &Value) -> String {
     if let Some(at) = job["scheduled_for"].as_str() {
         lines.push(format!("  scheduled   {at}"));
     }
-    for statistic in job["statistics"].as_array().into_iter().flatten() {
+    // Under their own heading: a status ("permanent-failure") is wider than the labels above.
+    let statistics = job["statistics"].as_array().into_iter().flatten();
+    if job["statistics"].as_array().is_some_and(|s| !s.is_empty()) {
+        lines.push("  notifications by status".to_string());
+    }
+    for statistic in statistics {
         lines.push(format!(
-            "  {:<12}{}",
+            "    {:<24}{}",
             statistic["status"].as_str().unwrap_or(""),
             statistic["count"]
         ));
