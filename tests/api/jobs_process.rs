@@ -14,7 +14,7 @@ use notify_core::model::{JobStatus, LimitName};
 use notify_db::NewJob;
 use notify_files::{FileError, FileStore};
 use notify_queue::{Queue, QueueError, SqsQueue};
-use notify_tests::{TestApp, TestService};
+use notify_tests::{TestApp, TestService, moto_url};
 use uuid::Uuid;
 
 const BUDGET: Duration = Duration::from_secs(600);
@@ -515,10 +515,6 @@ async fn no_connection_is_held_while_reading_the_file_or_queueing() {
         "held across the read"
     );
     assert_eq!(queue.worst.load(Ordering::SeqCst), 0, "held across a send");
-}
-
-fn moto_url() -> String {
-    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
 #[tokio::test]

@@ -16,15 +16,11 @@ use notify_outbound::providers::ses::SesProvider;
 use notify_outbound::providers::{EmailProvider, Providers, SimulatedProvider, SmsProvider};
 use notify_queue::{Queue, SqsQueue};
 use notify_runtime::pollers::PollerSettings;
-use notify_tests::TestApp;
+use notify_tests::{TestApp, moto_url};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const WORKER_APP_NAME: &str = "notify-e2e-worker";
-
-fn moto_url() -> String {
-    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
 
 /// This test's own queues on moto.
 #[derive(Clone)]

@@ -9,17 +9,13 @@ use notify_outbound::print::dvla::{
     CredentialsSecret, DvlaClient, DvlaCredentials, Rotation, RotationError,
 };
 use notify_outbound::print::{self, PrintAccepted, PrintError, PrintJob, PrintProvider};
-use notify_tests::fake_dvla::FakeDvla;
+use notify_tests::{fake_dvla::FakeDvla, moto_url};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const USER: &str = "notify-user";
 const PASSWORD: &str = "Old-passw0rd!";
 const API_KEY: &str = "api-key-0";
-
-fn moto_url() -> String {
-    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
 
 fn credentials(password: &str, api_key: &str) -> DvlaCredentials {
     DvlaCredentials {
@@ -369,17 +365,7 @@ async fn the_rotation_jobs_do_nothing_without_dvla() {
 // Rotation, with the credentials in a Secrets Manager secret on moto.
 
 fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(moto_url())
-            .region(aws_sdk_secretsmanager::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .build(),
-    )
+    aws_sdk_secretsmanager::Client::new(&notify_config::aws::emulator_config(&moto_url()))
 }
 
 /// A secret of this test's own holding the account's credentials, and something else that must survive.

@@ -4,14 +4,9 @@
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use notify_core::messages::Message;
 use notify_queue::SqsQueue;
-use notify_tests::TestApp;
+use notify_tests::{TestApp, moto_url};
 use serde_json::json;
 use std::sync::Arc;
-
-/// moto, started by the test command (`infra/scripts/test`).
-fn moto_url() -> String {
-    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
 
 #[tokio::test]
 async fn accepted_sends_arrive_on_sqs() {

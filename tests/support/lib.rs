@@ -394,51 +394,30 @@ impl TestApp {
     }
 }
 
+/// moto's address: `MOTO_URL` (the test command starts one there), else moto's default port.
+pub fn moto_url() -> String {
+    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
 /// An SQS client for `endpoint` (moto, or an address nothing listens on) with test credentials.
 pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .build(),
-    )
+    aws_sdk_sqs::Client::new(&notify_config::aws::emulator_config(endpoint))
 }
 
 /// An SES v2 client for `endpoint` (moto) with test credentials.
 pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
-    aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::Config::builder()
-            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_sesv2::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .build(),
-    )
+    aws_sdk_sesv2::Client::new(&notify_config::aws::emulator_config(endpoint))
 }
 
 /// An End User Messaging SMS client for `endpoint` (a fake) with test credentials.
 pub fn aws_sms_client(endpoint: &str) -> aws_sdk_pinpointsmsvoicev2::Client {
-    aws_sdk_pinpointsmsvoicev2::Client::from_conf(
-        aws_sdk_pinpointsmsvoicev2::Config::builder()
-            .behavior_version(aws_sdk_pinpointsmsvoicev2::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_pinpointsmsvoicev2::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_pinpointsmsvoicev2::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            // The fake answers 500 on purpose; the worker's own failover decides, not SDK retries.
-            .retry_config(aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig::disabled())
-            .build(),
+    let config = aws_sdk_pinpointsmsvoicev2::config::Builder::from(
+        &notify_config::aws::emulator_config(endpoint),
     )
+    // The fake answers 500 on purpose; the worker's own failover decides, not SDK retries.
+    .retry_config(aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig::disabled())
+    .build();
+    aws_sdk_pinpointsmsvoicev2::Client::from_conf(config)
 }
 
 /// The message ids a Lambda SQS handler reported as failed, in order.

@@ -234,29 +234,12 @@ enum Backend {
 }
 
 fn moto_sqs(endpoint: &str) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .build(),
-    )
+    aws_sdk_sqs::Client::new(&notify_config::aws::emulator_config(endpoint))
 }
 
 fn moto_s3(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_s3::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
+        aws_sdk_s3::config::Builder::from(&notify_config::aws::emulator_config(endpoint))
             .force_path_style(true)
             .build(),
     )

@@ -206,17 +206,11 @@ mod tests {
     const MOTO_URL: &str = "http://127.0.0.1:5000";
 
     fn moto_client() -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .http_client(notify_config::aws::http_client())
-            .endpoint_url(MOTO_URL)
-            .region(aws_sdk_s3::config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&notify_config::aws::emulator_config(MOTO_URL))
+                .force_path_style(true)
+                .build(),
+        )
     }
 
     /// A bucket of this test's own.
