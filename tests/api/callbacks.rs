@@ -121,7 +121,8 @@ fn callback(app: &TestApp, url: &str, service_id: Uuid) -> Callback {
     };
     let target = CallbackTarget {
         url: url.into(),
-        encrypted_token: app.state.encryptor.encrypt("the-services-bearer-token"),
+        encrypted_token: Some(app.state.encryptor.encrypt("the-services-bearer-token")),
+        signing_secrets: Vec::new(),
     };
     callbacks::delivery_status(&data, &target)
 }
