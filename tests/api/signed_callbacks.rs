@@ -117,19 +117,21 @@ impl Setup {
 
     /// The callback worker's attempt, and what the receiver got.
     async fn send(&self, callback: &Callback) -> (String, HeaderMap, String) {
-        let sender =
-            CallbackSender::from_config(&self.app.state.config.callback_worker()).unwrap();
+        let sender = CallbackSender::from_config(&self.app.state.config.callback_worker()).unwrap();
         assert_eq!(sender.attempt(callback).await, Attempted::Delivered(200));
-        self.calls.lock().unwrap().pop().expect("the receiver was called")
+        self.calls
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("the receiver was called")
     }
 }
 
 /// Runs the reference verifier over `(secret, headers, body, valid)`; panics with its output unless every
 /// callback came out as expected.
 fn verify_with_reference_library(cases: &[(&str, &HeaderMap, &str, bool)]) {
-    let python = std::env::var("NOTIFY_PYTHON").unwrap_or_else(|_| {
-        format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR"))
-    });
+    let python = std::env::var("NOTIFY_PYTHON")
+        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
     let script = format!("{}/compat/verify_callback.py", env!("CARGO_MANIFEST_DIR"));
     let callbacks: Vec<Value> = cases
         .iter()
@@ -184,9 +186,8 @@ async fn signing_secrets_are_made_shown_once_rotated_and_revoked() {
     assert_eq!(first["signing"], true);
     assert_eq!(first["expires_at"], Value::Null);
     // Stored encrypted: the secret is nowhere in the table.
-    let stored: String = s
-        .db
-        .query_one(
+    let stored: String =
+        s.db.query_one(
             "SELECT string_agg(secret, ' ') FROM service_callback_signing_secrets",
             &[],
         )
@@ -209,11 +210,17 @@ async fn signing_secrets_are_made_shown_once_rotated_and_revoked() {
     let listed = s.app.admin("GET", &path, None).await.json()["data"].clone();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().all(|l| l.get("secret").is_none()), "never shown again");
+    assert!(
+        listed.iter().all(|l| l.get("secret").is_none()),
+        "never shown again"
+    );
     assert_eq!(listed[0]["id"], second["id"]);
     assert_eq!(listed[0]["expires_at"], Value::Null);
     assert_eq!(listed[1]["id"], first["id"]);
-    assert_eq!(listed[1]["signing"], true, "the previous one signs during the rotation");
+    assert_eq!(
+        listed[1]["signing"], true,
+        "the previous one signs during the rotation"
+    );
     let ends = chrono::DateTime::parse_from_rfc3339(listed[1]["expires_at"].as_str().unwrap())
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -266,10 +273,17 @@ async fn signed_callbacks_verify_with_the_reference_library_before_during_and_af
     assert_eq!(headers["authorization"], "Bearer the-services-bearer-token");
     let signature = headers["webhook-signature"].to_str().unwrap();
     assert!(signature.starts_with("v1,") && !signature.contains(' '));
-    let timestamp: i64 = headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+    let timestamp: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
     let webhook_id = headers["webhook-id"].to_str().unwrap().to_string();
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], id.to_string());
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["id"],
+        id.to_string()
+    );
 
     // A retry of the same callback keeps its id; the timestamp and signature are the attempt's.
     let (_, again, _) = s.send(&callback).await;
@@ -284,14 +298,22 @@ async fn signed_callbacks_verify_with_the_reference_library_before_during_and_af
     ]);
 
     // During a rotation both secrets sign, so a receiver holding either accepts.
-    let new = s.app.admin("POST", &format!("{path}/rotate"), None).await.json()["data"]["secret"]
+    let new = s
+        .app
+        .admin("POST", &format!("{path}/rotate"), None)
+        .await
+        .json()["data"]["secret"]
         .as_str()
         .unwrap()
         .to_string();
     let (_, callback) = s.delivered(&service, json!({})).await;
     let (_, headers, body) = s.send(&callback.unwrap()).await;
     assert_eq!(
-        headers["webhook-signature"].to_str().unwrap().split(' ').count(),
+        headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
         2
     );
     // After it, only the new one does.
@@ -302,7 +324,14 @@ async fn signed_callbacks_verify_with_the_reference_library_before_during_and_af
     assert_eq!(r.status, 200);
     let (_, callback) = s.delivered(&service, json!({})).await;
     let (_, after, after_body) = s.send(&callback.unwrap()).await;
-    assert_eq!(after["webhook-signature"].to_str().unwrap().split(' ').count(), 1);
+    assert_eq!(
+        after["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        1
+    );
     verify_with_reference_library(&[
         (&old, &headers, &body, true),
         (&new, &headers, &body, true),
@@ -337,11 +366,16 @@ async fn a_notifications_own_callback_url_gets_its_delivery_status_callbacks() {
     let (path, headers, body) = s.send(&callback).await;
     assert_eq!(path, "staging");
     assert!(headers.get("authorization").is_none());
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], id.to_string());
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["id"],
+        id.to_string()
+    );
     verify_with_reference_library(&[(&secret, &headers, &body, true)]);
-    let stored: Option<String> = s
-        .db
-        .query_one("SELECT callback_url FROM notifications WHERE id = $1", &[&id])
+    let stored: Option<String> =
+        s.db.query_one(
+            "SELECT callback_url FROM notifications WHERE id = $1",
+            &[&id],
+        )
         .await
         .unwrap()
         .get(0);
@@ -365,20 +399,43 @@ async fn a_callback_url_must_be_a_short_https_url_and_its_address_is_guarded_at_
     let service = s.app.service(false).await;
     let long = format!("https://example.com/{}", "a".repeat(240));
     for (url, message) in [
-        (json!("http://example.com/cb"), "callback_url is not a valid https url".to_string()),
-        (json!("https://"), "callback_url is not a valid https url".to_string()),
-        (json!(["https://example.com"]), "callback_url is not a valid https url".to_string()),
+        (
+            json!("http://example.com/cb"),
+            "callback_url is not a valid https url".to_string(),
+        ),
+        (
+            json!("https://"),
+            "callback_url is not a valid https url".to_string(),
+        ),
+        (
+            json!(["https://example.com"]),
+            "callback_url is not a valid https url".to_string(),
+        ),
         (json!(long), format!("callback_url {long} is too long")),
     ] {
         for (channel, mut body) in [
-            ("sms", json!({"phone_number": "07700900123", "template_id": service.sms_template, "personalisation": {"name": "x"}})),
-            ("email", json!({"email_address": "someone@example.com", "template_id": service.email_template, "personalisation": {"name": "x"}})),
-            ("letter", json!({"template_id": service.letter_template, "personalisation": {"address_line_1": "A", "address_line_2": "B", "postcode": "SW1A 1AA"}})),
+            (
+                "sms",
+                json!({"phone_number": "07700900123", "template_id": service.sms_template, "personalisation": {"name": "x"}}),
+            ),
+            (
+                "email",
+                json!({"email_address": "someone@example.com", "template_id": service.email_template, "personalisation": {"name": "x"}}),
+            ),
+            (
+                "letter",
+                json!({"template_id": service.letter_template, "personalisation": {"address_line_1": "A", "address_line_2": "B", "postcode": "SW1A 1AA"}}),
+            ),
         ] {
             body["callback_url"] = url.clone();
             let r = s
                 .app
-                .call("POST", &format!("/v2/notifications/{channel}"), &service.live_key, Some(body))
+                .call(
+                    "POST",
+                    &format!("/v2/notifications/{channel}"),
+                    &service.live_key,
+                    Some(body),
+                )
                 .await;
             assert_eq!(r.status, 400, "{channel} {url}");
             assert_eq!(

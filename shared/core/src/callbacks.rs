@@ -420,15 +420,32 @@ mod tests {
     #[test]
     fn callback_urls_are_https_with_a_host_and_short() {
         assert_eq!(
-            CallbackUrl::parse("https://example.com/cb?x=1").unwrap().as_str(),
+            CallbackUrl::parse("https://example.com/cb?x=1")
+                .unwrap()
+                .as_str(),
             "https://example.com/cb?x=1"
         );
-        for bad in ["http://example.com/cb", "https://", "https:///cb", "ftp://x", "not a url", "https://exa mple.com"] {
-            assert_eq!(CallbackUrl::parse(bad), Err("is not a valid https url".into()), "{bad}");
+        for bad in [
+            "http://example.com/cb",
+            "https://",
+            "https:///cb",
+            "ftp://x",
+            "not a url",
+            "https://exa mple.com",
+        ] {
+            assert_eq!(
+                CallbackUrl::parse(bad),
+                Err("is not a valid https url".into()),
+                "{bad}"
+            );
         }
         let long = format!("https://example.com/{}", "a".repeat(236));
         assert_eq!(long.len(), 256);
-        assert!(CallbackUrl::parse(&long).unwrap_err().ends_with("is too long"));
+        assert!(
+            CallbackUrl::parse(&long)
+                .unwrap_err()
+                .ends_with("is too long")
+        );
         assert!(CallbackUrl::parse(&long[..255]).is_ok());
     }
 

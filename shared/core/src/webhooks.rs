@@ -36,9 +36,7 @@ pub fn decode_secret(secret: &str) -> Result<Vec<u8>, SecretError> {
     let encoded = secret
         .strip_prefix(SECRET_PREFIX)
         .ok_or(SecretError::Prefix)?;
-    let key = STANDARD
-        .decode(encoded)
-        .map_err(|_| SecretError::Base64)?;
+    let key = STANDARD.decode(encoded).map_err(|_| SecretError::Base64)?;
     // The specification asks for 24 to 64 bytes; ours are always 32, the test vector's 24.
     if !(24..=64).contains(&key.len()) {
         return Err(SecretError::Length);
@@ -123,7 +121,10 @@ mod tests {
         let secret = new_secret([1; SECRET_BYTES]);
         assert!(secret.starts_with("whsec_"));
         assert_eq!(decode_secret(&secret).unwrap(), [1; SECRET_BYTES]);
-        assert_eq!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Err(SecretError::Prefix));
+        assert_eq!(
+            decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Err(SecretError::Prefix)
+        );
         assert_eq!(decode_secret("whsec_not base64!"), Err(SecretError::Base64));
         assert_eq!(decode_secret("whsec_c2hvcnQ="), Err(SecretError::Length));
     }
@@ -132,10 +133,22 @@ mod tests {
     fn webhook_ids_follow_what_the_callback_reports() {
         let id = Uuid::new_v4();
         let delivered = webhook_id(CallbackType::DeliveryStatus, id, "delivered");
-        assert_eq!(delivered, webhook_id(CallbackType::DeliveryStatus, id, "delivered"));
-        assert_ne!(delivered, webhook_id(CallbackType::DeliveryStatus, id, "permanent-failure"));
-        assert_ne!(delivered, webhook_id(CallbackType::Complaint, id, "delivered"));
-        assert_ne!(delivered, webhook_id(CallbackType::DeliveryStatus, Uuid::new_v4(), "delivered"));
+        assert_eq!(
+            delivered,
+            webhook_id(CallbackType::DeliveryStatus, id, "delivered")
+        );
+        assert_ne!(
+            delivered,
+            webhook_id(CallbackType::DeliveryStatus, id, "permanent-failure")
+        );
+        assert_ne!(
+            delivered,
+            webhook_id(CallbackType::Complaint, id, "delivered")
+        );
+        assert_ne!(
+            delivered,
+            webhook_id(CallbackType::DeliveryStatus, Uuid::new_v4(), "delivered")
+        );
         assert!(delivered.starts_with("msg_") && delivered.len() == 36);
     }
 }

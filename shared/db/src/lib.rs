@@ -31,8 +31,8 @@ mod outbox;
 mod precompiled;
 mod secrets;
 mod senders;
-mod signing_secrets;
 mod services;
+mod signing_secrets;
 mod templates;
 mod users;
 // issue 14: process
@@ -59,8 +59,8 @@ pub use pool::{DatabasePassword, Db, PasswordSource};
 pub use precompiled::*;
 pub use secrets::*;
 pub use senders::*;
-pub use signing_secrets::*;
 pub use services::*;
+pub use signing_secrets::*;
 pub use templates::*;
 pub use users::*;
 

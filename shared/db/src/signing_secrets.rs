@@ -22,8 +22,7 @@ pub struct SigningSecretRecord {
     pub signing: bool,
 }
 
-const COLUMNS: &str =
-    "id, service_id, created_at, created_by_id, expires_at, (expires_at IS NULL OR expires_at > now()) AS signing";
+const COLUMNS: &str = "id, service_id, created_at, created_by_id, expires_at, (expires_at IS NULL OR expires_at > now()) AS signing";
 
 fn record(row: &Row) -> DbResult<SigningSecretRecord> {
     Ok(SigningSecretRecord {

@@ -105,10 +105,16 @@ async fn signing_secret(command: SigningSecretCommand, j: bool) -> anyhow::Resul
                     .map(|s| {
                         let until = match s.expires_at {
                             None => "current".to_string(),
-                            Some(at) if s.signing => format!("signing until {}", notify_core::time::format(at)),
+                            Some(at) if s.signing => {
+                                format!("signing until {}", notify_core::time::format(at))
+                            }
                             Some(at) => format!("stopped {}", notify_core::time::format(at)),
                         };
-                        format!("{}  made {}  {until}", s.id, notify_core::time::format(s.created_at))
+                        format!(
+                            "{}  made {}  {until}",
+                            s.id,
+                            notify_core::time::format(s.created_at)
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -125,10 +131,10 @@ async fn signing_secret(command: SigningSecretCommand, j: bool) -> anyhow::Resul
 }
 
 fn show_new(j: bool, new: &callback_signing::NewSigningSecret) {
-    print(j, callback_signing::new_secret_json(new), |v| {
+    print(j, callback_signing::new_secret_json(new), |_| {
         format!(
             "signing secret {} made; it is not shown again:\n{}",
-            v["id"], new.secret
+            new.record.id, new.secret
         )
     });
 }

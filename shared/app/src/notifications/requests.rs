@@ -342,7 +342,8 @@ mod tests {
             "https://staging.example.gov.uk/notify"
         );
         let long = format!("https://example.com/{}", "a".repeat(240));
-        let body = json!({"email_address": "a@example.com", "template_id": id, "callback_url": long});
+        let body =
+            json!({"email_address": "a@example.com", "template_id": id, "callback_url": long});
         assert_eq!(
             errors(EmailRequest::parse(body.as_object().unwrap(), Utc::now())),
             [format!("callback_url {long} is too long")]
