@@ -121,7 +121,8 @@ fn callback(app: &TestApp, url: &str, service_id: Uuid) -> Callback {
     };
     let target = CallbackTarget {
         url: url.into(),
-        encrypted_token: app.state.encryptor.encrypt("the-services-bearer-token"),
+        encrypted_token: Some(app.state.encryptor.encrypt("the-services-bearer-token")),
+        signing_secrets: Vec::new(),
     };
     callbacks::delivery_status(&data, &target)
 }
@@ -369,7 +370,8 @@ async fn a_callback_token_under_another_key_drops_only_that_callback() {
     let s = setup_watching_connections().await;
     let sender = CallbackSender::from_config(&s.config.callback_worker()).unwrap();
     let mut foreign = callback(&s.app, &format!("{}/ok", s.base), Uuid::new_v4());
-    foreign.encrypted_token = notify_core::crypto::Encryptor::new("another-key").encrypt("token");
+    foreign.encrypted_token =
+        Some(notify_core::crypto::Encryptor::new("another-key").encrypt("token"));
     assert!(
         matches!(sender.attempt(&foreign).await, Attempted::Dropped(r) if r.contains("bearer token unreadable"))
     );

@@ -33,6 +33,7 @@ mod queue;
 mod reading;
 mod secret_keys;
 mod send;
+mod signed_callbacks;
 mod templates;
 
 use serde_json::Value;

@@ -449,7 +449,7 @@ async fn sms_and_email_reach_their_final_status_through_real_queues_and_sdks() {
         p.app
             .state
             .encryptor
-            .decrypt(&sms_callback.encrypted_token)
+            .decrypt(sms_callback.encrypted_token.as_deref().unwrap())
             .unwrap(),
         "a-long-enough-token"
     );

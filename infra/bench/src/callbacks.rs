@@ -54,7 +54,8 @@ pub async fn run(mut config: Config, o: Options) -> anyhow::Result<Value> {
     );
     let target = CallbackTarget {
         url: format!("{base}/callback"),
-        encrypted_token: encryptor.encrypt("benchmark-bearer-token"),
+        encrypted_token: Some(encryptor.encrypt("benchmark-bearer-token")),
+        signing_secrets: Vec::new(),
     };
     let callback = |_| {
         let data = DeliveryStatusData {

@@ -17,19 +17,73 @@ pub struct Callback {
     pub subject_id: Uuid,
     pub url: String,
     /// AES-256-GCM ciphertext as stored in `service_callback_api`; the worker decrypts it just before the call.
-    pub encrypted_token: String,
+    /// `None` only for a notification's own `callback_url` when the service has no delivery-status callback:
+    /// then there is no bearer token to send.
+    pub encrypted_token: Option<String>,
     /// The request body, serialised once here so every retry sends the same bytes.
     pub body: String,
+    /// The Standard Webhooks `webhook-id`, the same for every retry and replay of this callback. Absent on
+    /// messages queued before signing existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<String>,
+    /// The service's signing secrets (ciphertext, newest first), each making one `webhook-signature`; empty when
+    /// the service does not sign, and on messages queued before signing existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signing_secrets: Vec<String>,
     /// Set on the copy put on the dead-letter queue when retries ran out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
 
-/// Where a callback goes, as read from `service_callback_api`.
-#[derive(Clone, Debug)]
+/// Where a callback goes, as read from `service_callback_api` (or a notification's own `callback_url`), and the
+/// service's signing secrets, still encrypted.
+#[derive(Clone, Debug, Default)]
 pub struct CallbackTarget {
     pub url: String,
-    pub encrypted_token: String,
+    pub encrypted_token: Option<String>,
+    pub signing_secrets: Vec<String>,
+}
+
+/// The longest `callback_url` a send may give: the column's and the admin callback's limit.
+pub const CALLBACK_URL_MAX: usize = 255;
+
+/// A notification's own delivery-status callback address, given with the send (`callback_url`): https, a host,
+/// at most [`CALLBACK_URL_MAX`] characters. Where it points is checked by the callback worker's address guard at
+/// send, as for a service's callback, since a name can resolve elsewhere later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackUrl(String);
+
+impl CallbackUrl {
+    /// The error is the v2 message without the field name before it.
+    pub fn parse(text: &str) -> Result<CallbackUrl, String> {
+        if text.chars().count() > CALLBACK_URL_MAX {
+            return Err(format!("{text} is too long"));
+        }
+        match url::Url::parse(text) {
+            Ok(url)
+                if url.scheme() == "https"
+                    && url.host_str().is_some_and(|h| !h.is_empty())
+                    // As written, not as the URL parser repairs it (`https:///cb` would become host `cb`).
+                    && text
+                        .strip_prefix("https://")
+                        .and_then(|rest| rest.chars().next())
+                        .is_some_and(|c| !"/?#".contains(c))
+                    && !text.chars().any(char::is_whitespace) =>
+            {
+                Ok(CallbackUrl(text.to_string()))
+            }
+            _ => Err("is not a valid https url".into()),
+        }
+    }
+
+    /// As stored: read back from a row this type wrote.
+    pub fn from_stored(text: String) -> CallbackUrl {
+        CallbackUrl(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What a delivery-status callback reports (contract §9.3).
@@ -108,6 +162,7 @@ pub fn delivery_status(data: &DeliveryStatusData, target: &CallbackTarget) -> Ca
         CallbackType::DeliveryStatus,
         data.service_id,
         data.notification_id,
+        data.status.as_str(),
         target,
         &body,
     )
@@ -136,6 +191,7 @@ pub fn complaint(data: &ComplaintData, target: &CallbackTarget) -> Callback {
         CallbackType::Complaint,
         data.service_id,
         data.notification_id,
+        "",
         target,
         &body,
     )
@@ -164,6 +220,7 @@ pub fn inbound_sms(data: &InboundSmsData, target: &CallbackTarget) -> Callback {
         CallbackType::InboundSms,
         data.service_id,
         data.id,
+        "",
         target,
         &body,
     )
@@ -234,6 +291,7 @@ pub fn returned_letter(data: &ReturnedLetterData, target: &CallbackTarget) -> Ca
         CallbackType::ReturnedLetter,
         data.service_id,
         data.notification_id,
+        "",
         target,
         &body,
     )
@@ -243,6 +301,7 @@ fn callback(
     callback_type: CallbackType,
     service_id: Uuid,
     subject_id: Uuid,
+    discriminator: &str,
     target: &CallbackTarget,
     body: &impl Serialize,
 ) -> Callback {
@@ -254,6 +313,12 @@ fn callback(
         url: target.url.clone(),
         encrypted_token: target.encrypted_token.clone(),
         body: serde_json::to_string(body).expect("callback bodies serialise"),
+        webhook_id: Some(crate::webhooks::webhook_id(
+            callback_type,
+            subject_id,
+            discriminator,
+        )),
+        signing_secrets: target.signing_secrets.clone(),
         last_error: None,
     }
 }
@@ -280,7 +345,8 @@ mod tests {
         };
         let target = CallbackTarget {
             url: "https://example.com/cb".into(),
-            encrypted_token: "sealed".into(),
+            encrypted_token: Some("sealed".into()),
+            ..Default::default()
         };
         let callback = delivery_status(&data, &target);
         assert_eq!(
@@ -291,7 +357,7 @@ mod tests {
              \"notification_type\":\"sms\",\"template_id\":\"00000000-0000-0000-0000-000000000000\",\
              \"template_version\":1}"
         );
-        assert_eq!(callback.encrypted_token, "sealed");
+        assert_eq!(callback.encrypted_token.as_deref(), Some("sealed"));
     }
 
     #[test]
@@ -313,7 +379,8 @@ mod tests {
         };
         let target = CallbackTarget {
             url: "https://example.com/cb".into(),
-            encrypted_token: "sealed".into(),
+            encrypted_token: Some("sealed".into()),
+            ..Default::default()
         };
         let callback = returned_letter(&data, &target);
         assert_eq!(callback.callback_type, CallbackType::ReturnedLetter);
@@ -336,6 +403,50 @@ mod tests {
         assert_eq!(body["template_id"], "None");
         assert_eq!(body["template_version"], serde_json::Value::Null);
         assert_eq!(body["upload_letter_file_name"], "ref-1");
+    }
+
+    /// Callbacks queued before signing existed are still read, and sent unsigned.
+    #[test]
+    fn callbacks_queued_before_signing_are_still_read() {
+        let old = r#"{"v":1,"callback_type":"delivery_status","service_id":"00000000-0000-0000-0000-000000000000",
+            "subject_id":"00000000-0000-0000-0000-000000000000","url":"https://example.com/cb",
+            "encrypted_token":"sealed","body":"{}"}"#;
+        let callback: Callback = serde_json::from_str(old).unwrap();
+        assert_eq!(callback.encrypted_token.as_deref(), Some("sealed"));
+        assert_eq!(callback.webhook_id, None);
+        assert!(callback.signing_secrets.is_empty());
+    }
+
+    #[test]
+    fn callback_urls_are_https_with_a_host_and_short() {
+        assert_eq!(
+            CallbackUrl::parse("https://example.com/cb?x=1")
+                .unwrap()
+                .as_str(),
+            "https://example.com/cb?x=1"
+        );
+        for bad in [
+            "http://example.com/cb",
+            "https://",
+            "https:///cb",
+            "ftp://x",
+            "not a url",
+            "https://exa mple.com",
+        ] {
+            assert_eq!(
+                CallbackUrl::parse(bad),
+                Err("is not a valid https url".into()),
+                "{bad}"
+            );
+        }
+        let long = format!("https://example.com/{}", "a".repeat(236));
+        assert_eq!(long.len(), 256);
+        assert!(
+            CallbackUrl::parse(&long)
+                .unwrap_err()
+                .ends_with("is too long")
+        );
+        assert!(CallbackUrl::parse(&long[..255]).is_ok());
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod schema;
 pub mod sns;
 pub mod templates;
 pub mod time;
+pub mod webhooks;

@@ -3,7 +3,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::outbox::DUE_STATUSES_SQL;
+use crate::outbox::{DELIVERY_CALLBACK_WANTED_SQL, DUE_STATUSES_SQL};
 use crate::{Db, DbResult, text_enum};
 use notify_core::callbacks::{CallbackTarget, DeliveryStatusData, delivery_callback_due};
 use notify_core::delivery::{ProviderWeight, SendOutcome, SentRecord};
@@ -215,16 +215,14 @@ impl Db {
 }
 
 /// The delivery-status callback a changed row makes due, from a row carrying the notification's columns and
-/// `callback_url` / `callback_token` (NULL when the service has no delivery-status callback).
+/// `callback_url` / `callback_token` / `signing_secrets` (see [`crate::outbox::callback_target`]).
 pub(crate) fn delivery_callback(
     row: &Row,
     notification_id: Uuid,
     status: NotificationStatus,
 ) -> DbResult<Option<(DeliveryStatusData, CallbackTarget)>> {
-    let url: Option<String> = row.try_get("callback_url")?;
-    let token: Option<String> = row.try_get("callback_token")?;
-    Ok(match url.zip(token) {
-        Some((url, encrypted_token)) if delivery_callback_due(status) => Some((
+    Ok(match crate::outbox::callback_target(row)? {
+        Some(target) if delivery_callback_due(status) => Some((
             DeliveryStatusData {
                 notification_id,
                 service_id: row.try_get("service_id")?,
@@ -238,10 +236,7 @@ pub(crate) fn delivery_callback(
                 template_id: row.try_get("template_id")?,
                 template_version: row.try_get("template_version")?,
             },
-            CallbackTarget {
-                url,
-                encrypted_token,
-            },
+            target,
         )),
         _ => None,
     })
@@ -280,12 +275,12 @@ impl Db {
                        AND n.notification_status IN ('sending', 'pending', 'sent') \
                        AND NOT (r.status = 'pending' AND n.notification_status = 'pending') \
                      RETURNING n.id, n.reference, n.notification_status, n.service_id, n.client_reference, n.\"to\", \
-                         n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, n.template_version), \
+                         n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, n.template_version, \
+                         n.callback_url), \
                  outboxed AS ( \
                      INSERT INTO callback_outbox (callback_type, subject_id) \
-                     SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
-                         ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
-                     WHERE u.notification_status IN {DUE_STATUSES_SQL} \
+                     SELECT 'delivery_status', u.id FROM updated u \
+                     WHERE u.notification_status IN {DUE_STATUSES_SQL} AND {DELIVERY_CALLBACK_WANTED_SQL} \
                      RETURNING id, subject_id) \
                  SELECT r.reference, u.id, u.notification_status, u.notification_type, o.id AS outbox_id, \
                      EXISTS (SELECT 1 FROM notifications x WHERE x.reference = r.reference) AS known \

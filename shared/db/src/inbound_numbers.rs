@@ -106,7 +106,8 @@ impl Db {
                 callback: url.zip(token).map(|(url, encrypted_token)| {
                     notify_core::callbacks::CallbackTarget {
                         url,
-                        encrypted_token,
+                        encrypted_token: Some(encrypted_token),
+                        signing_secrets: Vec::new(),
                     }
                 }),
             })

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::outbox::DELIVERY_CALLBACK_WANTED_SQL;
 use crate::{Db, DbResult, text_enum};
 use notify_core::model::NotificationType;
 
@@ -60,19 +61,18 @@ impl Db {
     pub async fn time_out_sending(&self, limit: i64) -> DbResult<(u64, Vec<i64>)> {
         let rows = self
             .query(
-                "WITH doomed AS ( \
+                &format!("WITH doomed AS ( \
                      SELECT id FROM notifications WHERE notification_status IN ('sending', 'pending') \
                        AND notification_type IN ('sms', 'email') AND created_at < now() - interval '72 hours' \
                      ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
                  updated AS ( \
                      UPDATE notifications n SET notification_status = 'temporary-failure', updated_at = now() \
-                     FROM doomed d WHERE n.id = d.id RETURNING n.id, n.service_id), \
+                     FROM doomed d WHERE n.id = d.id RETURNING n.id, n.service_id, n.callback_url), \
                  outboxed AS ( \
                      INSERT INTO callback_outbox (callback_type, subject_id) \
-                     SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
-                         ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
+                     SELECT 'delivery_status', u.id FROM updated u WHERE {DELIVERY_CALLBACK_WANTED_SQL} \
                      RETURNING id) \
-                 SELECT (SELECT count(*) FROM updated), (SELECT coalesce(array_agg(id), '{}') FROM outboxed)",
+                 SELECT (SELECT count(*) FROM updated), (SELECT coalesce(array_agg(id), '{{}}') FROM outboxed)"),
                 &[(&limit, Type::INT8)],
             )
             .await?;
@@ -110,12 +110,12 @@ impl Db {
                          template_version, api_key_id, key_type, billable_units, notification_type, created_at, \
                          sent_at, sent_by, updated_at, notification_status, reference, client_reference, \
                          international, phone_prefix, rate_multiplier, created_by_id, postage, \
-                         document_download_count) \
+                         document_download_count, callback_url) \
                      SELECT n.id, n.job_id, n.job_row_number, n.service_id, n.template_id, n.template_version, \
                          n.api_key_id, n.key_type, n.billable_units, n.notification_type, n.created_at, n.sent_at, \
                          n.sent_by, n.updated_at, n.notification_status, n.reference, n.client_reference, \
                          n.international, n.phone_prefix, n.rate_multiplier, n.created_by_id, n.postage, \
-                         n.document_download_count \
+                         n.document_download_count, n.callback_url \
                      FROM notifications n JOIN doomed d ON d.id = n.id WHERE n.key_type <> 'test' \
                      ON CONFLICT (id) DO UPDATE SET notification_status = EXCLUDED.notification_status, \
                          updated_at = EXCLUDED.updated_at, sent_at = EXCLUDED.sent_at, sent_by = EXCLUDED.sent_by, \

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::outbox::DUE_STATUSES_SQL;
+use crate::outbox::{DELIVERY_CALLBACK_WANTED_SQL, DUE_STATUSES_SQL};
 use crate::{AppliedReceipt, Db, DbResult, text_enum};
 use notify_core::model::{KeyType, LetterLanguages, NotificationStatus, NotificationType, Postage};
 
@@ -343,16 +343,16 @@ impl Db {
                  UPDATE notifications n SET notification_status = $2, sent_by = COALESCE($4, n.sent_by), \
                      sent_at = COALESCE($5, n.sent_at), updated_at = now() \
                  WHERE n.id = $1 AND n.notification_type = 'letter' AND n.notification_status = ANY($3) \
-                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type), \
+                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type, \
+                     n.callback_url), \
              despatch AS ( \
                  INSERT INTO letter_despatch (notification_id, despatched_on, cost_threshold) \
                  SELECT u.id, $6, $7 FROM updated u WHERE $6::date IS NOT NULL \
                  ON CONFLICT (notification_id) DO NOTHING RETURNING 1), \
              outboxed AS ( \
                  INSERT INTO callback_outbox (callback_type, subject_id) \
-                 SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
-                     ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
-                 WHERE u.notification_status IN {DUE_STATUSES_SQL} \
+                 SELECT 'delivery_status', u.id FROM updated u \
+                 WHERE u.notification_status IN {DUE_STATUSES_SQL} AND {DELIVERY_CALLBACK_WANTED_SQL} \
                  RETURNING id, subject_id) \
              SELECT u.id, u.reference, u.notification_status, u.notification_type, o.id AS outbox_id, \
                  (SELECT count(*) FROM despatch) AS despatch_rows \

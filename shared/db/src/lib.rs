@@ -32,6 +32,7 @@ mod precompiled;
 mod secrets;
 mod senders;
 mod services;
+mod signing_secrets;
 mod templates;
 mod users;
 // issue 14: process
@@ -59,6 +60,7 @@ pub use precompiled::*;
 pub use secrets::*;
 pub use senders::*;
 pub use services::*;
+pub use signing_secrets::*;
 pub use templates::*;
 pub use users::*;
 

@@ -35,6 +35,8 @@ pub struct NewNotification {
     /// A letter's 16-character reference (upstream sets it as the letter is stored); `None` for the others,
     /// whose provider gives them one.
     pub reference: Option<String>,
+    /// Where this notification's delivery-status callbacks go instead of the service's callback URL.
+    pub callback_url: Option<notify_core::callbacks::CallbackUrl>,
 }
 
 /// A stored notification joined with what reading it needs: its template version, prices and creator.
@@ -146,13 +148,15 @@ impl Db {
         const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
                  client_reference, personalisation, international, phone_prefix, rate_multiplier, reply_to_text, \
-                 postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number, reference) \
+                 postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number, reference, \
+                 callback_url) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23, $24)";
+                 $22, $23, $24, $25)";
         let key_type = new.key_type.as_str();
         let notification_type = new.notification_type.as_str();
         let status = new.status.as_str();
         let postage = new.postage.map(Postage::as_str);
+        let callback_url = new.callback_url.as_ref().map(|u| u.as_str());
         let params: &[crate::Param<'_>] = &[
             (&new.id, Type::UUID),
             (&new.to, Type::TEXT),
@@ -178,12 +182,13 @@ impl Db {
             (&new.job_id, Type::UUID),
             (&new.job_row_number, Type::INT4),
             (&new.reference, Type::TEXT),
+            (&callback_url, Type::TEXT),
         ];
         if let Some(at) = scheduled_for {
             // One statement, so one round trip and one commit: the send and its schedule are stored together.
             let sql = format!(
                 "WITH n AS ({INSERT} RETURNING id) \
-                 INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, $25 FROM n"
+                 INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, $26 FROM n"
             );
             let mut all = params.to_vec();
             all.push((&at, Type::TIMESTAMPTZ));

@@ -16,6 +16,11 @@ use notify_core::model::NotificationStatus;
 pub(crate) const DUE_STATUSES_SQL: &str =
     "('delivered', 'permanent-failure', 'temporary-failure', 'technical-failure')";
 
+/// Whether a changed notification (a row `u` of an `updated` CTE returning `service_id` and `callback_url`) gets
+/// a delivery-status callback: it has its own `callback_url`, or its service has a delivery-status callback.
+pub(crate) const DELIVERY_CALLBACK_WANTED_SQL: &str = "(u.callback_url IS NOT NULL OR EXISTS ( \
+    SELECT 1 FROM service_callback_api c WHERE c.service_id = u.service_id AND c.callback_type = 'delivery_status'))";
+
 /// A callback claimed from the outbox, rebuilt from the rows it is about. Fields that are encrypted at rest are
 /// still encrypted here: the relay decrypts them just before it queues the callback.
 #[derive(Clone, Debug)]
@@ -26,6 +31,19 @@ pub enum OutboxCallback {
     /// `message` holds the stored ciphertext of the text.
     InboundSms(InboundSmsData, CallbackTarget),
     ReturnedLetter(ReturnedLetterData, CallbackTarget),
+}
+
+/// Where a claimed callback goes: the notification's own `callback_url` (delivery status only, with the
+/// service's bearer token when it has a delivery-status callback) or the service's callback; `None` when neither.
+pub(crate) fn callback_target(row: &tokio_postgres::Row) -> DbResult<Option<CallbackTarget>> {
+    let url: Option<String> = row.try_get("callback_url")?;
+    let encrypted_token: Option<String> = row.try_get("callback_token")?;
+    let signing_secrets: Vec<String> = row.try_get("signing_secrets")?;
+    Ok(url.map(|url| CallbackTarget {
+        url,
+        encrypted_token,
+        signing_secrets,
+    }))
 }
 
 /// One claimed outbox row: `None` when what it is about is gone (purged, or the service removed its callback).
@@ -70,7 +88,11 @@ impl Db {
                      rn.template_id AS returned_template_id, rn.template_version AS returned_template_version, \
                      rt.hidden AS returned_template_hidden, rj.original_file_name AS returned_file_name, \
                      rn.job_row_number AS returned_job_row_number, \
-                     a.url AS callback_url, a.bearer_token AS callback_token \
+                     coalesce(n.callback_url, a.url) AS callback_url, a.bearer_token AS callback_token, \
+                     ARRAY(SELECT s.secret FROM service_callback_signing_secrets s \
+                         WHERE s.service_id = coalesce(n.service_id, k.service_id, i.service_id, rl.service_id) \
+                           AND (s.expires_at IS NULL OR s.expires_at > now()) \
+                         ORDER BY s.created_at DESC, s.id) AS signing_secrets \
                  FROM claimed c \
                  LEFT JOIN notifications n ON c.callback_type = 'delivery_status' AND n.id = c.subject_id \
                  LEFT JOIN complaints k ON c.callback_type = 'complaint' AND k.id = c.subject_id \
@@ -102,12 +124,7 @@ impl Db {
             .map(|row| {
                 let id: i64 = row.try_get("outbox_id")?;
                 let subject_id: Uuid = row.try_get("subject_id")?;
-                let url: Option<String> = row.try_get("callback_url")?;
-                let token: Option<String> = row.try_get("callback_token")?;
-                let target = url.zip(token).map(|(url, encrypted_token)| CallbackTarget {
-                    url,
-                    encrypted_token,
-                });
+                let target = callback_target(row)?;
                 let callback_type: String = row.try_get("callback_type")?;
                 let callback = match (callback_type.as_str(), target) {
                     (_, None) => None,

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::outbox::DUE_STATUSES_SQL;
+use crate::outbox::{DELIVERY_CALLBACK_WANTED_SQL, DUE_STATUSES_SQL};
 use crate::{AppliedReceipt, Db, DbResult, text_enum};
 use notify_core::model::{KeyType, NotificationStatus, NotificationType, Postage};
 
@@ -93,9 +93,8 @@ fn outboxed() -> String {
     format!(
         "outboxed AS ( \
              INSERT INTO callback_outbox (callback_type, subject_id) \
-             SELECT 'delivery_status', u.id FROM updated u JOIN service_callback_api c \
-                 ON c.service_id = u.service_id AND c.callback_type = 'delivery_status' \
-             WHERE u.notification_status IN {DUE_STATUSES_SQL} \
+             SELECT 'delivery_status', u.id FROM updated u \
+             WHERE u.notification_status IN {DUE_STATUSES_SQL} AND {DELIVERY_CALLBACK_WANTED_SQL} \
              RETURNING id, subject_id)"
     )
 }
@@ -186,7 +185,7 @@ impl Db {
                      international = COALESCE($8, n.international), updated_at = now() \
                  WHERE n.id = $1 AND n.notification_type = 'letter' \
                      AND n.notification_status = 'pending-virus-check' \
-                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type), \
+                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type, n.callback_url), \
              scanned AS ( \
                  INSERT INTO precompiled_letters (notification_id, upload_key, scanner, scan_result, signature, \
                      scanned_at, checked_at) \
@@ -265,7 +264,7 @@ impl Db {
                      updated_at = now() \
                  FROM counted c WHERE n.id = c.notification_id AND c.scan_attempts >= $4 \
                      AND n.notification_status = 'pending-virus-check' \
-                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type), \
+                 RETURNING n.id, n.reference, n.notification_status, n.service_id, n.notification_type, n.callback_url), \
              {} \
              SELECT c.scan_attempts, u.id, u.reference, u.notification_status, u.notification_type, \
                  o.id AS outbox_id \

@@ -46,6 +46,11 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "content",
         by_id: true,
     },
+    EncryptedColumn {
+        table: "service_callback_signing_secrets",
+        column: "secret",
+        by_id: true,
+    },
     // A complainant's address waiting for its callback (bigserial ids, so walked by value).
     EncryptedColumn {
         table: "callback_outbox",

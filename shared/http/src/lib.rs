@@ -146,6 +146,20 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::delete_callback_api),
         )
         .route(
+            "/service/{service_id}/callback-signing-secret",
+            post(admin::create_signing_secret)
+                .get(admin::list_signing_secrets)
+                .delete(admin::delete_signing_secrets),
+        )
+        .route(
+            "/service/{service_id}/callback-signing-secret/rotate",
+            post(admin::rotate_signing_secret),
+        )
+        .route(
+            "/service/{service_id}/callback-signing-secret/revoke-previous",
+            post(admin::revoke_previous_signing_secrets),
+        )
+        .route(
             "/service/{service_id}/data-retention",
             post(admin::set_data_retention).get(admin::get_data_retention),
         )

@@ -7,6 +7,7 @@ use notify_config::{CallbackWorkerConfig, ExposeSecret};
 use notify_core::callbacks::Callback;
 use notify_core::messages::Message;
 use notify_core::retry::{Disposition, callback_retry};
+use notify_core::webhooks;
 use notify_queue::Queue;
 use notify_queue::lambda::{parse, receive_count, settle};
 
@@ -52,25 +53,38 @@ impl CallbackSender {
         if let Err(refused) = crate::guard::check_url(&url, &self.allow) {
             return Attempted::Dropped(format!("callback URL refused: {refused}"));
         }
-        let token = match self.encryptor.decrypt(&callback.encrypted_token) {
-            Ok(token) => token,
-            Err(e) => {
-                notify_core::crypto::report_undecryptable(
-                    "service_callback_api.bearer_token",
-                    &callback.subject_id,
-                    &callback.service_id,
-                );
-                return Attempted::Dropped(format!("bearer token unreadable: {e}"));
-            }
+        let token = match &callback.encrypted_token {
+            None => None,
+            Some(sealed) => match self.encryptor.decrypt(sealed) {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    notify_core::crypto::report_undecryptable(
+                        "service_callback_api.bearer_token",
+                        &callback.subject_id,
+                        &callback.service_id,
+                    );
+                    return Attempted::Dropped(format!("bearer token unreadable: {e}"));
+                }
+            },
         };
-        let sent = self
+        let signed = match self.signature(callback) {
+            Ok(signed) => signed,
+            Err(reason) => return Attempted::Dropped(reason),
+        };
+        let mut request = self
             .client
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .bearer_auth(token)
-            .body(callback.body.clone())
-            .send()
-            .await;
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((id, timestamp, signature)) = signed {
+            request = request
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature);
+        }
+        let sent = request.body(callback.body.clone()).send().await;
         match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -89,6 +103,46 @@ impl CallbackSender {
             Err(e) if e.is_timeout() => Attempted::Retry("receiver did not answer in time".into()),
             Err(e) => Attempted::Retry(format!("receiver unreachable: {}", chain(&e))),
         }
+    }
+}
+
+impl CallbackSender {
+    /// The Standard Webhooks headers of a signing service's callback: its stable id, the time of this attempt and
+    /// one signature per secret. `None` when the service does not sign. A secret that cannot be read is left out
+    /// (and reported); with none left the callback is not sent, since its receiver would refuse it anyway.
+    fn signature(&self, callback: &Callback) -> Result<Option<(String, i64, String)>, String> {
+        if callback.signing_secrets.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<Vec<u8>> = callback
+            .signing_secrets
+            .iter()
+            .filter_map(|sealed| {
+                let key = self
+                    .encryptor
+                    .decrypt(sealed)
+                    .ok()
+                    .and_then(|secret| webhooks::decode_secret(&secret).ok());
+                if key.is_none() {
+                    notify_core::crypto::report_undecryptable(
+                        "service_callback_signing_secrets.secret",
+                        &callback.subject_id,
+                        &callback.service_id,
+                    );
+                }
+                key
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err("signing secret unreadable".into());
+        }
+        // Messages queued before ids were carried get the id their callback would have had.
+        let id = callback.webhook_id.clone().unwrap_or_else(|| {
+            webhooks::webhook_id(callback.callback_type, callback.subject_id, "")
+        });
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = webhooks::signature_header(&keys, &id, timestamp, &callback.body);
+        Ok(Some((id, timestamp, signature)))
     }
 }
 

@@ -255,6 +255,7 @@ pub(super) fn new_notification(
         job_id: None,
         job_row_number: None,
         reference: None,
+        callback_url: None,
     }
 }
 

@@ -93,6 +93,7 @@ impl SendRequest for SmsRequest {
         new.phone_prefix = Some(phone.phone_prefix());
         new.rate_multiplier = Some(phone.rate_multiplier());
         new.reply_to_text = Some(sender.clone());
+        new.callback_url = self.callback_url;
         Ok(Accepted {
             new,
             letter_pdf: None,
@@ -185,6 +186,7 @@ impl SendRequest for EmailRequest {
             &self.personalisation,
         );
         new.reply_to_text = reply_to.map(|r| r.value);
+        new.callback_url = self.callback_url;
         // A template with an unsubscribe link gets a Notify-made one when the service gave none.
         new.unsubscribe_link = unsubscribe_url.clone().or_else(|| {
             template.has_unsubscribe_link.then(|| {
@@ -281,6 +283,7 @@ async fn accept_letter(ctx: &Ctx<'_>, request: LetterRequest) -> Result<Accepted
     new.reference = Some(notify_core::letters::letter_reference(Uuid::new_v4()));
     new.international = address.zone() != PostalZone::Uk;
     new.reply_to_text = template.letter_contact_block.clone();
+    new.callback_url = request.callback_url;
     Ok(Accepted {
         new,
         letter_pdf: None,
@@ -349,6 +352,7 @@ async fn accept_precompiled(
     new.status = NotificationStatus::PendingVirusCheck;
     new.reference = Some(notify_core::letters::letter_reference(Uuid::new_v4()));
     new.postage = Some(request.postage);
+    new.callback_url = request.callback_url;
     Ok(Accepted {
         new,
         letter_pdf: Some(pdf),

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use notify_core::callbacks::CallbackUrl;
 use notify_core::errors::V2Error;
 use notify_core::model::Postage;
 use notify_core::recipients::{EmailAddress, PhoneNumber};
@@ -82,6 +83,15 @@ fn scheduled_for(now: DateTime<Utc>) -> impl Fn(&str, &Value) -> RuleResult<Opti
     }
 }
 
+/// This notification's own delivery-status callback address: not in Notify's schema (the official clients
+/// never send it), accepted as one more property.
+fn callback_url(name: &str, value: &Value) -> RuleResult<CallbackUrl> {
+    match value {
+        Value::String(s) => CallbackUrl::parse(s).map_err(|e| format!("{name} {e}")),
+        _ => Err(format!("{name} is not a valid https url")),
+    }
+}
+
 fn letter_postage(name: &str, value: &Value) -> RuleResult<Postage> {
     match value.as_str() {
         Some("first") => Ok(Postage::First),
@@ -111,6 +121,7 @@ pub struct SmsRequest {
     pub sms_sender_id: Option<Uuid>,
     /// Stored with the send and released at that time (GC Notify's scheduled sends).
     pub scheduled_for: Option<DateTime<Utc>>,
+    pub callback_url: Option<CallbackUrl>,
 }
 
 impl SmsRequest {
@@ -123,6 +134,7 @@ impl SmsRequest {
         let reference = f.optional("reference", schema::string(Some(1000)));
         let sms_sender_id = f.optional("sms_sender_id", schema::uuid);
         let scheduled_for = f.optional("scheduled_for", scheduled_for(now)).flatten();
+        let callback_url = f.optional("callback_url", callback_url);
         let complete = phone_number
             .zip(template_id)
             .map(|(phone_number, template_id)| SmsRequest {
@@ -132,6 +144,7 @@ impl SmsRequest {
                 reference,
                 sms_sender_id,
                 scheduled_for,
+                callback_url,
             });
         outcome(f.finish(), complete)
     }
@@ -149,6 +162,7 @@ pub struct EmailRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Personalisation keys whose values are sanitised, normalised as placeholders are.
     pub sanitise_content_for: Vec<String>,
+    pub callback_url: Option<CallbackUrl>,
 }
 
 impl EmailRequest {
@@ -169,6 +183,7 @@ impl EmailRequest {
             .filter_map(Value::as_str)
             .map(templates::placeholders::normalise_key)
             .collect();
+        let callback_url = f.optional("callback_url", callback_url);
         let complete = email_address
             .zip(template_id)
             .map(|(email_address, template_id)| EmailRequest {
@@ -180,6 +195,7 @@ impl EmailRequest {
                 one_click_unsubscribe_url,
                 scheduled_for,
                 sanitise_content_for,
+                callback_url,
             });
         outcome(f.finish(), complete)
     }
@@ -195,6 +211,7 @@ pub struct LetterRequest {
     /// [`notify_core::recipients::PostalAddress`] once the template checks have passed, as upstream orders its
     /// errors, with the service's international permission.
     pub address_lines: Vec<String>,
+    pub callback_url: Option<CallbackUrl>,
 }
 
 fn address_lines(personalisation: &Map<String, Value>) -> Vec<String> {
@@ -217,6 +234,7 @@ impl LetterRequest {
         let template_id = f.required("template_id", schema::uuid);
         let personalisation = f.required("personalisation", schema::object);
         let reference = f.optional("reference", schema::string(Some(1000)));
+        let callback_url = f.optional("callback_url", callback_url);
         let complete = template_id
             .zip(personalisation)
             .map(|(template_id, personalisation)| LetterRequest {
@@ -224,6 +242,7 @@ impl LetterRequest {
                 address_lines: address_lines(&personalisation),
                 personalisation,
                 reference,
+                callback_url,
             });
         outcome(f.finish(), complete)
     }
@@ -236,6 +255,7 @@ pub struct PrecompiledLetterRequest {
     /// Base64 as sent: decoding errors come after the permission checks.
     pub content: String,
     pub postage: Postage,
+    pub callback_url: Option<CallbackUrl>,
 }
 
 impl PrecompiledLetterRequest {
@@ -244,6 +264,7 @@ impl PrecompiledLetterRequest {
         let reference = f.required("reference", schema::string(None));
         let content = f.required("content", schema::string(None));
         let postage = f.optional("postage", letter_postage);
+        let callback_url = f.optional("callback_url", callback_url);
         let complete =
             reference
                 .zip(content)
@@ -251,6 +272,7 @@ impl PrecompiledLetterRequest {
                     reference,
                     content,
                     postage: postage.unwrap_or(Postage::Second),
+                    callback_url,
                 });
         outcome(f.finish(), complete)
     }
@@ -307,6 +329,32 @@ mod tests {
                 "Additional properties are not allowed (x was unexpected)",
             ]
         );
+    }
+
+    #[test]
+    fn callback_url_is_one_more_property_and_must_be_a_short_https_url() {
+        let id = Uuid::new_v4();
+        let body = json!({"phone_number": "07700900123", "template_id": id,
+            "callback_url": "https://staging.example.gov.uk/notify"});
+        let request = SmsRequest::parse(body.as_object().unwrap(), Utc::now()).unwrap();
+        assert_eq!(
+            request.callback_url.unwrap().as_str(),
+            "https://staging.example.gov.uk/notify"
+        );
+        let long = format!("https://example.com/{}", "a".repeat(240));
+        let body =
+            json!({"email_address": "a@example.com", "template_id": id, "callback_url": long});
+        assert_eq!(
+            errors(EmailRequest::parse(body.as_object().unwrap(), Utc::now())),
+            [format!("callback_url {long} is too long")]
+        );
+        for bad in [json!("http://example.com/cb"), json!(12), json!("https://")] {
+            let body = json!({"template_id": id, "personalisation": {}, "callback_url": bad});
+            assert_eq!(
+                errors(LetterRequest::parse(body.as_object().unwrap())),
+                ["callback_url is not a valid https url"]
+            );
+        }
     }
 
     #[test]

@@ -28,12 +28,14 @@ pub mod letters;
 pub mod senders;
 pub mod services;
 pub mod settings;
+pub mod signing;
 pub mod templates;
 
 pub use letters::*;
 pub use senders::*;
 pub use services::*;
 pub use settings::*;
+pub use signing::*;
 pub use templates::*;
 
 pub struct AdminAuth;
