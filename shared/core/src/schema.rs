@@ -34,6 +34,8 @@ pub fn string(max_length: Option<usize>) -> impl FnOnce(&str, &Value) -> RuleRes
     move |name, value| match value {
         Value::String(s) => match max_length {
             Some(max) if s.chars().count() > max => Err(format!("{name} {s} is too long")),
+            // Postgres text cannot hold NUL: refused here, not a failed INSERT (a 500) later.
+            _ if s.contains('\0') => Err(format!("{name} must not contain NUL characters")),
             _ => Ok(s.clone()),
         },
         other => Err(format!("{name} {}", not_of_type(other, "string"))),
