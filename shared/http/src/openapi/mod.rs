@@ -36,12 +36,16 @@ use crate::v2;
         v2::preview_template,
         v2::received_text_messages,
     ),
-    // The error envelopes are named by `V2Errors`, which registers no schemas of its own.
+    // The error envelopes (named by `V2Errors`) and the query parameters' types: utoipa registers the schemas of
+    // bodies it is given, not these.
     components(schemas(
         schemas::ErrorResponse,
         schemas::ErrorItem,
         schemas::NotFound,
-        schemas::RoutingError
+        schemas::RoutingError,
+        schemas::StatusFilter,
+        schemas::IncludeJobs,
+        schemas::NotificationType
     )),
     modifiers(&BearerJwt),
     security(("bearer" = [])),
@@ -151,5 +155,25 @@ mod tests {
             spec["components"]["securitySchemes"]["bearer"]["bearerFormat"],
             "JWT"
         );
+        let mut refs = Vec::new();
+        references(&spec, &mut refs);
+        assert!(refs.len() > 20, "{refs:?}");
+        for r in refs {
+            let pointer = r.strip_prefix('#').expect("a local reference");
+            assert!(spec.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    fn references(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| references(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+            _ => {}
+        }
     }
 }
