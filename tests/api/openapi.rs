@@ -395,3 +395,54 @@ async fn every_v2_response_matches_the_description() {
             .is_empty()
     );
 }
+
+/// What fuzzing found, each a 500 before: a NUL (which Postgres text cannot hold) in a stored field is a 400 in
+/// the envelope, and a `reference` filter with one matches nothing.
+#[tokio::test]
+async fn nul_characters_are_refused_not_failed_on() {
+    let app = TestApp::new().await;
+    let spec = Spec::served(&app).await;
+    let s = app.service(false).await;
+    let key = &s.live_key;
+    let address = json!({"address_line_1": "Ms A Person", "address_line_2": "1 High\u{0} St",
+        "postcode": "SW1A 1AA", "thing": "x"});
+    for (path, body, message) in [
+        (
+            "/v2/notifications/sms",
+            json!({"phone_number": "07700900123", "template_id": s.sms_template,
+                "personalisation": {"name": "x"}, "reference": "a\u{0}"}),
+            "reference must not contain NUL characters",
+        ),
+        (
+            "/v2/notifications/letter",
+            json!({"template_id": s.letter_template, "personalisation": address}),
+            "Address lines must not contain control characters",
+        ),
+        (
+            "/v2/notifications/email",
+            json!({"email_address": "someone@example.com", "template_id": s.email_template,
+                "personalisation": {"name": "x", "items": "y"},
+                "one_click_unsubscribe_url": "https://example.gov.uk/\u{0}"}),
+            "one_click_unsubscribe_url is not a valid https url",
+        ),
+        (
+            "/v2/notifications/bulk",
+            json!({"name": "a\u{0}.csv", "template_id": s.sms_template,
+                "rows": [["phone number", "name"], ["07700900123", "Ann"]]}),
+            "name must not contain NUL characters",
+        ),
+    ] {
+        let r = app.call("POST", path, key, Some(body)).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.json());
+        assert_eq!(crate::messages(&r.json()), [message], "{path}");
+        spec.check("POST", path, &r);
+    }
+    app.send_sms(key, s.sms_template, "07700900123", Some("a"))
+        .await;
+    let r = app
+        .call("GET", "/v2/notifications?reference=a%00", key, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(r.json()["notifications"], json!([]));
+    spec.check("GET", "/v2/notifications", &r);
+}

@@ -71,6 +71,9 @@ def before_call(context, case, **kwargs):
             personalisation.setdefault("name", next(iter(generated.values()), "fuzz"))
             if channel == "letter":
                 personalisation.update(ADDRESS)
+                strings = [v for v in generated.values() if isinstance(v, str)]
+                if strings and rnd.random() < 0.5:
+                    personalisation["address_line_2"] = strings[0]
             body["personalisation"] = personalisation
     headers = dict(case.headers or {})
     headers["Authorization"] = f"Bearer {create_jwt_token(SECRET, SERVICE_ID)}"
