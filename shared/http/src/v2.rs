@@ -69,7 +69,10 @@ async fn post_notification(
             description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
     ),
     responses(
-        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::SmsCreated),
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::SmsCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
         schemas::V2Errors,
     )
 )]
@@ -92,7 +95,10 @@ pub async fn post_sms(
             description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
     ),
     responses(
-        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::EmailCreated),
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::EmailCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
         schemas::V2Errors,
     )
 )]
@@ -115,7 +121,10 @@ pub async fn post_email(
             description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
     ),
     responses(
-        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::LetterCreated),
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::LetterCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
         schemas::V2Errors,
     )
 )]
