@@ -24,6 +24,8 @@ mod letters_admin;
 mod letters_pipeline;
 mod limits;
 mod migrate;
+// issue 15: OpenAPI
+mod openapi;
 mod outage;
 mod outbox;
 mod pipeline;

@@ -34,6 +34,8 @@ pub fn string(max_length: Option<usize>) -> impl FnOnce(&str, &Value) -> RuleRes
     move |name, value| match value {
         Value::String(s) => match max_length {
             Some(max) if s.chars().count() > max => Err(format!("{name} {s} is too long")),
+            // Postgres text cannot hold NUL: refused here, not a failed INSERT (a 500) later.
+            _ if s.contains('\0') => Err(format!("{name} must not contain NUL characters")),
             _ => Ok(s.clone()),
         },
         other => Err(format!("{name} {}", not_of_type(other, "string"))),
@@ -65,7 +67,14 @@ pub fn array_or_null(name: &str, value: &Value) -> RuleResult<Option<Vec<Value>>
 
 pub fn https_url(name: &str, value: &Value) -> RuleResult<String> {
     match value {
-        Value::String(s) if HTTPS_URL.is_match(s) && url::Url::parse(s).is_ok() => Ok(s.clone()),
+        // A control character is not allowed in a URL (RFC 3986), and Postgres cannot store a NUL.
+        Value::String(s)
+            if HTTPS_URL.is_match(s)
+                && !s.chars().any(char::is_control)
+                && url::Url::parse(s).is_ok() =>
+        {
+            Ok(s.clone())
+        }
         _ => Err(format!("{name} is not a valid https url")),
     }
 }
@@ -176,6 +185,21 @@ impl<'a> Fields<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nul_is_refused_before_it_reaches_postgres() {
+        let body = json!({"reference": "a\u{0}b", "url": "https://example.gov.uk/\u{0}"});
+        let mut fields = Fields::new(body.as_object().unwrap());
+        assert_eq!(fields.optional("reference", string(Some(10))), None);
+        assert_eq!(fields.optional("url", https_url), None);
+        assert_eq!(
+            fields.finish(),
+            [
+                "reference must not contain NUL characters",
+                "url is not a valid https url"
+            ]
+        );
+    }
 
     #[test]
     fn messages_in_notify_order() {

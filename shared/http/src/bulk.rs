@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::errors::ApiError;
+use crate::openapi::schemas;
 use crate::v2::V2Auth;
 use notify_app::AppState;
 use notify_app::bulk::endpoint;
@@ -16,6 +17,26 @@ use notify_app::bulk::endpoint;
 /// 10 MB (on Lambda a synchronous invocation carries at most 6 MB, the smaller bound there).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
+#[utoipa::path(
+    post,
+    path = "/v2/notifications/bulk",
+    tag = "notifications",
+    description = "Send to every row of a CSV (GC Notify's bulk endpoint): the file is checked whole, then a job \
+        makes one notification per row.",
+    request_body = schemas::BulkRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "Makes the request safe to retry: a repeat within 24 hours answers the first response"),
+    ),
+    responses(
+        (status = 201, description = "The job, created", body = schemas::BulkCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        (status = 413, description = "The body is over 10 MB"),
+        schemas::V2Errors,
+    )
+)]
 pub async fn post_bulk(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod bulk;
 pub mod errors;
 pub mod letters;
+// issue 15: OpenAPI
+pub mod openapi;
 pub mod receipts;
 pub mod v2;
 
@@ -235,6 +237,9 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .merge(admin)
         .route("/_status", get(status))
+        // issue 15: OpenAPI
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
         .route("/notifications/sms/{provider}", post(receipts::sms_receipt))
         .route("/inbound/sms/{provider}", post(receipts::inbound_sms))
         .route("/notifications/letter/status", post(letters::letter_status))

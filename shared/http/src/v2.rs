@@ -7,14 +7,17 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::errors::ApiError;
+use crate::openapi::schemas;
 use notify_app::auth::AuthenticatedKey;
 use notify_app::{AppState, auth, notifications};
 use notify_core::errors::V2Error;
-use notify_core::model::{NotificationStatus, NotificationType};
+use notify_core::model::{NotificationStatus, NotificationType, Postage};
 use notify_core::schema::parse_uuid;
 use notify_core::templates;
 use notify_core::templates::placeholders::python_repr;
@@ -55,6 +58,24 @@ async fn post_notification(
         .map_err(ApiError)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/notifications/sms",
+    tag = "notifications",
+    description = "Send a text message.",
+    request_body = schemas::SmsRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
+    ),
+    responses(
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::SmsCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::V2Errors,
+    )
+)]
 pub async fn post_sms(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
@@ -63,6 +84,24 @@ pub async fn post_sms(
     post_notification(NotificationType::Sms, s, a, b).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/notifications/email",
+    tag = "notifications",
+    description = "Send an email.",
+    request_body = schemas::EmailRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
+    ),
+    responses(
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::EmailCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::V2Errors,
+    )
+)]
 pub async fn post_email(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
@@ -71,6 +110,24 @@ pub async fn post_email(
     post_notification(NotificationType::Email, s, a, b).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/notifications/letter",
+    tag = "notifications",
+    description = "Send a letter: from a letter template, or a precompiled PDF.",
+    request_body = schemas::LetterRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
+    ),
+    responses(
+        (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::LetterCreated,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::V2Errors,
+    )
+)]
 pub async fn post_letter(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
@@ -83,6 +140,14 @@ fn path_uuid(raw: &str, name: &str) -> Result<Uuid, V2Error> {
     parse_uuid(raw).ok_or_else(|| V2Error::validation(vec![format!("{name} is not a valid UUID")]))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/notifications/{notification_id}",
+    tag = "notifications",
+    description = "A notification and its status.",
+    params(("notification_id" = String, Path, format = Uuid, description = "The notification")),
+    responses((status = 200, body = schemas::Notification), schemas::V2Errors)
+)]
 pub async fn get_notification(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -97,6 +162,17 @@ pub async fn get_notification(
     Ok(notifications::notification_json(&state, &record).map(Json)?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/notifications/{notification_id}/pdf",
+    tag = "notifications",
+    description = "A letter's PDF, once it has passed the virus scan (`PDFNotReadyError` until then).",
+    params(("notification_id" = String, Path, format = Uuid, description = "The letter")),
+    responses(
+        (status = 200, description = "The PDF", content_type = "application/pdf", body = String),
+        schemas::V2Errors,
+    )
+)]
 pub async fn get_pdf(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -186,6 +262,22 @@ fn link(base: &str, pairs: &[(String, String)]) -> String {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/notifications",
+    tag = "notifications",
+    description = "The service's notifications, newest first, 250 a page; the key's type decides which are seen \
+        (a test key sees test sends only).",
+    params(
+        ("template_type" = Option<Vec<schemas::NotificationType>>, Query, explode),
+        ("status" = Option<Vec<schemas::StatusFilter>>, Query, explode,
+            description = "`failed` is every failure; letters' `accepted` and `received` too"),
+        ("reference" = Option<String>, Query, description = "The service's reference"),
+        ("older_than" = Option<String>, Query, format = Uuid, description = "The page after this notification"),
+        ("include_jobs" = Option<schemas::IncludeJobs>, Query, description = "Also notifications sent in bulk"),
+    ),
+    responses((status = 200, body = schemas::NotificationList), schemas::V2Errors)
+)]
 pub async fn list_notifications(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -258,10 +350,20 @@ pub async fn list_notifications(
         older_than: older_than.as_deref().and_then(parse_uuid),
         include_jobs: include_jobs.is_some(),
     };
-    let records = state
-        .db
-        .list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE)
-        .await?;
+    // Postgres text cannot hold NUL, so no stored reference has one: such a filter matches nothing (and sent
+    // to the database it would fail the query).
+    let records = if filter
+        .client_reference
+        .as_deref()
+        .is_some_and(|r| r.contains('\0'))
+    {
+        Vec::new()
+    } else {
+        state
+            .db
+            .list_notifications(auth.service.id, auth.key_type, &filter, PAGE_SIZE)
+            .await?
+    };
     // A notification that cannot be shown (its personalisation unreadable, logged there) is left out of the
     // page rather than failing the whole list.
     let notifications: Vec<Value> = records
@@ -281,6 +383,14 @@ pub async fn list_notifications(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/template/{id}",
+    tag = "templates",
+    description = "A template, latest version.",
+    params(("id" = String, Path, format = Uuid, description = "The template")),
+    responses((status = 200, body = schemas::Template), schemas::V2Errors)
+)]
 pub async fn get_template(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -295,6 +405,17 @@ pub async fn get_template(
     Ok(Json(notify_core::templates::template_json(&template)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/template/{id}/version/{version}",
+    tag = "templates",
+    description = "A template as it was at a version (0: the latest).",
+    params(
+        ("id" = String, Path, format = Uuid, description = "The template"),
+        ("version" = i32, Path, minimum = 0),
+    ),
+    responses((status = 200, body = schemas::Template), schemas::V2Errors)
+)]
 pub async fn get_template_version(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -315,6 +436,14 @@ pub async fn get_template_version(
     Ok(Json(notify_core::templates::template_json(&template)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/templates",
+    tag = "templates",
+    description = "The service's templates.",
+    params(("type" = Option<schemas::NotificationType>, Query)),
+    responses((status = 200, body = schemas::TemplateList), schemas::V2Errors)
+)]
 pub async fn list_templates(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
@@ -349,12 +478,21 @@ pub async fn list_templates(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/template/{id}/preview",
+    tag = "templates",
+    description = "A template rendered with the given personalisation.",
+    params(("id" = String, Path, format = Uuid, description = "The template")),
+    request_body(content = Option<schemas::PreviewRequest>),
+    responses((status = 200, body = TemplatePreview), schemas::V2Errors)
+)]
 pub async fn preview_template(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplatePreview>, ApiError> {
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -380,22 +518,72 @@ pub async fn preview_template(
         .ok_or_else(V2Error::not_found)?;
     let rendered = templates::render(&template, &personalisation)
         .map_err(|e| V2Error::bad_request(e.to_string()))?;
-    Ok(Json(json!({
-        "id": template.id,
-        "type": template.template_type,
-        "version": template.version,
-        "body": rendered.body,
-        "subject": rendered.subject,
-        "html": rendered.html,
-        "postage": if template.template_type == NotificationType::Letter { template.postage } else { None },
-    })))
+    Ok(Json(TemplatePreview {
+        id: template.id,
+        template_type: template.template_type,
+        version: template.version,
+        body: rendered.body,
+        subject: rendered.subject,
+        html: rendered.html,
+        postage: if template.template_type == NotificationType::Letter {
+            template.postage
+        } else {
+            None
+        },
+    }))
 }
 
+/// The answer of `POST /v2/template/{id}/preview`. Fields in alphabetical order: the order this JSON has always
+/// been written in.
+#[derive(Serialize, ToSchema)]
+pub struct TemplatePreview {
+    pub body: String,
+    /// Emails only.
+    pub html: Option<String>,
+    pub id: Uuid,
+    /// Letters only.
+    #[schema(value_type = Option<schemas::Postage>)]
+    pub postage: Option<Postage>,
+    pub subject: Option<String>,
+    #[serde(rename = "type")]
+    #[schema(value_type = schemas::NotificationType)]
+    pub template_type: NotificationType,
+    pub version: i32,
+}
+
+/// The answer of `GET /v2/received-text-messages`.
+#[derive(Serialize, ToSchema)]
+pub struct ReceivedTextMessages {
+    pub links: schemas::PageLinks,
+    pub received_text_messages: Vec<ReceivedTextMessage>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceivedTextMessage {
+    pub content: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub id: Uuid,
+    /// The service's number the text was sent to, as stored.
+    pub notify_number: String,
+    pub service_id: Uuid,
+    /// The sender, international format without `+`.
+    pub user_number: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/received-text-messages",
+    tag = "inbound",
+    description = "Text messages received by the service, newest first, 250 a page.",
+    params(("older_than" = Option<String>, Query, format = Uuid, description = "The page after this message")),
+    responses((status = 200, body = ReceivedTextMessages), schemas::V2Errors)
+)]
 pub async fn received_text_messages(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReceivedTextMessages>, ApiError> {
     let pairs = query_pairs(query.as_deref());
     let mut errors = Vec::new();
     let older_than = pairs
@@ -427,7 +615,7 @@ pub async fn received_text_messages(
         )
         .await?;
     // A text whose content cannot be decrypted is left out (logged by id), not a 500 for the whole page.
-    let messages: Vec<Value> = records
+    let messages: Vec<ReceivedTextMessage> = records
         .iter()
         .filter_map(|r| {
             let Ok(content) = state.encryptor.decrypt(&r.encrypted_content) else {
@@ -438,24 +626,27 @@ pub async fn received_text_messages(
                 );
                 return None;
             };
-            Some(json!({
-                "id": r.id,
-                "created_at": notify_core::time::format(r.created_at),
-                "service_id": r.service_id,
-                "notify_number": r.notify_number,
-                "user_number": r.user_number,
-                "content": content,
-            }))
+            Some(ReceivedTextMessage {
+                id: r.id,
+                created_at: notify_core::time::format(r.created_at),
+                service_id: r.service_id,
+                notify_number: r.notify_number.clone(),
+                user_number: r.user_number.clone(),
+                content,
+            })
         })
         .collect();
     let base = format!("{}/v2/received-text-messages", state.config.api.host_name);
-    let mut links = json!({"current": base});
-    if let Some(last) = records.last() {
-        links["next"] = json!(format!("{base}?older_than={}", last.id));
-    }
-    Ok(Json(
-        json!({"received_text_messages": messages, "links": links}),
-    ))
+    let next = records
+        .last()
+        .map(|last| format!("{base}?older_than={}", last.id));
+    Ok(Json(ReceivedTextMessages {
+        links: schemas::PageLinks {
+            current: base,
+            next,
+        },
+        received_text_messages: messages,
+    }))
 }
 
 #[cfg(test)]

@@ -42,6 +42,10 @@ pub enum AddressError {
     InvalidCharacters,
     #[error("Must be a real address")]
     NoFixedAbode,
+    /// Not upstream's (whose database refuses a NUL with a 500): a control character cannot be printed, and
+    /// Postgres cannot store a NUL.
+    #[error("Address lines must not contain control characters")]
+    ControlCharacters,
 }
 
 impl AddressError {
@@ -59,6 +63,7 @@ impl AddressError {
             AddressError::NotUkPostcode => "not-a-real-uk-postcode",
             AddressError::InvalidCharacters => "invalid-char-in-address",
             AddressError::NoFixedAbode => "no-fixed-abode-address",
+            AddressError::ControlCharacters => "invalid-char-in-address",
         }
     }
 }
@@ -271,6 +276,10 @@ impl PostalAddress {
         }) {
             return Err(AddressError::InvalidCharacters);
         }
+        // What whitespace normalising left: NUL and the other control characters.
+        if lines.iter().any(|l| l.chars().any(char::is_control)) {
+            return Err(AddressError::ControlCharacters);
+        }
         if lines.iter().any(|l| NO_FIXED_ABODE.is_match(l)) {
             return Err(AddressError::NoFixedAbode);
         }
@@ -304,6 +313,16 @@ mod tests {
             &lines.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             international,
         )
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(
+            parse(&["The Occupier", "123 High\u{0} Street", "SW1A 1AA"], false),
+            Err(AddressError::ControlCharacters)
+        );
+        // Tabs and newlines are whitespace, normalised away as before.
+        assert!(parse(&["The\tOccupier", "123 High\nStreet", "SW1A 1AA"], false).is_ok());
     }
 
     #[test]
