@@ -161,7 +161,11 @@ async fn consume_status_queue(s: &Setup) -> usize {
 async fn list(s: &Setup, service_id: Uuid, query: &str) -> Value {
     let r = s
         .app
-        .admin("GET", &format!("/service/{service_id}/callbacks{query}"), None)
+        .admin(
+            "GET",
+            &format!("/service/{service_id}/callbacks{query}"),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
     r.json()
@@ -237,26 +241,44 @@ async fn every_attempt_is_logged_without_its_body_and_listed_with_filters() {
     assert!(first["duration_ms"].as_u64().unwrap() < 10_000);
     // No body, no token anywhere in the log.
     let text = all.to_string();
-    assert!(!text.contains("07700900123") && !text.contains("secret"), "{text}");
+    assert!(
+        !text.contains("07700900123") && !text.contains("secret"),
+        "{text}"
+    );
 
     let failed = list(&s, service, "?status=failed").await;
     let mut failed_codes: Vec<Option<u64>> = outcomes(&failed).into_iter().map(|o| o.1).collect();
     failed_codes.sort();
     assert_eq!(failed_codes, [Some(404), Some(500)]);
     assert_eq!(
-        failed["data"][0]["error"].as_str().map(|e| e.starts_with("receiver answered")),
+        failed["data"][0]["error"]
+            .as_str()
+            .map(|e| e.starts_with("receiver answered")),
         Some(true)
     );
     let delivered = list(&s, service, "?status=delivered").await;
     assert_eq!(delivered["total"], 2);
 
     // The window: everything was attempted after `started`, nothing before it.
-    let from = (started - chrono::TimeDelta::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let before = (started - chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    assert_eq!(list(&s, service, &format!("?from={from}")).await["total"], 4);
-    assert_eq!(list(&s, service, &format!("?to={before}")).await["total"], 0);
+    let from = (started - chrono::TimeDelta::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let before =
+        (started - chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     assert_eq!(
-        list(&s, service, &format!("?status=failed&from={from}&to=2999-01-01")).await["total"],
+        list(&s, service, &format!("?from={from}")).await["total"],
+        4
+    );
+    assert_eq!(
+        list(&s, service, &format!("?to={before}")).await["total"],
+        0
+    );
+    assert_eq!(
+        list(
+            &s,
+            service,
+            &format!("?status=failed&from={from}&to=2999-01-01")
+        )
+        .await["total"],
         2
     );
 
@@ -286,7 +308,11 @@ async fn every_attempt_is_logged_without_its_body_and_listed_with_filters() {
     }
     let r = s
         .app
-        .admin("GET", &format!("/service/{}/callbacks", Uuid::new_v4()), None)
+        .admin(
+            "GET",
+            &format!("/service/{}/callbacks", Uuid::new_v4()),
+            None,
+        )
         .await;
     assert_eq!(r.status, 404);
 }
@@ -320,12 +346,20 @@ async fn retries_spent_are_logged_as_dead_lettered() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["attempt"].as_u64().unwrap(), a["outcome"].as_str().unwrap().into()))
+        .map(|a| {
+            (
+                a["attempt"].as_u64().unwrap(),
+                a["outcome"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     seen.sort();
     assert_eq!(
         seen,
-        [(1, "will-retry".to_string()), (2, "dead-lettered".to_string())]
+        [
+            (1, "will-retry".to_string()),
+            (2, "dead-lettered".to_string())
+        ]
     );
     assert_eq!(queue.take_all(&dlq).len(), 1);
 }
@@ -361,7 +395,10 @@ async fn a_record_that_cannot_be_written_comes_back_and_the_callback_is_not_repe
 
 /// A delivered text of `service`, created `age` ago.
 async fn delivered_sms(s: &Setup, key: &str, template: Uuid, age: chrono::TimeDelta) -> Uuid {
-    let id = s.app.send_sms(key, template, "07700900123", Some("ref")).await;
+    let id = s
+        .app
+        .send_sms(key, template, "07700900123", Some("ref"))
+        .await;
     let (client, connection) = tokio_postgres::connect(&s.app.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -485,7 +522,10 @@ async fn replay_re_sends_the_current_status_of_the_window_or_only_the_failed_one
         receiver.delivered.lock().unwrap().len() > before
     })
     .await;
-    assert_eq!(s.receiver.delivered.lock().unwrap().last().unwrap(), &cb.body);
+    assert_eq!(
+        s.receiver.delivered.lock().unwrap().last().unwrap(),
+        &cb.body
+    );
 
     // A queue that refuses stops the replay and says so.
     s.app.queue.set_unavailable(true);
@@ -533,7 +573,10 @@ fn moto_url() -> String {
 async fn the_dlq_goes_back_onto_the_callbacks_queue_on_sqs() {
     let client = notify_tests::sqs_client(&moto_url());
     let suffix = Uuid::new_v4().simple().to_string();
-    let (callbacks_name, dlq_name) = (format!("callbacks-{suffix}"), format!("callbacks-dlq-{suffix}"));
+    let (callbacks_name, dlq_name) = (
+        format!("callbacks-{suffix}"),
+        format!("callbacks-dlq-{suffix}"),
+    );
     for name in [&callbacks_name, &dlq_name] {
         client
             .create_queue()
@@ -554,9 +597,13 @@ async fn the_dlq_goes_back_onto_the_callbacks_queue_on_sqs() {
     for _ in 0..12 {
         let mut cb = delivery_callback(&s, service, Uuid::new_v4(), "/fail");
         cb.last_error = Some("receiver answered 500".into());
-        sqs.send(&dlq_name, &service.to_string(), &Message::Callback(cb.clone()))
-            .await
-            .unwrap();
+        sqs.send(
+            &dlq_name,
+            &service.to_string(),
+            &Message::Callback(cb.clone()),
+        )
+        .await
+        .unwrap();
         sent.push(cb.subject_id);
     }
     // Something that is no callback stays where it is.
@@ -581,7 +628,11 @@ async fn the_dlq_goes_back_onto_the_callbacks_queue_on_sqs() {
     assert_eq!(done.unreadable, 1);
     let mut moved = Vec::new();
     for _ in 0..10 {
-        for taken in sqs.take(&callbacks_name, 10, Duration::from_secs(30)).await.unwrap() {
+        for taken in sqs
+            .take(&callbacks_name, 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
             match taken.message {
                 Some(Message::Callback(cb)) => {
                     assert!(cb.last_error.is_none());
