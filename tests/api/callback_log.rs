@@ -667,3 +667,173 @@ async fn the_dlq_goes_back_onto_the_callbacks_queue_on_sqs() {
         1
     );
 }
+
+static BINARY: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+
+/// The `notify` binary, built first (a no-op when it is fresh) so the test never runs a stale one. `NOTIFY_BIN`
+/// names another.
+async fn notify_bin() -> &'static std::path::PathBuf {
+    BINARY
+        .get_or_init(|| async {
+            if let Ok(path) = std::env::var("NOTIFY_BIN") {
+                return std::path::PathBuf::from(path);
+            }
+            let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = tokio::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["build", "-q", "-p", "notify-cli", "--bin", "notify"])
+                .status()
+                .await
+                .expect("cargo runs");
+            assert!(status.success(), "building the notify binary failed");
+            let target = std::env::var("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| root.join("target"));
+            target.join("debug").join("notify")
+        })
+        .await
+}
+
+/// `notify --json callbacks ARGS…` on the test's database, with its queues on moto unless `sqs` is false.
+async fn notify_callbacks(s: &Setup, sqs: bool, args: &[&str]) -> std::process::Output {
+    use notify_config::ExposeSecret;
+    let mut command = tokio::process::Command::new(notify_bin().await);
+    command
+        .args(["--json", "callbacks"])
+        .args(args)
+        .env("DATABASE_URL", &s.app.database_url)
+        .env("SECRET_KEY", s.config.secret_key.expose_secret())
+        .env("CALLBACKS_QUEUE", &s.config.queues.callbacks)
+        .env("CALLBACKS_DLQ", &s.config.queues.callbacks_dlq)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "eu-west-2")
+        .env("RUST_LOG", "warn");
+    if sqs {
+        command.env("SQS_ENDPOINT_URL", moto_url());
+    } else {
+        command.env_remove("SQS_ENDPOINT_URL");
+    }
+    command.output().await.expect("notify runs")
+}
+
+fn summary(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[tokio::test]
+async fn notify_callbacks_replays_a_window_and_the_dlq_through_sqs() {
+    let client = notify_tests::sqs_client(&moto_url());
+    let suffix = Uuid::new_v4().simple().to_string();
+    let (callbacks_name, dlq_name) = (
+        format!("callbacks-{suffix}"),
+        format!("callbacks-dlq-{suffix}"),
+    );
+    for name in [&callbacks_name, &dlq_name] {
+        client
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("moto must be running (the test command starts it)");
+    }
+    let s = setup(|c| {
+        c.queues.callbacks = callbacks_name.clone();
+        c.queues.callbacks_dlq = dlq_name.clone();
+    })
+    .await;
+    let sqs = SqsQueue::new(client.clone());
+    let t = s.app.service(false).await;
+    let sid = t.service.id;
+    let r = s.app.admin("POST", &format!("/service/{sid}/callback-api"), Some(json!({"url": format!("{}/ok", s.base), "bearer_token": "the-services-bearer-token", "callback_type": "delivery_status"}))).await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            delivered_sms(
+                &s,
+                &t.live_key,
+                t.sms_template,
+                chrono::TimeDelta::minutes(5),
+            )
+            .await,
+        );
+    }
+    let from = (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339();
+    let to = chrono::Utc::now().to_rfc3339();
+    let service = sid.to_string();
+    let args = [
+        "replay",
+        "--service",
+        &service,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--rate",
+        "100",
+    ];
+
+    // Without SQS the queue would die with the process: refused, nothing sent.
+    let refused = notify_callbacks(&s, false, &args).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("SQS_ENDPOINT_URL"));
+
+    let done = summary(&notify_callbacks(&s, true, &args).await);
+    assert_eq!(
+        done,
+        json!({"matched": 3, "queued": 3, "failed": 0, "unreadable": 0})
+    );
+    let mut replayed = Vec::new();
+    for _ in 0..5 {
+        for taken in sqs
+            .take(&callbacks_name, 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            let Some(Message::Callback(cb)) = taken.message else {
+                panic!("{}", taken.body)
+            };
+            assert_eq!(cb.url, format!("{}/ok", s.base));
+            replayed.push(cb.subject_id);
+        }
+        if replayed.len() >= 3 {
+            break;
+        }
+    }
+    replayed.sort();
+    ids.sort();
+    assert_eq!(replayed, ids);
+
+    // --status failed: none of them has a failed attempt logged.
+    let mut failed_args = args.to_vec();
+    failed_args.extend(["--status", "failed"]);
+    let done = summary(&notify_callbacks(&s, true, &failed_args).await);
+    assert_eq!(done["matched"], 0);
+
+    // The DLQ, moved back.
+    let dead = delivery_callback(&s, sid, ids[0], "/fail");
+    sqs.send(&dlq_name, &service, &Message::Callback(dead.clone()))
+        .await
+        .unwrap();
+    let done = summary(&notify_callbacks(&s, true, &["replay-dlq"]).await);
+    assert_eq!(
+        done,
+        json!({"matched": 1, "queued": 1, "failed": 0, "unreadable": 0})
+    );
+    let moved = sqs
+        .take(&callbacks_name, 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        matches!(moved.as_slice(), [taken] if matches!(&taken.message, Some(Message::Callback(cb)) if cb.body == dead.body)),
+        "{moved:?}"
+    );
+}
