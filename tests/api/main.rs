@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 // issue 14: bulk endpoint
 mod bulk;
+mod callback_log;
 mod callbacks;
 mod delivery;
 mod firetext;

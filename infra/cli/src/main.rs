@@ -55,6 +55,9 @@ enum Command {
     ReplyTo(commands::senders::ReplyToArgs),
     /// Set a service's callback API.
     Callback(commands::callback::CallbackArgs),
+    /// Re-send callbacks: a service's delivery-status callbacks in a time window, or the callbacks DLQ.
+    #[command(subcommand)]
+    Callbacks(commands::callbacks::CallbacksCommand),
     /// Inbound texts: assign a number, record a received text.
     #[command(subcommand)]
     Inbound(commands::inbound::InboundCommand),
@@ -97,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sender(args) => commands::senders::sender(args, j).await,
         Command::ReplyTo(args) => commands::senders::reply_to(args, j).await,
         Command::Callback(args) => commands::callback::run(args, j).await,
+        Command::Callbacks(command) => commands::callbacks::run(command, j).await,
         Command::Inbound(command) => commands::inbound::run(command, j).await,
         Command::Letter(command) => commands::letter::run(command, j).await,
         Command::LetterBranding(command) => commands::letter::branding(command, j).await,

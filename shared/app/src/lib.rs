@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod bulk;
 pub mod cache;
+pub mod callback_log;
 pub mod callback_signing;
 pub mod callbacks;
 pub mod delivery;

@@ -56,6 +56,8 @@ enum StatusEvent {
         at: DateTime<Utc>,
     },
     Inbound(InboundText),
+    /// Lines for the callback log, from the callback worker.
+    CallbackAttempts(Vec<notify_core::callback_log::CallbackAttempt>),
     Ignored,
 }
 
@@ -89,6 +91,9 @@ fn interpret(body: &StatusBody) -> StatusEvent {
                     StatusEvent::Ignored
                 }
             }
+        }
+        StatusBody::Task(Message::CallbackAttempts { attempts, .. }) => {
+            StatusEvent::CallbackAttempts(attempts.clone())
         }
         StatusBody::Sns(sns) => interpret_sns(sns),
         StatusBody::Task(_) => {
@@ -255,12 +260,39 @@ pub async fn handle_batch(state: &AppState, bodies: &[StatusBody]) -> Result<Vec
             _ => {}
         }
     }
+    record_callback_attempts(state, &events, &mut retry).await;
     if !due.is_empty() {
         // Committed with the statuses already: what the queue refuses now stays in the outbox for the sweeper.
         callbacks::relay_now(state, &due).await;
     }
     retry.sort_unstable();
     Ok(retry)
+}
+
+/// Every callback-log line in the batch in one statement; if that fails, their messages come back later (the
+/// callbacks themselves were settled by the worker long ago).
+async fn record_callback_attempts(
+    state: &AppState,
+    events: &[StatusEvent],
+    retry: &mut Vec<usize>,
+) {
+    let (mut attempts, mut positions) = (Vec::new(), Vec::new());
+    for (i, event) in events.iter().enumerate() {
+        if let StatusEvent::CallbackAttempts(lines) = event {
+            attempts.extend(lines.iter().cloned());
+            positions.push(i);
+        }
+    }
+    if attempts.is_empty() {
+        return;
+    }
+    match state.db.record_callback_attempts(&attempts).await {
+        Ok(n) => tracing::debug!(recorded = n, "callback attempts logged"),
+        Err(e) => {
+            tracing::error!(error = %e, attempts = attempts.len(), "callback attempts not logged; will retry");
+            retry.extend(positions);
+        }
+    }
 }
 
 /// Receipts applied, and the notifications they finished, by type (and status for failures).

@@ -1,6 +1,7 @@
 //! The domain, with no I/O: the model, recipients and templates, the queue messages and callback bodies on the
 //! wire, the v2 error envelope and the pure rules. Every other crate builds on this one; it depends on none.
 
+pub mod callback_log;
 pub mod callbacks;
 pub mod crypto;
 pub mod delivery;

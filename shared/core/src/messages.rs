@@ -59,6 +59,13 @@ pub enum Message {
     /// A service callback, complete: the callback worker needs no database.
     #[serde(rename = "callback")]
     Callback(crate::callbacks::Callback),
+    /// What a batch of callback attempts came to, from the callback worker (which has no database) to the
+    /// status consumer, which writes them to the callback log in one statement.
+    #[serde(rename = "callback_attempts")]
+    CallbackAttempts {
+        v: u32,
+        attempts: Vec<crate::callback_log::CallbackAttempt>,
+    },
 }
 
 /// A send's outcome waiting on the database, and how many times recording it has failed (for the backoff).

@@ -17,6 +17,7 @@ pub mod rds_auth;
 
 mod api_keys;
 mod callback_apis;
+mod callback_log;
 mod csv_jobs;
 mod data_retention;
 mod delivery;
@@ -42,6 +43,7 @@ pub use job_rows::*;
 
 pub use api_keys::*;
 pub use callback_apis::*;
+pub use callback_log::*;
 pub use csv_jobs::*;
 pub use data_retention::*;
 pub use delivery::*;

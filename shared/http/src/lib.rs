@@ -231,6 +231,10 @@ pub fn router(state: AppState) -> Router {
             post(admin::jobs::cancel_letter_job),
         )
         // end issue 14: admin
+        .route(
+            "/service/{service_id}/callbacks",
+            get(admin::callback_log::list_callbacks),
+        )
         .route("/user", post(admin::create_user))
         .route("/user/{user_id}", get(admin::get_user));
     Router::new()

@@ -4,6 +4,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use notify_config::{CallbackWorkerConfig, ExposeSecret};
+use notify_core::callback_log::{AttemptOutcome, CallbackAttempt, loggable_url};
 use notify_core::callbacks::Callback;
 use notify_core::messages::Message;
 use notify_core::retry::{Disposition, callback_retry};
@@ -168,15 +169,22 @@ fn chain(error: &reqwest::Error) -> String {
     text
 }
 
-/// One attempt at a callback, and what becomes of its message: done when delivered, dropped, or dead-lettered
-/// with its last error once [`callback_retry`] says the retries are spent; otherwise back after the delay.
+/// The receiver's status code in an [`Attempted`] reason, which [`CallbackSender::attempt`] words as
+/// "receiver answered {status}"; none for a timeout, a refused address or an unreachable receiver.
+fn answered_status(reason: &str) -> Option<u16> {
+    reason.strip_prefix("receiver answered ")?.parse().ok()
+}
+
+/// One attempt at a callback, what becomes of its message (done when delivered, dropped, or dead-lettered with
+/// its last error once [`callback_retry`] says the retries are spent; otherwise back after the delay), and the
+/// callback log's line for it.
 pub async fn handle_callback(
     sender: &CallbackSender,
     queue: &dyn Queue,
     config: &CallbackWorkerConfig,
     callback: &Callback,
     receives: u32,
-) -> Disposition {
+) -> (Disposition, CallbackAttempt) {
     let about = callback.subject_id;
     let service_id = callback.service_id;
     let kind = callback.callback_type.as_str();
@@ -185,21 +193,31 @@ pub async fn handle_callback(
         config.callbacks.max_retries,
         config.callbacks.retry_delay,
     );
-    match (sender.attempt(callback).await, retry) {
+    let at = chrono::Utc::now();
+    let started = std::time::Instant::now();
+    let attempted = sender.attempt(callback).await;
+    let duration_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+    let (status_code, error) = match &attempted {
+        Attempted::Delivered(status) => (Some(*status), None),
+        Attempted::Retry(reason) | Attempted::Dropped(reason) => {
+            (answered_status(reason), Some(reason.clone()))
+        }
+    };
+    let (disposition, outcome) = match (attempted, retry) {
         (Attempted::Delivered(status), _) => {
             tracing::info!(%about, %service_id, callback_type = kind, status, "callback delivered");
             notify_core::metrics::count("CallbacksSent", 1, &[("CallbackType", kind)]);
-            Disposition::Done
+            (Disposition::Done, AttemptOutcome::Delivered)
         }
         (Attempted::Dropped(reason), _) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, "callback dropped");
             notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
-            Disposition::Done
+            (Disposition::Done, AttemptOutcome::Dropped)
         }
         (Attempted::Retry(reason), Some(delay)) => {
             tracing::warn!(%about, %service_id, callback_type = kind, reason, attempt = receives, "callback will be retried");
             notify_core::metrics::count("CallbacksFailed", 1, &[("CallbackType", kind)]);
-            Disposition::RetryAfter(delay)
+            (Disposition::RetryAfter(delay), AttemptOutcome::WillRetry)
         }
         (Attempted::Retry(reason), None) => {
             let dead = Callback {
@@ -222,18 +240,59 @@ pub async fn handle_callback(
                         1,
                         &[("CallbackType", kind)],
                     );
-                    Disposition::Done
+                    (Disposition::Done, AttemptOutcome::DeadLettered)
                 }
                 Err(e) => {
                     tracing::error!(%about, error = %e, "callback not dead-lettered; keeping it");
-                    Disposition::RetryAfter(config.callbacks.retry_delay)
+                    (
+                        Disposition::RetryAfter(config.callbacks.retry_delay),
+                        AttemptOutcome::WillRetry,
+                    )
                 }
             }
         }
+    };
+    let attempt = CallbackAttempt {
+        at,
+        callback_type: callback.callback_type,
+        service_id,
+        subject_id: about,
+        url: loggable_url(&callback.url),
+        status_code,
+        error,
+        duration_ms,
+        attempt: receives,
+        outcome,
+    };
+    (disposition, attempt)
+}
+
+/// Puts these attempts on the status queue for the callback log, as one message. A failure is logged, never
+/// returned: the callbacks themselves are settled whatever becomes of their log lines.
+pub async fn record_attempts(
+    queue: &dyn Queue,
+    config: &CallbackWorkerConfig,
+    attempts: Vec<CallbackAttempt>,
+) {
+    if attempts.is_empty() {
+        return;
+    }
+    let n = attempts.len();
+    let message = Message::CallbackAttempts { v: 1, attempts };
+    if let Err(e) = queue
+        .send(&config.queues.status, ATTEMPTS_GROUP, &message)
+        .await
+    {
+        tracing::error!(error = %e, attempts = n, "callback attempts not logged");
+        notify_core::metrics::count("CallbackAttemptsNotLogged", n as u64, &[]);
     }
 }
 
-/// Callback messages, concurrently: one hanging receiver delays nobody else in the batch. No database here.
+/// The status queue's group for callback-log messages: receipts are grouped by provider, this by itself.
+pub const ATTEMPTS_GROUP: &str = "callback-attempts";
+
+/// Callback messages, concurrently: one hanging receiver delays nobody else in the batch; their attempts logged
+/// through the status queue in one message. No database here.
 pub async fn callback_batch(
     sender: &CallbackSender,
     queue: &dyn Queue,
@@ -241,17 +300,39 @@ pub async fn callback_batch(
     sqs: &aws_sdk_sqs::Client,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let dispositions = futures::future::join_all(event.records.iter().map(|record| async move {
+    let handled = futures::future::join_all(event.records.iter().map(|record| async move {
         let Some(Message::Callback(callback)) = parse(record) else {
             tracing::error!(
                 message_id = record.message_id.as_deref(),
                 "not a callback message"
             );
-            return Disposition::DeadLetter;
+            return (Disposition::DeadLetter, None);
         };
-        handle_callback(sender, queue, config, &callback, receive_count(record)).await
+        let (disposition, attempt) =
+            handle_callback(sender, queue, config, &callback, receive_count(record)).await;
+        (disposition, Some(attempt))
     }))
     .await;
+    let (dispositions, attempts): (Vec<_>, Vec<_>) = handled.into_iter().unzip();
+    // The batch's attempts as one log message, before the settling: the log line is lost at worst, never
+    // the callback.
+    record_attempts(queue, config, attempts.into_iter().flatten().collect()).await;
     let endpoint = config.queues.endpoint_url.as_deref();
     settle(sqs, queue, endpoint, &event, dispositions).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_code_is_read_from_the_reason_attempt_words() {
+        assert_eq!(answered_status("receiver answered 500"), Some(500));
+        assert_eq!(answered_status("receiver answered 404"), Some(404));
+        assert_eq!(answered_status("receiver did not answer in time"), None);
+        assert_eq!(
+            answered_status("callback URL refused: 10.0.0.1 is private"),
+            None
+        );
+    }
 }

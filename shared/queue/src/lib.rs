@@ -50,6 +50,41 @@ pub trait Queue: Send + Sync {
         }
         failed
     }
+
+    /// Up to `max` (at most 10) messages from `queue`, hidden from other receivers for `hide`, waiting up to a
+    /// second for some. For draining a dead-letter queue from the CLI: the workers receive through Lambda's
+    /// event source, never through this.
+    async fn take(
+        &self,
+        queue: &str,
+        max: usize,
+        hide: Duration,
+    ) -> Result<Vec<Taken>, QueueError> {
+        let _ = (max, hide);
+        Err(QueueError {
+            queue: queue.into(),
+            reason: "this queue cannot be received from here".into(),
+        })
+    }
+
+    /// Deletes a message [`take`](Self::take) returned.
+    async fn delete(&self, queue: &str, handle: &str) -> Result<(), QueueError> {
+        let _ = handle;
+        Err(QueueError {
+            queue: queue.into(),
+            reason: "this queue cannot delete here".into(),
+        })
+    }
+}
+
+/// A message received to be moved elsewhere (the callbacks DLQ replay): deleted with its `handle` once it is
+/// safely on its new queue, so a crash between the two sends it twice rather than never.
+#[derive(Clone, Debug)]
+pub struct Taken {
+    /// `None` when the body is no message of ours.
+    pub message: Option<Message>,
+    pub body: String,
+    pub handle: String,
 }
 
 /// A message taken off the in-process queue: its group, so a message put back keeps its place in the rotation,
@@ -284,6 +319,29 @@ impl Queue for InProcessQueue {
         Vec::new()
     }
     // end issue 14: process
+
+    /// Visible messages, taken off at once: in memory there is nobody to hide them from, and nothing survives
+    /// the process anyway, so [`delete`](Queue::delete) has nothing left to do.
+    async fn take(
+        &self,
+        queue: &str,
+        max: usize,
+        _hide: Duration,
+    ) -> Result<Vec<Taken>, QueueError> {
+        Ok(self
+            .take_visible(queue, max.clamp(1, 10))
+            .into_iter()
+            .map(|r| Taken {
+                body: serde_json::to_string(&r.message).expect("messages serialise"),
+                message: Some(r.message),
+                handle: String::new(),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, _queue: &str, _handle: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
 }
 
 impl InProcessQueue {
@@ -523,6 +581,57 @@ impl Queue for SqsQueue {
         failed
     }
     // end issue 14: process
+
+    async fn take(
+        &self,
+        queue: &str,
+        max: usize,
+        hide: Duration,
+    ) -> Result<Vec<Taken>, QueueError> {
+        let url = self.url(queue).await?;
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(hide.as_secs().clamp(1, 43_200) as i32)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue: queue.into(),
+                reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let handle = m.receipt_handle?;
+                let body = m.body.unwrap_or_default();
+                Some(Taken {
+                    message: serde_json::from_str(&body).ok(),
+                    body,
+                    handle,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, queue: &str, handle: &str) -> Result<(), QueueError> {
+        let url = self.url(queue).await?;
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue: queue.into(),
+                reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use notify_app::status::StatusBody;
 use notify_app::workers::{Attempt, handle_deliveries};
 use notify_config::CallbackWorkerConfig;
 use notify_core::messages::Message;
-use notify_outbound::callbacks::{CallbackSender, handle_callback};
+use notify_outbound::callbacks::{CallbackSender, handle_callback, record_attempts};
 use notify_outbound::providers::Providers;
 use notify_queue::InProcessQueue;
 
@@ -181,7 +181,7 @@ pub fn spawn_callback_worker(
                         tracing::warn!("not a callback message; dropped");
                         return;
                     };
-                    let disposition = handle_callback(
+                    let (disposition, attempt) = handle_callback(
                         &sender,
                         queue.as_ref(),
                         &config,
@@ -189,6 +189,8 @@ pub fn spawn_callback_worker(
                         received.receives,
                     )
                     .await;
+                    // Each callback here runs on its own task, so each logs its own attempt.
+                    record_attempts(queue.as_ref(), &config, vec![attempt]).await;
                     queue.settle(&name, &received, disposition).await;
                     drop(permit);
                 });

@@ -4,6 +4,7 @@
 pub mod admin_api;
 pub mod bench;
 pub mod callback;
+pub mod callbacks;
 pub mod check_template;
 pub mod dev;
 pub mod fixtures;

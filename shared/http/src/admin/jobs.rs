@@ -145,13 +145,13 @@ pub async fn get_job(
 }
 
 /// The query string's pairs, in order (repeated names kept).
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .collect()
 }
 
-fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -161,7 +161,11 @@ fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// A positive integer query parameter (`page`, `page_size`); absent: `default`.
-fn positive(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64, AdminError> {
+pub(super) fn positive(
+    pairs: &[(String, String)],
+    name: &str,
+    default: i64,
+) -> Result<i64, AdminError> {
     match last(pairs, name) {
         None => Ok(default),
         Some(v) => v
@@ -175,7 +179,7 @@ fn positive(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64,
 
 /// Upstream's `pagination_links`: `prev` when there is a page before, `next` and `last` when there is one
 /// after; each the same path with the other parameters kept and `page` replaced.
-fn pagination_links(
+pub(super) fn pagination_links(
     path: &str,
     pairs: &[(String, String)],
     page: i64,

@@ -22,6 +22,7 @@ use notify_app::{AppState, admin, auth};
 use notify_core::model::ServicePermission;
 
 pub mod bodies;
+pub mod callback_log;
 // issue 14: admin (CSV jobs)
 pub mod jobs;
 pub mod letters;
