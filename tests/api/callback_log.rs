@@ -110,7 +110,8 @@ fn delivery_callback(
     };
     let target = CallbackTarget {
         url: format!("{}{path_and_query}", s.base),
-        encrypted_token: s.app.state.encryptor.encrypt("the-services-bearer-token"),
+        encrypted_token: Some(s.app.state.encryptor.encrypt("the-services-bearer-token")),
+        signing_secrets: Vec::new(),
     };
     callbacks::delivery_status(&data, &target)
 }

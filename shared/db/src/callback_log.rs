@@ -179,7 +179,8 @@ impl Db {
 
     /// The next `limit` notifications of a replay after `after` (by id, so the pages are stable while
     /// statuses change), each with what its current delivery-status callback needs: notifications created or
-    /// updated in the window, in a status that calls back, of a service with a delivery-status callback.
+    /// updated in the window, in a status that calls back, with a callback URL of their own (`callback_url` on the
+    /// send) or their service's delivery-status callback; signed as the outbox relay signs.
     pub async fn replay_delivery_callbacks(
         &self,
         selection: &ReplaySelection,
@@ -191,7 +192,12 @@ impl Db {
                 &format!(
                     "SELECT n.id, n.notification_status, n.service_id, n.client_reference, n.\"to\", \
                          n.created_at, n.updated_at, n.sent_at, n.notification_type, n.template_id, \
-                         n.template_version, a.url AS callback_url, a.bearer_token AS callback_token \
+                         n.template_version, coalesce(n.callback_url, a.url) AS callback_url, \
+                         a.bearer_token AS callback_token, \
+                         ARRAY(SELECT s.secret FROM service_callback_signing_secrets s \
+                             WHERE s.service_id = n.service_id \
+                               AND (s.expires_at IS NULL OR s.expires_at > now()) \
+                             ORDER BY s.created_at DESC, s.id) AS signing_secrets \
                      {} ORDER BY n.id LIMIT $6",
                     replay_from_where()
                 ),
@@ -221,8 +227,10 @@ impl Db {
 fn replay_from_where() -> String {
     format!(
         "FROM notifications n \
-         JOIN service_callback_api a ON a.service_id = n.service_id AND a.callback_type = 'delivery_status' \
+         LEFT JOIN service_callback_api a \
+             ON a.service_id = n.service_id AND a.callback_type = 'delivery_status' \
          WHERE n.service_id = $1 \
+           AND (n.callback_url IS NOT NULL OR a.url IS NOT NULL) \
            AND (n.created_at BETWEEN $2 AND $3 OR n.updated_at BETWEEN $2 AND $3) \
            AND n.notification_status IN {DUE_STATUSES_SQL} \
            AND ($4::uuid IS NULL OR n.id > $4) AND $6::int8 > 0 \
