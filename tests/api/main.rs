@@ -7,6 +7,8 @@ mod bulk;
 mod callbacks;
 mod delivery;
 mod firetext;
+// issue 15: idem
+mod idempotency;
 mod jobs;
 // issue 14: admin job API
 mod jobs_admin;

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod cache;
 pub mod callbacks;
 pub mod delivery;
+pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod letter_admin;
