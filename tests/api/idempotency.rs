@@ -78,12 +78,9 @@ async fn notifications(app: &TestApp, s: &TestService) -> i64 {
 }
 
 async fn keys(app: &TestApp, s: &TestService) -> i64 {
-    count(
-        app,
-        "SELECT count(*) FROM idempotency_keys WHERE service_id = $1",
-        s.service.id,
-    )
-    .await
+    let sql = "SELECT (SELECT count(*) FROM idempotency_keys WHERE service_id = $1) \
+               + (SELECT count(*) FROM idempotency_claims WHERE service_id = $1)";
+    count(app, sql, s.service.id).await
 }
 
 fn one_error(r: &Response) -> (u16, String, String) {
@@ -451,6 +448,7 @@ async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
     assert_eq!(notifications(&app, &s).await, 1);
     // The request that lost the key, if it was only slow, can complete nothing.
     let late = KeyCompletion {
+        created_at: Utc::now(),
         claim: &stale,
         status_code: 201,
         response_body: "{}",
@@ -515,6 +513,7 @@ async fn a_claim_that_was_taken_over_stores_no_notification() {
     };
     for scheduled_for in [None, Some(Utc::now() + chrono::TimeDelta::hours(1))] {
         let completion = KeyCompletion {
+            created_at: Utc::now(),
             claim: &slow,
             status_code: 201,
             response_body: "{}",
@@ -530,6 +529,7 @@ async fn a_claim_that_was_taken_over_stores_no_notification() {
     }
     assert_eq!(notifications(&app, &s).await, 0);
     let completion = KeyCompletion {
+        created_at: Utc::now(),
         claim: &retry,
         status_code: 201,
         response_body: "{}",
@@ -687,6 +687,7 @@ async fn keys_are_forgotten_after_24_hours_and_purged() {
     )
     .await;
     let completion = KeyCompletion {
+        created_at: Utc::now() - RETENTION - chrono::TimeDelta::hours(1),
         claim: &old,
         status_code: 201,
         response_body: "{\"id\":\"old\"}",
@@ -704,18 +705,29 @@ async fn keys_are_forgotten_after_24_hours_and_purged() {
     assert!(!replayed(&r));
     assert_ne!(r.bytes, b"{\"id\":\"old\"}");
 
-    // Three old keys and one fresh one: the job removes the old ones only.
-    for key in ["a", "b", "c"] {
-        claim_directly(
-            &app,
-            &s,
-            key,
-            &body,
-            RETENTION + chrono::TimeDelta::minutes(5),
-        )
-        .await;
+    // Three old answered keys, one claim whose request died long ago, and one fresh key: the job removes the
+    // old ones only.
+    for key in ["a", "b", "c", "died"] {
+        let age = RETENTION + chrono::TimeDelta::minutes(5);
+        let claim = claim_directly(&app, &s, key, &body, age).await;
+        if key != "died" {
+            let completion = KeyCompletion {
+                created_at: Utc::now() - age,
+                claim: &claim,
+                status_code: 201,
+                response_body: "{}",
+                resource_id: None,
+            };
+            assert!(
+                app.state
+                    .db
+                    .complete_idempotency_key(&completion)
+                    .await
+                    .unwrap()
+            );
+        }
     }
-    assert_eq!(keys(&app, &s).await, 4);
+    assert_eq!(keys(&app, &s).await, 5);
     let report = jobs::run(
         &app.state,
         Job::DeleteExpiredIdempotencyKeys,
@@ -723,7 +735,10 @@ async fn keys_are_forgotten_after_24_hours_and_purged() {
     )
     .await
     .unwrap();
-    assert_eq!(report, json!({"idempotency_keys_removed": 3}));
+    assert_eq!(
+        report,
+        json!({"idempotency_keys_removed": 3, "stale_claims_removed": 1})
+    );
     assert_eq!(keys(&app, &s).await, 1);
     let again = post(&app, SMS, &s.live_key, Some("yesterday"), &body).await;
     assert!(replayed(&again), "the fresh key is kept");

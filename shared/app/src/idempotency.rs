@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::AppState;
 use notify_core::errors::V2Error;
 use notify_core::idempotency::{self, IdempotencyKey, LEASE, RETENTION};
-use notify_db::{ClaimOutcome, IdempotencyClaim};
+use notify_db::{ClaimOutcome, HeldKey, IdempotencyClaim};
 
 /// What a POST that creates answers.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,22 +59,26 @@ pub(crate) async fn begin(
             ClaimOutcome::Vanished => continue,
             ClaimOutcome::Held(held) => held,
         };
-        if held.created_at <= now - RETENTION {
-            continue;
-        }
-        if held.fingerprint != claim.fingerprint {
-            return Err(idempotency::reused());
-        }
-        match (held.status_code, held.response_body) {
-            (Some(status), Some(body)) => {
+        match held {
+            HeldKey::Answered { fingerprint, .. } | HeldKey::InFlight { fingerprint, .. }
+                if fingerprint != claim.fingerprint =>
+            {
+                return Err(idempotency::reused());
+            }
+            HeldKey::Answered {
+                status_code,
+                response_body,
+                ..
+            } => {
                 notify_core::metrics::count("IdempotentReplays", 1, &[]);
                 return Ok(Begun::Replay {
-                    status: status as u16,
-                    body,
+                    status: status_code as u16,
+                    body: response_body,
                 });
             }
-            _ if held.locked_until.is_none_or(|until| until <= now) => continue,
-            _ => return Err(idempotency::outstanding()),
+            // Its lease ended between our two statements: take it over.
+            HeldKey::InFlight { locked_until, .. } if locked_until <= now => continue,
+            HeldKey::InFlight { .. } => return Err(idempotency::outstanding()),
         }
     }
     Err(idempotency::outstanding())
@@ -105,7 +109,7 @@ pub(crate) async fn settle(
 }
 
 /// What a claimed request found when it came to store what it made: its claim gone (its lease ran out and a
-/// retry took the key over), so it stored nothing and the retry answers for the key.
+/// retry took the key over) or the key answered meanwhile, so it stored nothing; the next retry is answered.
 pub(crate) fn claim_lost(claim: &IdempotencyClaim) -> V2Error {
     tracing::warn!(service_id = %claim.service_id, "idempotency claim taken over before completion; nothing stored");
     idempotency::outstanding()

@@ -369,8 +369,9 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         // issue 15: idem
         Job::DeleteExpiredIdempotencyKeys => {
-            let before = state.now() - notify_core::idempotency::RETENTION;
-            let mut removed = 0u64;
+            let now = state.now();
+            let before = now - notify_core::idempotency::RETENTION;
+            let (mut removed, mut claims) = (0u64, 0u64);
             while within_budget() {
                 let n = state
                     .db
@@ -381,7 +382,19 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     break;
                 }
             }
-            json!({"idempotency_keys_removed": removed})
+            // Claims of requests that died: a retry would take them over anyway; an hour past their lease,
+            // nobody is coming back for them.
+            while within_budget() {
+                let n = state
+                    .db
+                    .purge_stale_idempotency_claims(now - chrono::TimeDelta::hours(1), BATCH)
+                    .await?;
+                claims += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            json!({"idempotency_keys_removed": removed, "stale_claims_removed": claims})
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

@@ -197,14 +197,15 @@ impl Db {
         // Without a key: exactly the statement the send path has always run. With one: the key row's UPDATE as
         // a CTE and the INSERT made conditional on it (data-modifying CTEs run once, to completion, whatever
         // reads them), so the row and the key are one atomic statement and one round trip, as before.
+        let ctes = crate::idempotency::complete_ctes(25);
         let insert = match key {
             None => format!("{COLUMNS} VALUES ({VALUES})"),
-            Some(_) => format!(
-                "WITH k AS ({}) {COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k)",
-                crate::idempotency::complete_sql(25)
-            ),
+            Some(_) => {
+                format!("WITH {ctes} {COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k)")
+            }
         };
-        let completion_params = key.map(KeyCompletion::params);
+        let bound = key.map(KeyCompletion::bind);
+        let completion_params = bound.as_ref().map(|b| b.params());
         if let Some(completion) = &completion_params {
             params.extend_from_slice(completion);
         }
@@ -218,9 +219,8 @@ impl Db {
                 ),
                 // A CTE cannot hold another WITH: the key's UPDATE joins the outer one.
                 Some(_) => format!(
-                    "WITH k AS ({}), n AS ({COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k) RETURNING id) \
-                     INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n",
-                    crate::idempotency::complete_sql(25)
+                    "WITH {ctes}, n AS ({COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k) RETURNING id) \
+                     INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n"
                 ),
             };
             params.push((&at, Type::TIMESTAMPTZ));

@@ -109,7 +109,7 @@ pub async fn create_job_completing_key(
     let new = prepare_job(state, &request).await?;
     let Some(job) = state
         .db
-        .insert_job_completing_key(&new, claim, respond)
+        .insert_job_completing_key(&new, claim, state.now(), respond)
         .await?
     else {
         return Ok(None);

@@ -309,6 +309,7 @@ async fn persist_and_queue(
         .zip(response_body.as_deref())
         .map(|((claim, _), body)| KeyCompletion {
             claim,
+            created_at: new.created_at,
             status_code: 201,
             response_body: body,
             resource_id: Some(new.id),
