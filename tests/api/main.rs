@@ -8,6 +8,8 @@ mod callback_log;
 mod callbacks;
 mod delivery;
 mod firetext;
+// issue 15: idem
+mod idempotency;
 mod jobs;
 // issue 14: admin job API
 mod jobs_admin;

@@ -214,12 +214,28 @@ impl TestApp {
         authorization: Option<&str>,
         body: Option<&[u8]>,
     ) -> Response {
+        self.request_with_headers(method, path, authorization, &[], body)
+            .await
+    }
+
+    /// [`TestApp::request`] with more request headers (e.g. `Idempotency-Key`), each sent as given.
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json");
         if let Some(auth) = authorization {
             builder = builder.header("authorization", auth);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let request = builder
             .body(

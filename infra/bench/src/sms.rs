@@ -1,5 +1,6 @@
 //! `notify bench sms`: the send path against a running stack, beside pgbench driving the same single-row INSERT
-//! at the same concurrency on the same machine, in the same run.
+//! at the same concurrency on the same machine, in the same run. With `--idempotency-key`, the same path with a
+//! fresh `Idempotency-Key` on every request beside the path without, in alternating rounds of the same run.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Options {
     pub concurrency: usize,
     pub seconds: u64,
     pub database_url: String,
+    /// Also measure every send with a fresh `Idempotency-Key`, side by side with the sends without.
+    pub idempotency_key: bool,
 }
 
 /// A live benchmark service with limits out of the way, an SMS and an email template, and a live key.
@@ -95,12 +98,22 @@ pub(crate) async fn send_one(
     key: &str,
     body: &Value,
 ) -> anyhow::Result<()> {
-    let response = client
-        .post(url)
-        .bearer_auth(token(key))
-        .json(body)
-        .send()
-        .await?;
+    send_keyed(client, url, key, body, false).await
+}
+
+/// [`send_one`], with a fresh `Idempotency-Key` (a UUID, as a client would make one per send) when `keyed`.
+async fn send_keyed(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+    keyed: bool,
+) -> anyhow::Result<()> {
+    let mut request = client.post(url).bearer_auth(token(key)).json(body);
+    if keyed {
+        request = request.header("Idempotency-Key", Uuid::new_v4().to_string());
+    }
+    let response = request.send().await?;
     if response.status() != 201 {
         bail!(
             "{}: {}",
@@ -145,6 +158,7 @@ async fn throughput(
     url: &str,
     target: &Target,
     o: &Options,
+    keyed: bool,
 ) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
@@ -159,7 +173,7 @@ async fn throughput(
         let body = json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "123456"}});
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                send_one(&client, &url, &key, &body).await?;
+                send_keyed(&client, &url, &key, &body, keyed).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())
@@ -180,6 +194,17 @@ pub(crate) async fn latency_at(
     rate: f64,
     seconds: u64,
 ) -> anyhow::Result<Vec<Duration>> {
+    latency_keyed(client, url, target, rate, seconds, false).await
+}
+
+async fn latency_keyed(
+    client: &reqwest::Client,
+    url: &str,
+    target: &Target,
+    rate: f64,
+    seconds: u64,
+    keyed: bool,
+) -> anyhow::Result<Vec<Duration>> {
     let total = (rate * seconds as f64) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = tokio::time::Instant::now();
@@ -190,7 +215,7 @@ pub(crate) async fn latency_at(
         let (client, url, key) = (client.clone(), url.to_string(), target.key.clone());
         let body = json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "123456"}});
         tasks.push(tokio::spawn(async move {
-            send_one(&client, &url, &key, &body).await?;
+            send_keyed(&client, &url, &key, &body, keyed).await?;
             anyhow::Ok(scheduled.elapsed())
         }));
     }
@@ -292,9 +317,48 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
     for _ in 0..50 {
         send_one(&client, &url, &target.key, &json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}})).await?;
     }
-    let rps = throughput(&client, &url, &target, &o).await?;
+    if o.idempotency_key {
+        for _ in 0..50 {
+            send_keyed(&client, &url, &target.key, &json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}), true).await?;
+        }
+    }
+    // Side by side: rounds alternate without and with a key, so the table's growth and the machine's other load
+    // fall on both alike.
+    let rounds = if o.idempotency_key { 2 } else { 1 };
+    let (mut plain, mut keyed) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        plain.push(throughput(&client, &url, &target, &o, false).await?);
+        if o.idempotency_key {
+            keyed.push(throughput(&client, &url, &target, &o, true).await?);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let rps = mean(&plain);
     let half = rps / 2.0;
-    let latencies = latency_at(&client, &url, &target, half, o.seconds).await?;
+    let latencies = latency_keyed(&client, &url, &target, half, o.seconds, false).await?;
+    let keyed_report = if o.idempotency_key {
+        let keyed_rps = mean(&keyed);
+        // At the same rate as the path without, so the two tails are comparable.
+        let keyed_latencies = latency_keyed(&client, &url, &target, half, o.seconds, true).await?;
+        let round = |v: &[f64]| {
+            v.iter()
+                .map(|r| (r * 10.0).round() / 10.0)
+                .collect::<Vec<_>>()
+        };
+        json!({
+            "rounds_without": round(&plain),
+            "rounds_with": round(&keyed),
+            "requests_per_second": (keyed_rps * 10.0).round() / 10.0,
+            "share_of_without": (keyed_rps / rps * 1000.0).round() / 1000.0,
+            "cost_percent": ((1.0 - keyed_rps / rps) * 1000.0).round() / 10.0,
+            "half_load_requests": keyed_latencies.len(),
+            "p50_ms": percentile(&keyed_latencies, 0.50).as_secs_f64() * 1000.0,
+            "p99_ms": percentile(&keyed_latencies, 0.99).as_secs_f64() * 1000.0,
+            "max_ms": keyed_latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        })
+    } else {
+        Value::Null
+    };
     let sealed = state
         .encryptor
         .encrypt(r#"{"name":"Bench","code":"123456"}"#);
@@ -313,5 +377,6 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
         "max_ms": latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         "pgbench_half_load_p50_ms": percentile(&db_latencies, 0.50).as_secs_f64() * 1000.0,
         "pgbench_half_load_p99_ms": percentile(&db_latencies, 0.99).as_secs_f64() * 1000.0,
+        "with_idempotency_key": keyed_report,
     }))
 }

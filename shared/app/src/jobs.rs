@@ -128,10 +128,12 @@ pub enum Job {
     CheckJobStatus,
     UpdateStatusOfFullyProcessedJobs,
     SendScheduledNotifications,
+    // issue 15: idem
+    DeleteExpiredIdempotencyKeys,
 }
 
 impl Job {
-    pub const ALL: [Job; 16] = [
+    pub const ALL: [Job; 17] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -149,6 +151,8 @@ impl Job {
         Job::CheckJobStatus,
         Job::UpdateStatusOfFullyProcessedJobs,
         Job::SendScheduledNotifications,
+        // issue 15: idem
+        Job::DeleteExpiredIdempotencyKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -174,6 +178,8 @@ impl Job {
             Job::CheckJobStatus => "check-job-status",
             Job::UpdateStatusOfFullyProcessedJobs => "update-status-of-fully-processed-jobs",
             Job::SendScheduledNotifications => "send-scheduled-notifications",
+            // issue 15: idem
+            Job::DeleteExpiredIdempotencyKeys => "delete-expired-idempotency-keys",
         }
     }
 
@@ -227,6 +233,9 @@ impl Job {
             | Job::CheckJobStatus
             | Job::UpdateStatusOfFullyProcessedJobs
             | Job::SendScheduledNotifications => Schedule::EveryMinutes(1),
+            // issue 15: idem. A key is forgotten after 24 hours whether or not its row is gone (the claim
+            // ignores older rows), so hourly keeps the table at about a day and an hour of keys.
+            Job::DeleteExpiredIdempotencyKeys => Schedule::EveryMinutes(60),
         }
     }
 }
@@ -357,6 +366,35 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         Job::SendScheduledNotifications => {
             crate::bulk::scheduled_sends::release_due(state, state.now(), within_budget).await?
+        }
+        // issue 15: idem
+        Job::DeleteExpiredIdempotencyKeys => {
+            let now = state.now();
+            let before = now - notify_core::idempotency::RETENTION;
+            let (mut removed, mut claims) = (0u64, 0u64);
+            while within_budget() {
+                let n = state
+                    .db
+                    .purge_expired_idempotency_keys(before, BATCH)
+                    .await?;
+                removed += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            // Claims of requests that died: a retry would take them over anyway; an hour past their lease,
+            // nobody is coming back for them.
+            while within_budget() {
+                let n = state
+                    .db
+                    .purge_stale_idempotency_claims(now - chrono::TimeDelta::hours(1), BATCH)
+                    .await?;
+                claims += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+            json!({"idempotency_keys_removed": removed, "stale_claims_removed": claims})
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

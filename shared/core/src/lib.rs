@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod crypto;
 pub mod delivery;
 pub mod errors;
+pub mod idempotency;
 pub mod jobs;
 pub mod letters;
 pub mod messages;

@@ -71,3 +71,7 @@ mod job_schedule;
 pub use job_schedule::*;
 
 pub(crate) use conn::{Param, from_row, text_enum};
+
+// issue 15: idem (Idempotency-Key)
+mod idempotency;
+pub use idempotency::*;

@@ -3,7 +3,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{Db, DbResult, text_enum};
+use crate::{Db, DbResult, KeyCompletion, text_enum};
 use notify_core::model::{KeyType, NotificationStatus, NotificationType, Postage};
 
 /// A notification as the send path creates it: everything the delivery worker will need later.
@@ -145,19 +145,34 @@ impl Db {
         precompiled_upload_key: Option<&str>,
         scheduled_for: Option<DateTime<Utc>>,
     ) -> DbResult<()> {
-        const INSERT: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
+        self.insert_notification_completing_key(new, precompiled_upload_key, scheduled_for, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The one insert of a send: the notification, its precompiled letter's upload or its schedule, and (with an
+    /// Idempotency-Key) the key row completed for `key`'s claim, all in one statement or one transaction, the
+    /// notification only if the claim still holds (see `idempotency`). False when it did not: nothing stored.
+    pub async fn insert_notification_completing_key(
+        &self,
+        new: &NewNotification,
+        precompiled_upload_key: Option<&str>,
+        scheduled_for: Option<DateTime<Utc>>,
+        key: Option<&KeyCompletion<'_>>,
+    ) -> DbResult<bool> {
+        const COLUMNS: &str = "INSERT INTO notifications (id, \"to\", normalised_to, service_id, template_id, \
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
                  client_reference, personalisation, international, phone_prefix, rate_multiplier, reply_to_text, \
                  postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number, reference, \
-                 callback_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23, $24, $25)";
+                 callback_url)";
+        const VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                 $19, $20, $21, $22, $23, $24, $25";
         let key_type = new.key_type.as_str();
         let notification_type = new.notification_type.as_str();
         let status = new.status.as_str();
         let postage = new.postage.map(Postage::as_str);
         let callback_url = new.callback_url.as_ref().map(|u| u.as_str());
-        let params: &[crate::Param<'_>] = &[
+        let mut params: Vec<crate::Param<'_>> = vec![
             (&new.id, Type::UUID),
             (&new.to, Type::TEXT),
             (&new.normalised_to, Type::TEXT),
@@ -184,34 +199,56 @@ impl Db {
             (&new.reference, Type::TEXT),
             (&callback_url, Type::TEXT),
         ];
+        // Without a key: exactly the statement the send path has always run. With one: the key row's UPDATE as
+        // a CTE and the INSERT made conditional on it (data-modifying CTEs run once, to completion, whatever
+        // reads them), so the row and the key are one atomic statement and one round trip, as before.
+        let ctes = crate::idempotency::complete_ctes(26);
+        let insert = match key {
+            None => format!("{COLUMNS} VALUES ({VALUES})"),
+            Some(_) => {
+                format!("WITH {ctes} {COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k)")
+            }
+        };
+        let bound = key.map(KeyCompletion::bind);
+        let completion_params = bound.as_ref().map(|b| b.params());
+        if let Some(completion) = &completion_params {
+            params.extend_from_slice(completion);
+        }
         if let Some(at) = scheduled_for {
             // One statement, so one round trip and one commit: the send and its schedule are stored together.
-            let sql = format!(
-                "WITH n AS ({INSERT} RETURNING id) \
-                 INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, $26 FROM n"
-            );
-            let mut all = params.to_vec();
-            all.push((&at, Type::TIMESTAMPTZ));
-            self.execute(&sql, &all).await?;
-            return Ok(());
+            let at_param = params.len() + 1;
+            let sql = match key {
+                None => format!(
+                    "WITH n AS ({insert} RETURNING id) \
+                     INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n"
+                ),
+                // A CTE cannot hold another WITH: the key's UPDATE joins the outer one.
+                Some(_) => format!(
+                    "WITH {ctes}, n AS ({COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k) RETURNING id) \
+                     INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n"
+                ),
+            };
+            params.push((&at, Type::TIMESTAMPTZ));
+            return Ok(self.execute(&sql, &params).await? == 1);
         }
         let mut conn = self.conn().await?;
         match precompiled_upload_key {
-            None => {
-                conn.execute_typed(INSERT, params).await?;
-            }
+            None => Ok(conn.execute_typed(&insert, &params).await? == 1),
             Some(upload_key) => {
                 let tx = conn.transaction().await?;
-                tx.execute_typed(INSERT, params).await?;
+                if tx.execute_typed(&insert, &params).await? != 1 {
+                    // The claim is gone: rolled back as the transaction drops, nothing stored.
+                    return Ok(false);
+                }
                 tx.execute_typed(
                     "INSERT INTO precompiled_letters (notification_id, upload_key) VALUES ($1, $2)",
                     &[(&new.id, Type::UUID), (&upload_key, Type::TEXT)],
                 )
                 .await?;
                 tx.commit().await?;
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     pub async fn get_notification(

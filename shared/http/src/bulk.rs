@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::errors::ApiError;
 use crate::openapi::schemas;
-use crate::v2::V2Auth;
+use crate::v2::{IdempotencyKeyHeader, V2Auth, answered};
 use notify_app::AppState;
 use notify_app::bulk::endpoint;
 
@@ -40,8 +40,16 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub async fn post_bulk(
     State(state): State<AppState>,
     V2Auth(auth): V2Auth,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let job = endpoint::post_bulk(&state, &auth, &body).await?;
-    Ok((StatusCode::CREATED, Json(job)).into_response())
+    match key {
+        None => {
+            let job = endpoint::post_bulk(&state, &auth, &body).await?;
+            Ok((StatusCode::CREATED, Json(job)).into_response())
+        }
+        Some(key) => Ok(answered(
+            endpoint::post_bulk_with_key(&state, &auth, &body, &key).await?,
+        )),
+    }
 }

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -15,8 +15,10 @@ use uuid::Uuid;
 use crate::errors::ApiError;
 use crate::openapi::schemas;
 use notify_app::auth::AuthenticatedKey;
+use notify_app::idempotency::Answer;
 use notify_app::{AppState, auth, notifications};
 use notify_core::errors::V2Error;
+use notify_core::idempotency::{self, IdempotencyKey};
 use notify_core::model::{NotificationStatus, NotificationType, Postage};
 use notify_core::schema::parse_uuid;
 use notify_core::templates;
@@ -45,17 +47,65 @@ fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-/// `POST /v2/notifications/{sms,email,letter}`.
+/// The optional `Idempotency-Key` of a POST that creates, read after authentication (a caller not authenticated
+/// learns nothing about keys). Sent more than once, or malformed, it is a 400: guessing which was meant could
+/// replay the wrong response.
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all(idempotency::HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(IdempotencyKeyHeader(None));
+        };
+        if values.next().is_some() {
+            return Err(V2Error::bad_request("Idempotency-Key must be sent once").into());
+        }
+        Ok(IdempotencyKeyHeader(Some(IdempotencyKey::parse(
+            value.as_bytes(),
+        )?)))
+    }
+}
+
+/// A POST that creates, answered: 201 with the new body, or the first response again, marked as a replay.
+pub fn answered(answer: Answer) -> Response {
+    match answer {
+        Answer::Created(body) => created(body),
+        Answer::Replayed { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (
+                    HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                    HeaderValue::from_static("true"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /v2/notifications/{sms,email,letter}`. Without an Idempotency-Key, exactly the send it always was.
 async fn post_notification(
     channel: NotificationType,
     state: AppState,
     auth: AuthenticatedKey,
+    key: Option<IdempotencyKey>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    notifications::send(channel, &state, &auth, &body)
-        .await
-        .map(created)
-        .map_err(ApiError)
+    match key {
+        None => notifications::send(channel, &state, &auth, &body)
+            .await
+            .map(created)
+            .map_err(ApiError),
+        Some(key) => notifications::send_with_key(channel, &state, &auth, &body, &key)
+            .await
+            .map(answered)
+            .map_err(ApiError),
+    }
 }
 
 #[utoipa::path(
@@ -79,9 +129,10 @@ async fn post_notification(
 pub async fn post_sms(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
+    IdempotencyKeyHeader(k): IdempotencyKeyHeader,
     b: Bytes,
 ) -> Result<Response, ApiError> {
-    post_notification(NotificationType::Sms, s, a, b).await
+    post_notification(NotificationType::Sms, s, a, k, b).await
 }
 
 #[utoipa::path(
@@ -105,9 +156,10 @@ pub async fn post_sms(
 pub async fn post_email(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
+    IdempotencyKeyHeader(k): IdempotencyKeyHeader,
     b: Bytes,
 ) -> Result<Response, ApiError> {
-    post_notification(NotificationType::Email, s, a, b).await
+    post_notification(NotificationType::Email, s, a, k, b).await
 }
 
 #[utoipa::path(
@@ -131,9 +183,10 @@ pub async fn post_email(
 pub async fn post_letter(
     State(s): State<AppState>,
     V2Auth(a): V2Auth,
+    IdempotencyKeyHeader(k): IdempotencyKeyHeader,
     b: Bytes,
 ) -> Result<Response, ApiError> {
-    post_notification(NotificationType::Letter, s, a, b).await
+    post_notification(NotificationType::Letter, s, a, k, b).await
 }
 
 fn path_uuid(raw: &str, name: &str) -> Result<Uuid, V2Error> {

@@ -29,6 +29,9 @@ pub enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Also send with a fresh Idempotency-Key per request, in rounds alternating with the sends without.
+        #[arg(long)]
+        idempotency_key: bool,
     },
     /// Sends end to end on an in-process local stack with fake providers answering in min..max ms.
     Pipeline(notify_bench::pipeline::PipelineOptions),
@@ -193,6 +196,7 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
             api_url,
             concurrency,
             seconds,
+            idempotency_key,
         } => {
             let state = state(false).await?;
             let database_url = state.config.database.url.clone();
@@ -203,11 +207,12 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
                     concurrency,
                     seconds,
                     database_url,
+                    idempotency_key,
                 },
             )
             .await?;
             print(j, result, |v| {
-                format!(
+                let text = format!(
                     "POST /v2/notifications/sms at {} concurrent: {} req/s; pgbench INSERT ceiling: {} tps ({:.1}%)\n\
                      at half load ({} req/s, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n\
                      pgbench's own INSERT at that rate: p50 {:.2} ms, p99 {:.2} ms",
@@ -222,6 +227,22 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
                     v["max_ms"].as_f64().unwrap_or_default(),
                     v["pgbench_half_load_p50_ms"].as_f64().unwrap_or_default(),
                     v["pgbench_half_load_p99_ms"].as_f64().unwrap_or_default()
+                );
+                let k = &v["with_idempotency_key"];
+                if k.is_null() {
+                    return text;
+                }
+                format!(
+                    "{text}\nwith a fresh Idempotency-Key per request: {} req/s ({:.1}% of without; rounds without {}, \
+                     with {})\n  at the same half-load rate ({} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    k["requests_per_second"],
+                    k["share_of_without"].as_f64().unwrap_or_default() * 100.0,
+                    k["rounds_without"],
+                    k["rounds_with"],
+                    k["half_load_requests"],
+                    k["p50_ms"].as_f64().unwrap_or_default(),
+                    k["p99_ms"].as_f64().unwrap_or_default(),
+                    k["max_ms"].as_f64().unwrap_or_default()
                 )
             });
         }

@@ -8,7 +8,7 @@ use crate::AppState;
 use notify_core::jobs::{JobMetadata, csv_upload_key};
 use notify_core::messages::Message;
 use notify_core::model::{JobStatus, NotificationType};
-use notify_db::{DbError, JobRecord, NewJob};
+use notify_db::{DbError, IdempotencyClaim, JobRecord, NewJob};
 
 /// How far ahead a job may be scheduled (upstream's `JobSchema.validate_scheduled_for`).
 pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 7;
@@ -89,6 +89,39 @@ pub fn parse_scheduled_for(text: &str) -> Option<DateTime<Utc>> {
 /// retried request with the same id answers the job the first one created (and queues it again, which the
 /// worker's atomic claim makes harmless).
 pub async fn create_job(state: &AppState, request: CreateJob) -> Result<JobRecord, JobRefused> {
+    let new = prepare_job(state, &request).await?;
+    let job = state.db.insert_job(&new).await?;
+    if job.status == JobStatus::Pending {
+        queue_process_job(state, &job).await;
+    }
+    Ok(job)
+}
+
+/// [`create_job`] for a request with an `Idempotency-Key` (`POST /v2/notifications/bulk`): the job is inserted in
+/// the transaction that completes the key's claim with `respond`'s response. `None` when the claim was lost:
+/// no job.
+pub async fn create_job_completing_key(
+    state: &AppState,
+    request: CreateJob,
+    claim: &IdempotencyClaim,
+    respond: impl FnOnce(&JobRecord) -> (i16, String),
+) -> Result<Option<JobRecord>, JobRefused> {
+    let new = prepare_job(state, &request).await?;
+    let Some(job) = state
+        .db
+        .insert_job_completing_key(&new, claim, state.now(), respond)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if job.status == JobStatus::Pending {
+        queue_process_job(state, &job).await;
+    }
+    Ok(Some(job))
+}
+
+/// The checks, in upstream's order, and the job they allow.
+async fn prepare_job(state: &AppState, request: &CreateJob) -> Result<NewJob, JobRefused> {
     let service = state
         .db
         .get_service(request.service_id)
@@ -142,27 +175,20 @@ pub async fn create_job(state: &AppState, request: CreateJob) -> Result<JobRecor
     } else {
         JobStatus::Pending
     };
-    let job = state
-        .db
-        .insert_job(&NewJob {
-            id: request.id,
-            service_id: request.service_id,
-            template_id,
-            template_version: template.version,
-            original_file_name: metadata.original_file_name.unwrap_or_default(),
-            notification_count: count.unwrap_or_default(),
-            status,
-            scheduled_for: request.scheduled_for,
-            created_by_id: request.created_by,
-            api_key_id: request.api_key_id,
-            sender_id: metadata.sender_id,
-            upload_key,
-        })
-        .await?;
-    if job.status == JobStatus::Pending {
-        queue_process_job(state, &job).await;
-    }
-    Ok(job)
+    Ok(NewJob {
+        id: request.id,
+        service_id: request.service_id,
+        template_id,
+        template_version: template.version,
+        original_file_name: metadata.original_file_name.unwrap_or_default(),
+        notification_count: count.unwrap_or_default(),
+        status,
+        scheduled_for: request.scheduled_for,
+        created_by_id: request.created_by,
+        api_key_id: request.api_key_id,
+        sender_id: metadata.sender_id,
+        upload_key,
+    })
 }
 
 /// Queues the job for the worker; a failure is logged and left to `check-job-status`, which finds the job

@@ -9,12 +9,14 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::create::{CreateJob, JobRefused, create_job};
+use super::create::{CreateJob, JobRefused, create_job, create_job_completing_key};
 use crate::AppState;
 use crate::auth::AuthenticatedKey;
+use crate::idempotency::{self, Answer, Begun};
 use crate::limits::limit_for;
 use crate::notifications::requests::parse_body;
 use notify_core::errors::V2Error;
+use notify_core::idempotency::IdempotencyKey;
 use notify_core::jobs::{JobMetadata, csv_upload_key};
 use notify_core::model::{KeyType, LimitName, NotificationType, RecipientKind, Template};
 use notify_core::recipient_csv::{self, CsvProblem, CsvTemplate, Recipient, RowError};
@@ -22,7 +24,7 @@ use notify_core::recipients::PhoneNumber;
 use notify_core::schema::{self, Fields, RuleResult, not_of_type};
 use notify_core::templates::placeholders::python_repr;
 use notify_core::templates::{self, sms};
-use notify_db::{JobRecord, SenderKind};
+use notify_db::{IdempotencyClaim, JobRecord, SenderKind};
 
 /// How far ahead a bulk job may be scheduled (GC Notify's `JOBS_MAX_SCHEDULE_HOURS_AHEAD`).
 pub const MAX_SCHEDULE_HOURS: i64 = 96;
@@ -523,6 +525,39 @@ pub async fn post_bulk(
     auth: &AuthenticatedKey,
     body: &[u8],
 ) -> Result<Value, V2Error> {
+    post_bulk_claimed(state, auth, body, None).await
+}
+
+/// [`post_bulk`] with an `Idempotency-Key`: claimed before anything is checked, the job stored with the key's
+/// response, a repeat answered that response.
+pub async fn post_bulk_with_key(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+    key: &IdempotencyKey,
+) -> Result<Answer, V2Error> {
+    let claim = match idempotency::begin(
+        state,
+        auth.service.id,
+        key,
+        "POST /v2/notifications/bulk",
+        body,
+    )
+    .await?
+    {
+        Begun::Claimed(claim) => claim,
+        Begun::Replay { status, body } => return Ok(Answer::Replayed { status, body }),
+    };
+    let outcome = post_bulk_claimed(state, auth, body, Some(&claim)).await;
+    idempotency::settle(state, &claim, outcome).await
+}
+
+async fn post_bulk_claimed(
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+    claim: Option<&IdempotencyClaim>,
+) -> Result<Value, V2Error> {
     let now = state.now();
     let service = &auth.service;
     let request = BulkRequest::parse(&parse_body(body)?, now)?;
@@ -587,19 +622,7 @@ pub async fn post_bulk(
             tracing::error!(service_id = %service.id, error = %e, "bulk CSV not stored; no job");
             V2Error::unavailable(e)
         })?;
-    let job = create_job(
-        state,
-        CreateJob {
-            id: job_id,
-            service_id: service.id,
-            created_by: None,
-            api_key_id: Some(auth.api_key_id),
-            scheduled_for: request.scheduled_for,
-        },
-    )
-    .await
-    .map_err(|e| refused(e, template.id))?;
-    tracing::info!(job_id = %job.id, service_id = %service.id, rows = row_count, "bulk job created");
+    // Read before the job exists, so the response can be made (and, with a key, stored) with it.
     let key_name = state
         .db
         .list_api_keys(service.id)
@@ -608,7 +631,36 @@ pub async fn post_bulk(
         .find(|k| k.id == auth.api_key_id)
         .map(|k| k.name)
         .unwrap_or_default();
-    Ok(json!({ "data": job_json(&job, auth, &key_name) }))
+    let request = CreateJob {
+        id: job_id,
+        service_id: service.id,
+        created_by: None,
+        api_key_id: Some(auth.api_key_id),
+        scheduled_for: request.scheduled_for,
+    };
+    let respond = |job: &JobRecord| json!({ "data": job_json(job, auth, &key_name) });
+    let (job, body) = match claim {
+        None => {
+            let job = create_job(state, request)
+                .await
+                .map_err(|e| refused(e, template.id))?;
+            let body = respond(&job);
+            (job, body)
+        }
+        Some(claim) => {
+            let mut body = Value::Null;
+            let job = create_job_completing_key(state, request, claim, |job| {
+                body = respond(job);
+                (201, body.to_string())
+            })
+            .await
+            .map_err(|e| refused(e, template.id))?
+            .ok_or_else(|| idempotency::claim_lost(claim))?;
+            (job, body)
+        }
+    };
+    tracing::info!(job_id = %job.id, service_id = %service.id, rows = row_count, "bulk job created");
+    Ok(body)
 }
 
 /// A time as GC Notify's JobSchema writes it (Python's `isoformat()` of a UTC time: `+00:00`, the microseconds

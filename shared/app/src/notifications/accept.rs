@@ -10,8 +10,10 @@ use super::present;
 use super::requests::{EmailRequest, LetterBody, SmsRequest, parse_body};
 use crate::AppState;
 use crate::auth::AuthenticatedKey;
+use crate::idempotency::{self, Answer, Begun};
 use crate::limits::limit_for;
 use notify_core::errors::V2Error;
+use notify_core::idempotency::IdempotencyKey;
 use notify_core::messages::Message;
 use notify_core::model::{
     KeyType, LimitName, NotificationStatus, NotificationType, Postage, RecipientKind, Service,
@@ -19,7 +21,7 @@ use notify_core::model::{
 };
 use notify_core::recipients::PhoneNumber;
 use notify_core::templates::{self, Rendered};
-use notify_db::NewNotification;
+use notify_db::{IdempotencyClaim, KeyCompletion, NewNotification};
 
 /// One send being accepted: who sends it, and the time it is accepted at.
 pub(super) struct Ctx<'a> {
@@ -85,6 +87,7 @@ async fn accept<R: SendRequest>(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
+    claim: Option<&IdempotencyClaim>,
 ) -> Result<Value, V2Error> {
     let ctx = Ctx {
         state,
@@ -95,8 +98,10 @@ async fn accept<R: SendRequest>(
     let request = R::parse(&ctx, parse_body(body)?).await?;
     check_permission(ctx.service(), R::CHANNEL)?;
     let accepted = request.accept(&ctx).await?;
-    persist_and_queue(state, &accepted).await?;
-    Ok(present::created(state, &accepted))
+    // Made before it is stored: with an Idempotency-Key it is stored with the notification, to be replayed.
+    let created = present::created(state, &accepted);
+    persist_and_queue(state, &accepted, claim.map(|c| (c, &created))).await?;
+    Ok(created)
 }
 
 /// `POST /v2/notifications/{sms,email,letter}`: `channel`'s request through the one pipeline.
@@ -106,11 +111,39 @@ pub async fn send(
     auth: &AuthenticatedKey,
     body: &[u8],
 ) -> Result<Value, V2Error> {
+    accept_channel(channel, state, auth, body, None).await
+}
+
+async fn accept_channel(
+    channel: NotificationType,
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+    claim: Option<&IdempotencyClaim>,
+) -> Result<Value, V2Error> {
     match channel {
-        NotificationType::Sms => accept::<SmsRequest>(state, auth, body).await,
-        NotificationType::Email => accept::<EmailRequest>(state, auth, body).await,
-        NotificationType::Letter => accept::<LetterBody>(state, auth, body).await,
+        NotificationType::Sms => accept::<SmsRequest>(state, auth, body, claim).await,
+        NotificationType::Email => accept::<EmailRequest>(state, auth, body, claim).await,
+        NotificationType::Letter => accept::<LetterBody>(state, auth, body, claim).await,
     }
+}
+
+/// [`send`] with an `Idempotency-Key`: the key is claimed before anything else (a replay takes no rate-limit
+/// token), the send runs through the same pipeline, and its notification is stored with the key's response.
+pub async fn send_with_key(
+    channel: NotificationType,
+    state: &AppState,
+    auth: &AuthenticatedKey,
+    body: &[u8],
+    key: &IdempotencyKey,
+) -> Result<Answer, V2Error> {
+    let operation = format!("POST /v2/notifications/{}", channel.as_str());
+    let claim = match idempotency::begin(state, auth.service.id, key, &operation, body).await? {
+        Begun::Claimed(claim) => claim,
+        Begun::Replay { status, body } => return Ok(Answer::Replayed { status, body }),
+    };
+    let outcome = accept_channel(channel, state, auth, body, Some(&claim)).await;
+    idempotency::settle(state, &claim, outcome).await
 }
 
 /// The rate limit's token, then the channel's daily limit.
@@ -263,11 +296,33 @@ pub(super) fn new_notification(
 /// replay job (a precompiled letter `pending-virus-check` for the re-scan job) and the failure is logged, so an
 /// accepted notification is never lost. A precompiled letter's upload is in the file store before its row is
 /// written: there is never a row without its file.
-async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), V2Error> {
+///
+/// With an Idempotency-Key's claim, the `created` body is written with the row (or, for a simulated recipient,
+/// alone), and nothing is stored if the claim was lost.
+async fn persist_and_queue(
+    state: &AppState,
+    accepted: &Accepted,
+    claim: Option<(&IdempotencyClaim, &Value)>,
+) -> Result<(), V2Error> {
+    let new = &accepted.new;
+    let response_body = claim.map(|(_, created)| created.to_string());
+    let completion = claim
+        .zip(response_body.as_deref())
+        .map(|((claim, _), body)| KeyCompletion {
+            claim,
+            created_at: new.created_at,
+            status_code: 201,
+            response_body: body,
+            resource_id: Some(new.id),
+        });
     if accepted.simulated {
+        if let Some(completion) = &completion
+            && !state.db.complete_idempotency_key(completion).await?
+        {
+            return Err(idempotency::claim_lost(completion.claim));
+        }
         return Ok(());
     }
-    let new = &accepted.new;
     let upload_key = match &accepted.letter_pdf {
         Some(pdf) => {
             let key = notify_core::letters::precompiled_upload_key(new.id);
@@ -283,13 +338,27 @@ async fn persist_and_queue(state: &AppState, accepted: &Accepted) -> Result<(), 
         }
         None => None,
     };
-    match accepted.scheduled_for {
-        Some(at) => state.db.insert_scheduled_notification(new, at).await?,
-        None => {
+    match (&completion, accepted.scheduled_for) {
+        (None, Some(at)) => state.db.insert_scheduled_notification(new, at).await?,
+        (None, None) => {
             state
                 .db
                 .insert_notification(new, upload_key.as_deref())
                 .await?
+        }
+        (Some(completion), scheduled_for) => {
+            if !state
+                .db
+                .insert_notification_completing_key(
+                    new,
+                    upload_key.as_deref(),
+                    scheduled_for,
+                    Some(completion),
+                )
+                .await?
+            {
+                return Err(idempotency::claim_lost(completion.claim));
+            }
         }
     }
     tracing::info!(

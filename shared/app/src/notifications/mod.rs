@@ -10,6 +10,6 @@ mod files;
 mod present;
 pub mod requests;
 
-pub use accept::send;
+pub use accept::{send, send_with_key};
 pub use present::{get_letter_pdf, notification_json};
 pub use requests::{EmailRequest, LetterBody, LetterRequest, PrecompiledLetterRequest, SmsRequest};
