@@ -24,15 +24,11 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
     description = "Send to every row of a CSV (GC Notify's bulk endpoint): the file is checked whole, then a job \
         makes one notification per row.",
     request_body = schemas::BulkRequest,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
-            description = "Makes the request safe to retry: a repeat within 24 hours answers the first response"),
-    ),
+    params(schemas::IdempotencyKeyParam),
     responses(
         (status = 201, description = "The job, created", body = schemas::BulkCreated,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
-        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
-        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::IdempotencyErrors,
         (status = 413, description = "The body is over 10 MB"),
         schemas::V2Errors,
     )

@@ -114,15 +114,11 @@ async fn post_notification(
     tag = "notifications",
     description = "Send a text message.",
     request_body = schemas::SmsRequest,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
-            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
-    ),
+    params(schemas::IdempotencyKeyParam),
     responses(
         (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::SmsCreated,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
-        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
-        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::IdempotencyErrors,
         schemas::V2Errors,
     )
 )]
@@ -141,15 +137,11 @@ pub async fn post_sms(
     tag = "notifications",
     description = "Send an email.",
     request_body = schemas::EmailRequest,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
-            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
-    ),
+    params(schemas::IdempotencyKeyParam),
     responses(
         (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::EmailCreated,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
-        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
-        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::IdempotencyErrors,
         schemas::V2Errors,
     )
 )]
@@ -168,15 +160,11 @@ pub async fn post_email(
     tag = "notifications",
     description = "Send a letter: from a letter template, or a precompiled PDF.",
     request_body = schemas::LetterRequest,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
-            description = "Makes the send safe to retry: a repeat within 24 hours answers the first response"),
-    ),
+    params(schemas::IdempotencyKeyParam),
     responses(
         (status = 201, description = "Accepted: the notification is stored and queued", body = schemas::LetterCreated,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
-        (status = 409, description = "A request with this `Idempotency-Key` is still being handled", body = schemas::ErrorResponse),
-        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = schemas::ErrorResponse),
+        schemas::IdempotencyErrors,
         schemas::V2Errors,
     )
 )]

@@ -406,6 +406,26 @@ pub enum V2Errors {
     Unavailable(ErrorResponse),
 }
 
+/// What a POST that creates answers besides its 201 and [`V2Errors`] when it carries an `Idempotency-Key`.
+#[derive(utoipa::IntoResponses)]
+pub enum IdempotencyErrors {
+    /// A request with this `Idempotency-Key` is still being handled
+    #[response(status = 409)]
+    InFlight(ErrorResponse),
+    /// This `Idempotency-Key` was used with a different request
+    #[response(status = 422)]
+    Reused(ErrorResponse),
+}
+
+/// The `Idempotency-Key` header of a POST that creates.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyParam {
+    /// Makes the request safe to retry: a repeat within 24 hours answers the first response
+    #[param(rename = "Idempotency-Key", max_length = 255, nullable = false)]
+    pub idempotency_key: Option<String>,
+}
+
 /// A `status` filter: a notification status, or one of the aliases.
 #[derive(ToSchema)]
 #[schema(rename_all = "kebab-case")]
