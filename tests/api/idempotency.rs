@@ -420,6 +420,10 @@ async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
     claim_directly(&app, &s, "busy", &body, chrono::TimeDelta::zero()).await;
     let r = post(&app, SMS, &s.live_key, Some("busy"), &body).await;
     assert_eq!(one_error(&r), outstanding());
+    assert_eq!(
+        r.headers["retry-after"], "5",
+        "a 409 says when to try again"
+    );
     // Another body while it is in flight: the key is still the other request's.
     let r = post(
         &app,

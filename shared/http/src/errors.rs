@@ -26,7 +26,9 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(error.body())).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Both say "send it again shortly": the database is away, or an Idempotency-Key's first request is still
+        // in flight (the draft's 409); the same few seconds suit both.
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),

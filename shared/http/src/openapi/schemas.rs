@@ -410,7 +410,7 @@ pub enum V2Errors {
 #[derive(utoipa::IntoResponses)]
 pub enum IdempotencyErrors {
     /// A request with this `Idempotency-Key` is still being handled
-    #[response(status = 409)]
+    #[response(status = 409, headers(("Retry-After" = u32, description = "Seconds to wait")))]
     InFlight(ErrorResponse),
     /// This `Idempotency-Key` was used with a different request
     #[response(status = 422)]
