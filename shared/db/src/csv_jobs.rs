@@ -95,38 +95,42 @@ pub fn job_record(row: &Row) -> DbResult<JobRecord> {
     })
 }
 
+/// A job's INSERT, `$1`..`$12` from [`insert_job_params`]; a job already there (a retried request) is left alone.
+pub(crate) const INSERT_JOB_SQL: &str = "INSERT INTO jobs (id, service_id, template_id, template_version, \
+     original_file_name, notification_count, job_status, scheduled_for, created_by_id, api_key_id, sender_id, \
+     upload_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING";
+
+/// The parameters of [`INSERT_JOB_SQL`]; `status` is `job.status` as text, owned by the caller.
+pub(crate) fn insert_job_params<'a>(
+    job: &'a NewJob,
+    status: &'a &'a str,
+) -> [crate::Param<'a>; 12] {
+    [
+        (&job.id, Type::UUID),
+        (&job.service_id, Type::UUID),
+        (&job.template_id, Type::UUID),
+        (&job.template_version, Type::INT4),
+        (&job.original_file_name, Type::TEXT),
+        (&job.notification_count, Type::INT4),
+        (status, Type::TEXT),
+        (&job.scheduled_for, Type::TIMESTAMPTZ),
+        (&job.created_by_id, Type::UUID),
+        (&job.api_key_id, Type::UUID),
+        (&job.sender_id, Type::UUID),
+        (&job.upload_key, Type::TEXT),
+    ]
+}
+
 impl Db {
     /// Creates the job; a second create with the same id (a retried request) returns the job already there.
     pub async fn insert_job(&self, job: &NewJob) -> DbResult<JobRecord> {
         let sql = format!(
-            "WITH inserted AS ( \
-               INSERT INTO jobs (id, service_id, template_id, template_version, original_file_name, \
-                 notification_count, job_status, scheduled_for, created_by_id, api_key_id, sender_id, upload_key) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-               ON CONFLICT (id) DO NOTHING RETURNING id) \
+            "WITH inserted AS ({INSERT_JOB_SQL} RETURNING id) \
              SELECT {JOB_COLUMNS_SQL} FROM jobs j {JOB_JOINS_SQL} \
              WHERE j.id = $1 AND j.service_id = $2"
         );
         let status = job.status.as_str();
-        let rows = self
-            .query(
-                &sql,
-                &[
-                    (&job.id, Type::UUID),
-                    (&job.service_id, Type::UUID),
-                    (&job.template_id, Type::UUID),
-                    (&job.template_version, Type::INT4),
-                    (&job.original_file_name, Type::TEXT),
-                    (&job.notification_count, Type::INT4),
-                    (&status, Type::TEXT),
-                    (&job.scheduled_for, Type::TIMESTAMPTZ),
-                    (&job.created_by_id, Type::UUID),
-                    (&job.api_key_id, Type::UUID),
-                    (&job.sender_id, Type::UUID),
-                    (&job.upload_key, Type::TEXT),
-                ],
-            )
-            .await?;
+        let rows = self.query(&sql, &insert_job_params(job, &status)).await?;
         if let Some(row) = rows.first() {
             return job_record(row);
         }

@@ -276,23 +276,8 @@ impl Db {
         let tx = conn.transaction().await?;
         let status = job.status.as_str();
         tx.execute_typed(
-            "INSERT INTO jobs (id, service_id, template_id, template_version, original_file_name, \
-               notification_count, job_status, scheduled_for, created_by_id, api_key_id, sender_id, upload_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
-            &[
-                (&job.id, Type::UUID),
-                (&job.service_id, Type::UUID),
-                (&job.template_id, Type::UUID),
-                (&job.template_version, Type::INT4),
-                (&job.original_file_name, Type::TEXT),
-                (&job.notification_count, Type::INT4),
-                (&status, Type::TEXT),
-                (&job.scheduled_for, Type::TIMESTAMPTZ),
-                (&job.created_by_id, Type::UUID),
-                (&job.api_key_id, Type::UUID),
-                (&job.sender_id, Type::UUID),
-                (&job.upload_key, Type::TEXT),
-            ],
+            crate::csv_jobs::INSERT_JOB_SQL,
+            &crate::csv_jobs::insert_job_params(job, &status),
         )
         .await?;
         let rows = tx
