@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use notify_app::idempotency::{Claim, ClaimResult};
 use notify_app::jobs::{self, Job};
 use notify_core::idempotency::{LEASE, RETENTION, fingerprint};
 use notify_core::model::ServicePermission;
-use notify_db::{ClaimOutcome, IdempotencyClaim, KeyCompletion};
+use notify_db::{IdempotentRequest, KeyCompletion};
 use notify_tests::letters::StoreDown;
 use notify_tests::precompiled::{ADDRESS, letter};
 use notify_tests::{Response, TestApp, TestService, token};
@@ -77,10 +78,21 @@ async fn notifications(app: &TestApp, s: &TestService) -> i64 {
     .await
 }
 
+/// The service's stored responses (not its claims).
 async fn keys(app: &TestApp, s: &TestService) -> i64 {
-    let sql = "SELECT (SELECT count(*) FROM idempotency_keys WHERE service_id = $1) \
-               + (SELECT count(*) FROM idempotency_claims WHERE service_id = $1)";
+    let sql = "SELECT count(*) FROM idempotency_keys WHERE service_id = $1";
     count(app, sql, s.service.id).await
+}
+
+/// Nothing of `key` is kept: no response, no claim in the store.
+async fn forgotten(app: &TestApp, s: &TestService, key: &str) -> bool {
+    keys(app, s).await == 0
+        && app
+            .state
+            .claims
+            .held(s.service.id, key, Utc::now())
+            .await
+            .is_none()
 }
 
 fn one_error(r: &Response) -> (u16, String, String) {
@@ -114,38 +126,110 @@ fn outstanding() -> (u16, String, String) {
     )
 }
 
-/// A claim on `key` as the server makes one for this body, made directly, `age` ago.
-async fn claim_directly(
-    app: &TestApp,
-    s: &TestService,
-    key: &str,
-    body: &Value,
-    age: chrono::TimeDelta,
-) -> IdempotencyClaim {
-    let claim = IdempotencyClaim {
+/// The claim stores each test runs against.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    /// No `REDIS_URL`: `notify dev`, and a Lambda without Redis.
+    InProcess,
+    /// Redis, as deployed.
+    Redis,
+    /// A `REDIS_URL` where nothing answers.
+    RedisDown,
+}
+
+async fn app(store: Store) -> TestApp {
+    let url = match store {
+        Store::InProcess => return TestApp::new().await,
+        Store::Redis => "redis://127.0.0.1:6379",
+        Store::RedisDown => "redis://127.0.0.1:1",
+    };
+    TestApp::with_config(|c| c.api.redis_url = Some(url.into())).await
+}
+
+/// Each test, once with each working claim store (service ids are random, so keys in Redis never collide).
+macro_rules! with_each_store {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn in_process() {
+                super::$test(super::Store::InProcess).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis() {
+                super::$test(super::Store::Redis).await
+            }
+        }
+    )*};
+}
+
+with_each_store!(
+    a_retry_is_answered_the_first_response_and_creates_nothing,
+    without_a_key_nothing_changes,
+    the_key_with_another_request_is_a_422,
+    keys_are_the_services_own,
+    a_malformed_key_is_a_400_and_creates_nothing,
+    a_refused_request_is_not_remembered,
+    a_server_error_is_not_remembered,
+    a_request_in_flight_is_a_409_until_its_lease_ends,
+    a_request_that_finds_its_key_answered_stores_nothing,
+    fifty_concurrent_identical_requests_make_one_notification,
+    email_scheduled_and_simulated_sends_replay_too,
+    a_bulk_job_is_made_once,
+    keys_are_forgotten_after_24_hours_and_purged,
+);
+
+fn request(s: &TestService, key: &str, body: &Value) -> IdempotentRequest {
+    IdempotentRequest {
         service_id: s.service.id,
         key: key.into(),
         fingerprint: fingerprint(
             "POST /v2/notifications/sms",
             &serde_json::to_vec(body).unwrap(),
         ),
+    }
+}
+
+/// A claim on `key` as the server makes one for this body, put in the store directly, its lease begun `age` ago.
+async fn claim_directly(
+    app: &TestApp,
+    s: &TestService,
+    key: &str,
+    body: &Value,
+    age: chrono::TimeDelta,
+) -> Claim {
+    let now = Utc::now();
+    let claim = Claim {
+        fingerprint: request(s, key, body).fingerprint,
         claim_id: Uuid::new_v4(),
+        lease_until: now - age + chrono::TimeDelta::from_std(LEASE).unwrap(),
     };
-    let at: DateTime<Utc> = Utc::now() - age;
     assert_eq!(
-        app.state
-            .db
-            .claim_idempotency_key(&claim, at, LEASE, RETENTION)
-            .await
-            .unwrap(),
-        ClaimOutcome::Claimed
+        app.state.claims.claim(s.service.id, key, &claim, now).await,
+        ClaimResult::Claimed
     );
     claim
 }
 
-#[tokio::test]
-async fn a_retry_is_answered_the_first_response_and_creates_nothing() {
-    let app = TestApp::new().await;
+/// What a store that lost its claims (Redis restarted, an entry evicted, another Lambda) holds for `key`.
+async fn lose_claim(app: &TestApp, s: &TestService, key: &str) {
+    let held = app
+        .state
+        .claims
+        .held(s.service.id, key, Utc::now())
+        .await
+        .expect("a claim to lose");
+    app.state.claims.release(s.service.id, key, &held).await;
+    assert!(
+        app.state
+            .claims
+            .held(s.service.id, key, Utc::now())
+            .await
+            .is_none()
+    );
+}
+
+async fn a_retry_is_answered_the_first_response_and_creates_nothing(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
     let first = post(
@@ -188,9 +272,8 @@ async fn a_retry_is_answered_the_first_response_and_creates_nothing() {
     assert_eq!(notifications(&app, &s).await, 2);
 }
 
-#[tokio::test]
-async fn without_a_key_nothing_changes() {
-    let app = TestApp::new().await;
+async fn without_a_key_nothing_changes(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
     let a = post(&app, SMS, &s.live_key, None, &body).await;
@@ -202,9 +285,8 @@ async fn without_a_key_nothing_changes() {
     assert_eq!(keys(&app, &s).await, 0);
 }
 
-#[tokio::test]
-async fn the_key_with_another_request_is_a_422() {
-    let app = TestApp::new().await;
+async fn the_key_with_another_request_is_a_422(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let first = post(
         &app,
@@ -239,9 +321,8 @@ async fn the_key_with_another_request_is_a_422() {
     assert_eq!(notifications(&app, &s).await, 1);
 }
 
-#[tokio::test]
-async fn keys_are_the_services_own() {
-    let app = TestApp::new().await;
+async fn keys_are_the_services_own(store: Store) {
+    let app = app(store).await;
     let a = app.service(false).await;
     let b = app.service(false).await;
     let ra = post(
@@ -268,9 +349,8 @@ async fn keys_are_the_services_own() {
     );
 }
 
-#[tokio::test]
-async fn a_malformed_key_is_a_400_and_creates_nothing() {
-    let app = TestApp::new().await;
+async fn a_malformed_key_is_a_400_and_creates_nothing(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
     let message = "Idempotency-Key must be a string of 1 to 255 printable ASCII characters, optionally in double quotes";
@@ -315,9 +395,8 @@ async fn a_malformed_key_is_a_400_and_creates_nothing() {
     assert_eq!(notifications(&app, &s).await, 1);
 }
 
-#[tokio::test]
-async fn a_refused_request_is_not_remembered() {
-    let app = TestApp::new().await;
+async fn a_refused_request_is_not_remembered(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     // A validation failure (4xx): the corrected request may use the same key.
     let bad = post(
@@ -329,7 +408,7 @@ async fn a_refused_request_is_not_remembered() {
     )
     .await;
     assert_eq!(bad.status, 400, "{}", bad.json());
-    assert_eq!(keys(&app, &s).await, 0);
+    assert!(forgotten(&app, &s, "retry-me").await);
     let good = post(
         &app,
         SMS,
@@ -351,12 +430,11 @@ async fn a_refused_request_is_not_remembered() {
     )
     .await;
     assert_eq!(r.status, 400);
-    assert_eq!(keys(&app, &trial).await, 0);
+    assert!(forgotten(&app, &trial, "t").await);
 }
 
-#[tokio::test]
-async fn a_server_error_is_not_remembered() {
-    let mut app = TestApp::new().await;
+async fn a_server_error_is_not_remembered(store: Store) {
+    let mut app = app(store).await;
     let s = app
         .service_with(
             false,
@@ -376,7 +454,7 @@ async fn a_server_error_is_not_remembered() {
     )
     .await;
     assert_eq!(r.status, 503, "{}", r.json());
-    assert_eq!(keys(&app, &s).await, 0);
+    assert!(forgotten(&app, &s, "letter-1").await);
     app.use_files(files);
     let first = post(
         &app,
@@ -412,9 +490,8 @@ async fn a_server_error_is_not_remembered() {
     assert_eq!(notifications(&app, &s).await, 1);
 }
 
-#[tokio::test]
-async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
-    let app = TestApp::new().await;
+async fn a_request_in_flight_is_a_409_until_its_lease_ends(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
     claim_directly(&app, &s, "busy", &body, chrono::TimeDelta::zero()).await;
@@ -438,22 +515,17 @@ async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
 
     // A request that died: once its lease is over, a retry takes the key and sends.
     let stale_body = sms_body(&s, "07700900789");
-    let stale = claim_directly(
-        &app,
-        &s,
-        "died",
-        &stale_body,
-        chrono::TimeDelta::from_std(LEASE).unwrap() + chrono::TimeDelta::seconds(1),
-    )
-    .await;
+    let expired = chrono::TimeDelta::from_std(LEASE).unwrap() + chrono::TimeDelta::seconds(1);
+    claim_directly(&app, &s, "died", &stale_body, expired).await;
     let r = post(&app, SMS, &s.live_key, Some("died"), &stale_body).await;
     assert_eq!(r.status, 201, "{}", r.json());
     assert!(!replayed(&r));
     assert_eq!(notifications(&app, &s).await, 1);
-    // The request that lost the key, if it was only slow, can complete nothing.
+    // The request that lost the key, if it was only slow, can complete nothing: the key is answered.
+    let slow = request(&s, "died", &stale_body);
     let late = KeyCompletion {
         created_at: Utc::now(),
-        claim: &stale,
+        request: &slow,
         status_code: 201,
         response_body: "{}",
         resource_id: None,
@@ -462,6 +534,19 @@ async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
     let again = post(&app, SMS, &s.live_key, Some("died"), &stale_body).await;
     assert!(replayed(&again));
     assert_eq!(again.bytes, r.bytes);
+    // One that died with another body never answered anything: after its lease the key is free for this one.
+    claim_directly(&app, &s, "died-other", &stale_body, expired).await;
+    let r = post(
+        &app,
+        SMS,
+        &s.live_key,
+        Some("died-other"),
+        &sms_body(&s, "07700900456"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert!(!replayed(&r));
+    assert_eq!(notifications(&app, &s).await, 2);
     // And the first claim, within its lease, still holds its key.
     assert_eq!(
         one_error(&post(&app, SMS, &s.live_key, Some("busy"), &body).await),
@@ -469,26 +554,52 @@ async fn a_request_in_flight_is_a_409_until_its_lease_ends() {
     );
 }
 
-#[tokio::test]
-async fn a_claim_that_was_taken_over_stores_no_notification() {
-    let app = TestApp::new().await;
+/// Exactly-once does not rest on the claim store: a request that comes to store its notification and finds the
+/// key answered (its claim lost, or taken over while it was slow) stores nothing and is answered from the row.
+async fn a_request_that_finds_its_key_answered_stores_nothing(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
-    let expired = chrono::TimeDelta::from_std(LEASE).unwrap() + chrono::TimeDelta::seconds(1);
-    let slow = claim_directly(&app, &s, "k", &body, expired).await;
-    // A retry takes the key over (its lease ran out) while the slow request is still checking its send.
-    let retry = IdempotencyClaim {
-        claim_id: Uuid::new_v4(),
-        ..slow.clone()
-    };
-    assert_eq!(
+    let first = post(&app, SMS, &s.live_key, Some("k"), &body).await;
+    assert_eq!(first.status, 201, "{}", first.json());
+    // The store forgets the claim: a repeat runs the pipeline again, and is answered the first response.
+    lose_claim(&app, &s, "k").await;
+    let again = post(&app, SMS, &s.live_key, Some("k"), &body).await;
+    assert_eq!(again.status, 201, "{}", again.json());
+    assert!(replayed(&again));
+    assert_eq!(again.bytes, first.bytes);
+    // Another body: a 422, and its claim is not left behind to misname the key's request.
+    lose_claim(&app, &s, "k").await;
+    let other = post(
+        &app,
+        SMS,
+        &s.live_key,
+        Some("k"),
+        &sms_body(&s, "07700900456"),
+    )
+    .await;
+    assert_eq!(one_error(&other), reused());
+    assert!(
         app.state
-            .db
-            .claim_idempotency_key(&retry, Utc::now(), LEASE, RETENTION)
+            .claims
+            .held(s.service.id, "k", Utc::now())
             .await
-            .unwrap(),
-        ClaimOutcome::Claimed
+            .is_none()
     );
+    let third = post(&app, SMS, &s.live_key, Some("k"), &body).await;
+    assert!(replayed(&third));
+    assert_eq!(third.bytes, first.bytes);
+    assert_eq!(notifications(&app, &s).await, 1);
+    assert_eq!(
+        app.queue
+            .take_all(&app.state.config.queues.deliver_sms)
+            .len(),
+        1,
+        "one delivery queued"
+    );
+
+    // Two requests that both believe they hold a key, at the statement itself: the second stores nothing.
+    let key = request(&s, "both", &body);
     let new = notify_db::NewNotification {
         id: Uuid::new_v4(),
         to: "07700900123".into(),
@@ -516,26 +627,9 @@ async fn a_claim_that_was_taken_over_stores_no_notification() {
         reference: None,
         callback_url: None,
     };
-    for scheduled_for in [None, Some(Utc::now() + chrono::TimeDelta::hours(1))] {
-        let completion = KeyCompletion {
-            created_at: Utc::now(),
-            claim: &slow,
-            status_code: 201,
-            response_body: "{}",
-            resource_id: Some(new.id),
-        };
-        let stored = app
-            .state
-            .db
-            .insert_notification_completing_key(&new, None, scheduled_for, Some(&completion))
-            .await
-            .unwrap();
-        assert!(!stored, "the slow request's claim is gone");
-    }
-    assert_eq!(notifications(&app, &s).await, 0);
     let completion = KeyCompletion {
         created_at: Utc::now(),
-        claim: &retry,
+        request: &key,
         status_code: 201,
         response_body: "{}",
         resource_id: Some(new.id),
@@ -547,12 +641,39 @@ async fn a_claim_that_was_taken_over_stores_no_notification() {
             .await
             .unwrap()
     );
-    assert_eq!(notifications(&app, &s).await, 1);
+    for scheduled_for in [None, Some(Utc::now() + chrono::TimeDelta::hours(1))] {
+        let second = notify_db::NewNotification {
+            id: Uuid::new_v4(),
+            ..new.clone()
+        };
+        let completion = KeyCompletion {
+            created_at: Utc::now(),
+            request: &key,
+            status_code: 201,
+            response_body: "{\"second\":true}",
+            resource_id: Some(second.id),
+        };
+        let stored = app
+            .state
+            .db
+            .insert_notification_completing_key(&second, None, scheduled_for, Some(&completion))
+            .await
+            .unwrap();
+        assert!(!stored, "the key was answered first");
+    }
+    assert_eq!(notifications(&app, &s).await, 2);
+    let answer = app
+        .state
+        .db
+        .answered_idempotency_key(s.service.id, "both", Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.response_body, "{}", "the first response is kept");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_identical_requests_make_one_notification() {
-    let app = Arc::new(TestApp::new().await);
+async fn fifty_concurrent_identical_requests_make_one_notification(store: Store) {
+    let app = Arc::new(app(store).await);
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
     let mut requests = tokio::task::JoinSet::new();
@@ -600,9 +721,8 @@ async fn fifty_concurrent_identical_requests_make_one_notification() {
     );
 }
 
-#[tokio::test]
-async fn email_scheduled_and_simulated_sends_replay_too() {
-    let app = TestApp::new().await;
+async fn email_scheduled_and_simulated_sends_replay_too(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let email = json!({"email_address": "jo@example.com", "template_id": s.email_template,
         "personalisation": {"name": "Jo", "items": "x"}});
@@ -631,9 +751,8 @@ async fn email_scheduled_and_simulated_sends_replay_too() {
     }
 }
 
-#[tokio::test]
-async fn a_bulk_job_is_made_once() {
-    let mut app = TestApp::new().await;
+async fn a_bulk_job_is_made_once(store: Store) {
+    let mut app = app(store).await;
     let s = app.service(false).await;
     let body = json!({"name": "people.csv", "template_id": s.sms_template,
         "rows": [["phone number", "name"], ["07700900123", "A"], ["07700900456", "B"]]});
@@ -642,7 +761,7 @@ async fn a_bulk_job_is_made_once() {
     app.use_files(Arc::new(StoreDown));
     let r = post(&app, BULK, &s.live_key, Some("job-1"), &body).await;
     assert_eq!(r.status, 503, "{}", r.json());
-    assert_eq!(keys(&app, &s).await, 0);
+    assert!(forgotten(&app, &s, "job-1").await);
     app.use_files(files);
     let first = post(&app, BULK, &s.live_key, Some("job-1"), &body).await;
     assert_eq!(first.status, 201, "{}", first.json());
@@ -677,23 +796,17 @@ async fn a_bulk_job_is_made_once() {
     assert_eq!(plain.json()["data"]["original_file_name"], "other.csv");
 }
 
-#[tokio::test]
-async fn keys_are_forgotten_after_24_hours_and_purged() {
-    let app = TestApp::new().await;
+async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
+    let app = app(store).await;
     let s = app.service(false).await;
     let body = sms_body(&s, "07700900123");
-    // A key completed 25 hours ago: forgotten, so the same key sends again.
-    let old = claim_directly(
-        &app,
-        &s,
-        "yesterday",
-        &body,
-        RETENTION + chrono::TimeDelta::hours(1),
-    )
-    .await;
+    let answered_at = |age: chrono::TimeDelta| Utc::now() - age;
+    let old = |key: &str| request(&s, key, &body);
+    // A key answered 25 hours ago: forgotten, so the same key sends again (and its row is the new answer).
+    let yesterday = old("yesterday");
     let completion = KeyCompletion {
-        created_at: Utc::now() - RETENTION - chrono::TimeDelta::hours(1),
-        claim: &old,
+        created_at: answered_at(RETENTION + chrono::TimeDelta::hours(1)),
+        request: &yesterday,
         status_code: 201,
         response_body: "{\"id\":\"old\"}",
         resource_id: None,
@@ -710,29 +823,25 @@ async fn keys_are_forgotten_after_24_hours_and_purged() {
     assert!(!replayed(&r));
     assert_ne!(r.bytes, b"{\"id\":\"old\"}");
 
-    // Three old answered keys, one claim whose request died long ago, and one fresh key: the job removes the
-    // old ones only.
-    for key in ["a", "b", "c", "died"] {
-        let age = RETENTION + chrono::TimeDelta::minutes(5);
-        let claim = claim_directly(&app, &s, key, &body, age).await;
-        if key != "died" {
-            let completion = KeyCompletion {
-                created_at: Utc::now() - age,
-                claim: &claim,
-                status_code: 201,
-                response_body: "{}",
-                resource_id: None,
-            };
-            assert!(
-                app.state
-                    .db
-                    .complete_idempotency_key(&completion)
-                    .await
-                    .unwrap()
-            );
-        }
+    // Three old answered keys and one fresh: the job removes the old ones only.
+    for key in ["a", "b", "c"] {
+        let request = old(key);
+        let completion = KeyCompletion {
+            created_at: answered_at(RETENTION + chrono::TimeDelta::minutes(5)),
+            request: &request,
+            status_code: 201,
+            response_body: "{}",
+            resource_id: None,
+        };
+        assert!(
+            app.state
+                .db
+                .complete_idempotency_key(&completion)
+                .await
+                .unwrap()
+        );
     }
-    assert_eq!(keys(&app, &s).await, 5);
+    assert_eq!(keys(&app, &s).await, 4);
     let report = jobs::run(
         &app.state,
         Job::DeleteExpiredIdempotencyKeys,
@@ -740,15 +849,116 @@ async fn keys_are_forgotten_after_24_hours_and_purged() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        report,
-        json!({"idempotency_keys_removed": 3, "stale_claims_removed": 1})
-    );
+    assert_eq!(report, json!({"idempotency_keys_removed": 3}));
     assert_eq!(keys(&app, &s).await, 1);
     let again = post(&app, SMS, &s.live_key, Some("yesterday"), &body).await;
     assert!(replayed(&again), "the fresh key is kept");
+    assert_eq!(again.bytes, r.bytes);
     assert_eq!(
         Job::DeleteExpiredIdempotencyKeys.schedule().expression(),
         "rate(60 minutes)"
     );
+}
+
+/// Redis down (or a value in it unreadable): every request goes on without a claim, and the key still makes one
+/// notification, by `idempotency_keys`' primary key. A repeat of an answered request is answered from Postgres; a
+/// concurrent one, with no claim to say it is in flight, runs and is answered the first response (no 409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_claim_store_down_a_key_still_makes_one_notification() {
+    let app = Arc::new(app(Store::RedisDown).await);
+    let s = app.service(false).await;
+    let body = sms_body(&s, "07700900123");
+    let first = post(&app, SMS, &s.live_key, Some("k"), &body).await;
+    assert_eq!(
+        first.status, 201,
+        "a claim store outage does not stop sends"
+    );
+    assert!(!replayed(&first));
+    let again = post(&app, SMS, &s.live_key, Some("k"), &body).await;
+    assert!(replayed(&again));
+    assert_eq!(again.bytes, first.bytes);
+    assert_eq!(
+        one_error(
+            &post(
+                &app,
+                SMS,
+                &s.live_key,
+                Some("k"),
+                &sms_body(&s, "07700900456")
+            )
+            .await
+        ),
+        reused()
+    );
+    let bad = post(
+        &app,
+        SMS,
+        &s.live_key,
+        Some("fix-me"),
+        &sms_body(&s, "not a number"),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let fixed = post(&app, SMS, &s.live_key, Some("fix-me"), &body).await;
+    assert_eq!(fixed.status, 201);
+    assert!(!replayed(&fixed));
+    assert_eq!(notifications(&app, &s).await, 2);
+
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (app, key, body) = (app.clone(), s.live_key.clone(), body.clone());
+        requests.spawn(async move { post(&app, SMS, &key, Some("at-once"), &body).await });
+    }
+    let answers = requests.join_all().await;
+    assert!(
+        answers.iter().all(|r| r.status == 201),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let made: Vec<&Response> = answers.iter().filter(|r| !replayed(r)).collect();
+    assert_eq!(made.len(), 1, "exactly one request made the notification");
+    assert!(answers.iter().all(|r| r.bytes == made[0].bytes));
+    assert_eq!(notifications(&app, &s).await, 3);
+    assert_eq!(
+        app.queue
+            .take_all(&app.state.config.queues.deliver_sms)
+            .len(),
+        3
+    );
+}
+
+/// In Redis a claim is every process's: a request in flight in one Lambda is a 409 in another.
+#[tokio::test]
+async fn claims_in_redis_are_seen_by_every_process() {
+    let app = app(Store::Redis).await;
+    let s = app.service(false).await;
+    let body = sms_body(&s, "07700900123");
+    let other = notify_app::AppState::new(
+        (*app.state.config).clone(),
+        app.state.db.clone(),
+        app.queue.clone(),
+    );
+    let now = Utc::now();
+    let claim = Claim {
+        fingerprint: request(&s, "elsewhere", &body).fingerprint,
+        claim_id: Uuid::new_v4(),
+        lease_until: now + chrono::TimeDelta::from_std(LEASE).unwrap(),
+    };
+    assert_eq!(
+        other
+            .claims
+            .claim(s.service.id, "elsewhere", &claim, now)
+            .await,
+        ClaimResult::Claimed
+    );
+    let r = post(&app, SMS, &s.live_key, Some("elsewhere"), &body).await;
+    assert_eq!(one_error(&r), outstanding());
+    // Released there (its request refused): sent here.
+    other
+        .claims
+        .release(s.service.id, "elsewhere", &claim)
+        .await;
+    let r = post(&app, SMS, &s.live_key, Some("elsewhere"), &body).await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(notifications(&app, &s).await, 1);
 }

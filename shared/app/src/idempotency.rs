@@ -1,40 +1,52 @@
 //! Safe retries: a POST that creates, sent with an `Idempotency-Key`, is answered once and replayed after
 //! (draft-ietf-httpapi-idempotency-key-header). The protocol that makes one key create at most one notification,
-//! and why it holds under RDS Proxy, is described in `notify_db::idempotency`; this is the use case around it.
+//! and why it holds under RDS Proxy, is described in `notify_db::idempotency`; this is the use case around it:
+//! the claim in the [`ClaimStore`] (one Redis round trip), the answers a repeat gets, the release of a refusal.
+
+mod store;
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
 use notify_core::errors::V2Error;
-use notify_core::idempotency::{self, IdempotencyKey, LEASE, RETENTION};
-use notify_db::{ClaimOutcome, HeldKey, IdempotencyClaim};
+use notify_core::idempotency::{self, IdempotencyKey, LEASE};
+use notify_db::{AnsweredKey, IdempotentRequest};
+pub use store::{Claim, ClaimResult, ClaimStore};
 
 /// What a POST that creates answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
     /// Made by this request: 201 with this body.
     Created(Value),
-    /// The first request's response again, as it was sent.
+    /// The first response again, as it was sent.
     Replayed { status: u16, body: String },
+}
+
+/// A request with a key that goes on to the pipeline.
+pub(crate) struct Keyed {
+    pub(crate) request: IdempotentRequest,
+    /// Its claim in the store; `None` when the store could not be reached (the primary key still keeps the key
+    /// to one notification).
+    claim: Option<Claim>,
 }
 
 /// How a request with a key goes on.
 pub(crate) enum Begun {
-    /// This request holds the key: run it, then complete or release the claim.
-    Claimed(IdempotencyClaim),
+    /// Run it, then [`settle`] it.
+    Go(Keyed),
     Replay {
         status: u16,
         body: String,
     },
 }
 
-/// A few tries cover the rare races (the row released or its lease ending between our two statements); what is
-/// still contended after them is, for the client, a request in flight.
+/// A few tries cover the rare races (two retries taking over the same dead claim); what is still contended after
+/// them is, for the client, a request in flight.
 const CLAIM_TRIES: usize = 3;
 
 /// Claims `key` for this request, or finds what the key already has: the first response (replayed), another
-/// request's (422), one still in flight (409).
+/// request's (422), one still in flight (409). Only a repeat reads Postgres.
 pub(crate) async fn begin(
     state: &AppState,
     service_id: Uuid,
@@ -42,75 +54,124 @@ pub(crate) async fn begin(
     operation: &str,
     body: &[u8],
 ) -> Result<Begun, V2Error> {
-    let claim = IdempotencyClaim {
+    let request = IdempotentRequest {
         service_id,
         key: key.as_str().to_string(),
         fingerprint: idempotency::fingerprint(operation, body),
-        claim_id: Uuid::new_v4(),
     };
+    let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
     for _ in 0..CLAIM_TRIES {
         let now = state.now();
-        let held = match state
-            .db
-            .claim_idempotency_key(&claim, now, LEASE, RETENTION)
-            .await?
-        {
-            ClaimOutcome::Claimed => return Ok(Begun::Claimed(claim)),
-            ClaimOutcome::Vanished => continue,
-            ClaimOutcome::Held(held) => held,
+        let ours = Claim {
+            fingerprint: request.fingerprint,
+            claim_id: Uuid::new_v4(),
+            lease_until: now + lease,
         };
-        match held {
-            HeldKey::Answered { fingerprint, .. } | HeldKey::InFlight { fingerprint, .. }
-                if fingerprint != claim.fingerprint =>
-            {
-                return Err(idempotency::reused());
+        let held = match state
+            .claims
+            .claim(service_id, &request.key, &ours, now)
+            .await
+        {
+            ClaimResult::Claimed => return Ok(go(request, Some(ours))),
+            ClaimResult::Held(held) => held,
+            // Without the store a repeat of an answered request is still answered without running it again; a
+            // concurrent one runs and is answered the first response when it comes to store its own.
+            ClaimResult::Unavailable => {
+                return match stored_answer(state, &request).await? {
+                    Some(answer) => replay_or_reused(&request, answer),
+                    None => Ok(go(request, None)),
+                };
             }
-            HeldKey::Answered {
-                status_code,
-                response_body,
-                ..
-            } => {
-                notify_core::metrics::count("IdempotentReplays", 1, &[]);
-                return Ok(Begun::Replay {
-                    status: status_code as u16,
-                    body: response_body,
-                });
-            }
-            // Its lease ended between our two statements: take it over.
-            HeldKey::InFlight { locked_until, .. } if locked_until <= now => continue,
-            HeldKey::InFlight { .. } => return Err(idempotency::outstanding()),
+        };
+        let in_lease = held.lease_until > now;
+        if in_lease && held.fingerprint != request.fingerprint {
+            return Err(idempotency::reused());
+        }
+        if let Some(answer) = stored_answer(state, &request).await? {
+            return replay_or_reused(&request, answer);
+        }
+        if in_lease {
+            return Err(idempotency::outstanding());
+        }
+        // Not answered and its lease over: its request died (or was refused and could not release). Ours, unless
+        // another retry took it first.
+        match state
+            .claims
+            .take_over(service_id, &request.key, &held, &ours, now)
+            .await
+        {
+            Some(true) => return Ok(go(request, Some(ours))),
+            Some(false) => continue,
+            None => return Ok(go(request, None)),
         }
     }
     Err(idempotency::outstanding())
 }
 
+fn go(request: IdempotentRequest, claim: Option<Claim>) -> Begun {
+    Begun::Go(Keyed { request, claim })
+}
+
+async fn stored_answer(
+    state: &AppState,
+    request: &IdempotentRequest,
+) -> Result<Option<AnsweredKey>, V2Error> {
+    Ok(state
+        .db
+        .answered_idempotency_key(request.service_id, &request.key, state.now())
+        .await?)
+}
+
+fn replay_or_reused(request: &IdempotentRequest, answer: AnsweredKey) -> Result<Begun, V2Error> {
+    if answer.fingerprint != request.fingerprint {
+        return Err(idempotency::reused());
+    }
+    notify_core::metrics::count("IdempotentReplays", 1, &[]);
+    Ok(Begun::Replay {
+        status: answer.status_code as u16,
+        body: answer.response_body,
+    })
+}
+
 /// A request that was refused is not remembered: the client may send the key again with a corrected request.
-/// If the delete fails too, the lease runs out and the next request with the key takes the row over.
-pub(crate) async fn release(state: &AppState, claim: &IdempotencyClaim) {
-    if let Err(e) = state.db.release_idempotency_key(claim).await {
-        tracing::warn!(service_id = %claim.service_id, error = %e, "idempotency key not released; its lease will end");
+async fn release(state: &AppState, keyed: &Keyed) {
+    if let Some(claim) = &keyed.claim {
+        state
+            .claims
+            .release(keyed.request.service_id, &keyed.request.key, claim)
+            .await;
     }
 }
 
-/// Runs a claimed request's outcome through: a refusal releases the claim; a created body is already remembered
-/// (it was written with what it created).
+/// Runs a request's outcome through: a body it created was stored with the key's response; `Ok(None)` is a
+/// request that found the key answered when it came to store (nothing stored), so it is answered from the
+/// stored row; a refusal releases the claim.
 pub(crate) async fn settle(
     state: &AppState,
-    claim: &IdempotencyClaim,
-    outcome: Result<Value, V2Error>,
+    keyed: &Keyed,
+    outcome: Result<Option<Value>, V2Error>,
 ) -> Result<Answer, V2Error> {
-    match outcome {
-        Ok(body) => Ok(Answer::Created(body)),
-        Err(e) => {
-            release(state, claim).await;
-            Err(e)
+    let refused = match outcome {
+        Ok(Some(body)) => return Ok(Answer::Created(body)),
+        Ok(None) => {
+            tracing::info!(service_id = %keyed.request.service_id, "idempotency key answered by another request; nothing stored");
+            match stored_answer(state, &keyed.request).await {
+                Ok(Some(answer)) if answer.fingerprint == keyed.request.fingerprint => {
+                    notify_core::metrics::count("IdempotentReplays", 1, &[]);
+                    return Ok(Answer::Replayed {
+                        status: answer.status_code as u16,
+                        body: answer.response_body,
+                    });
+                }
+                // Our claim says this body holds the key; the stored answer is another's: let the store say so.
+                Ok(Some(_)) => idempotency::reused(),
+                // Answered, then forgotten in between: the next retry finds out.
+                Ok(None) => idempotency::outstanding(),
+                Err(e) => e,
+            }
         }
-    }
-}
-
-/// What a claimed request found when it came to store what it made: its claim gone (its lease ran out and a
-/// retry took the key over) or the key answered meanwhile, so it stored nothing; the next retry is answered.
-pub(crate) fn claim_lost(claim: &IdempotencyClaim) -> V2Error {
-    tracing::warn!(service_id = %claim.service_id, "idempotency claim taken over before completion; nothing stored");
-    idempotency::outstanding()
+        Err(e) => e,
+    };
+    release(state, keyed).await;
+    Err(refused)
 }

@@ -233,8 +233,8 @@ impl Job {
             | Job::CheckJobStatus
             | Job::UpdateStatusOfFullyProcessedJobs
             | Job::SendScheduledNotifications => Schedule::EveryMinutes(1),
-            // issue 15: idem. A key is forgotten after 24 hours whether or not its row is gone (the claim
-            // ignores older rows), so hourly keeps the table at about a day and an hour of keys.
+            // issue 15: idem. A key is forgotten after 24 hours whether or not its row is gone (reads and the
+            // completing insert ignore older rows), so hourly keeps the table at about a day and an hour of keys.
             Job::DeleteExpiredIdempotencyKeys => Schedule::EveryMinutes(60),
         }
     }
@@ -369,9 +369,8 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
         }
         // issue 15: idem
         Job::DeleteExpiredIdempotencyKeys => {
-            let now = state.now();
-            let before = now - notify_core::idempotency::RETENTION;
-            let (mut removed, mut claims) = (0u64, 0u64);
+            let before = state.now() - notify_core::idempotency::RETENTION;
+            let mut removed = 0u64;
             while within_budget() {
                 let n = state
                     .db
@@ -382,19 +381,7 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                     break;
                 }
             }
-            // Claims of requests that died: a retry would take them over anyway; an hour past their lease,
-            // nobody is coming back for them.
-            while within_budget() {
-                let n = state
-                    .db
-                    .purge_stale_idempotency_claims(now - chrono::TimeDelta::hours(1), BATCH)
-                    .await?;
-                claims += n;
-                if (n as i64) < BATCH {
-                    break;
-                }
-            }
-            json!({"idempotency_keys_removed": removed, "stale_claims_removed": claims})
+            json!({"idempotency_keys_removed": removed})
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

@@ -5,6 +5,7 @@ use notify_config::ExposeSecret;
 use uuid::Uuid;
 
 use crate::cache::TtlCache;
+use crate::idempotency::ClaimStore;
 use crate::limits::Limiter;
 use notify_config::Config;
 use notify_core::crypto::Encryptor;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub db: Db,
     pub encryptor: Encryptor,
     pub limiter: Arc<Limiter>,
+    /// Which request holds an Idempotency-Key while it runs: beside the limiter, in Redis or in-process.
+    pub claims: Arc<ClaimStore>,
     pub queue: Arc<dyn Queue>,
     /// Tests fix the time to check the ±30 s token window and daily limits.
     pub clock: fn() -> DateTime<Utc>,
@@ -91,6 +94,13 @@ impl AppState {
             }),
             None => Limiter::in_process(),
         };
+        let claims = match &config.api.redis_url {
+            Some(url) => ClaimStore::redis(url).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "REDIS_URL unusable: idempotency keys claimed in-process");
+                ClaimStore::in_process()
+            }),
+            None => ClaimStore::in_process(),
+        };
         AppState {
             files: Arc::new(LocalDirStore::new(config.files.local_dir.clone())),
             lookups: Arc::new(Lookups::new(config.api.lookup_cache_ttl)),
@@ -98,6 +108,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             limiter: Arc::new(limiter),
+            claims: Arc::new(claims),
             queue,
             clock: Utc::now,
         }

@@ -1,25 +1,22 @@
-//! `idempotency_claims` and `idempotency_keys`: the Idempotency-Key a service sent with a POST that creates, the
-//! request holding it while in flight, and the response it got.
+//! `idempotency_keys`: the Idempotency-Key a service sent with a POST that creates, and the response it got.
 //!
 //! How exactly one notification comes of many concurrent requests with one key, under RDS Proxy (no session
 //! state, no advisory lock, no transaction held open while the request is checked, since that may call S3):
 //!
-//! 1. **Claim**, one autocommitted statement: unless the key already has a response (`idempotency_keys`),
-//!    `INSERT INTO idempotency_claims … ON CONFLICT (service_id, idempotency_key) DO UPDATE … WHERE <its lease
-//!    ran out>`. The primary key serialises concurrent claims, so one request gets the key, with its own
-//!    `claim_id` and a lease. The others read, in a second statement (a new snapshot, which sees what the first
-//!    committed), the response (replayed; another fingerprint is a 422) or the claim (409). The claims table is
-//!    UNLOGGED: this commit writes no WAL and waits for no flush, so a key costs one durable commit per send, the
-//!    notification's own, as without a key.
+//! 1. **Claim**, outside Postgres: `notify_app::idempotency` sets the key in its claim store (Redis, or in-process
+//!    without `REDIS_URL`) only if it is not there, in one round trip. That decides which of many concurrent
+//!    requests runs the pipeline and which are told 409 (in flight) or 422 (another body) at once; only a repeat
+//!    reads this table ([`Db::answered_idempotency_key`]) to be replayed. The claim is an optimisation, never the
+//!    guarantee: the store may lose it (Redis down, restarted, evicted, another Lambda's in-process store).
 //! 2. **Check** the request with no transaction open (the accept pipeline as without a key).
-//! 3. **Complete**, one statement (for a precompiled letter or a job, one transaction): `DELETE` our claim (`WHERE
-//!    claim_id = <ours>`), `INSERT` the response into `idempotency_keys` only if that deleted a row and the key
-//!    has no response yet, and `INSERT` the notification only if that inserted one. A request whose lease ran out
-//!    and was taken over finds its claim gone; one that raced another's completion finds the response there;
-//!    either stores nothing. The primary key of `idempotency_keys` makes two notifications for one key impossible
-//!    whatever the timing; the claim only decides who tries.
-//! 4. A request refused (any 4xx or 5xx) **releases** its claim, so it is not remembered; if even that fails, the
-//!    lease runs out and the next retry takes the key over.
+//! 3. **Complete**, one statement (for a precompiled letter or a job, one transaction): `INSERT` the response into
+//!    `idempotency_keys` (`ON CONFLICT (service_id, idempotency_key) DO UPDATE` only over a response past
+//!    retention) and `INSERT` the notification only if that wrote the row. The primary key is the guarantee: a
+//!    concurrent insert of the same key waits for the first to commit and then finds it, so two notifications for
+//!    one key are impossible whatever the claim store said. A request that finds the key answered stores nothing
+//!    and is answered from the stored row (replayed, or 422 for another body), in a second statement only then.
+//! 4. A request refused (any 4xx or 5xx) **releases** its claim in the store, so it is not remembered; nothing of
+//!    it was written here.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
@@ -29,45 +26,27 @@ use crate::csv_jobs::{JOB_COLUMNS_SQL, JOB_JOINS_SQL, job_record};
 use crate::{Db, DbResult, JobRecord, NewJob};
 use notify_core::idempotency::RETENTION;
 
-/// One request's hold on a key.
-#[derive(Clone, Debug)]
-pub struct IdempotencyClaim {
+/// A request sent with a key: whose key, and what it asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotentRequest {
     pub service_id: Uuid,
     pub key: String,
     /// SHA-256 of the operation and canonical body.
     pub fingerprint: [u8; 32],
-    /// This request's own id: only it may complete the key.
-    pub claim_id: Uuid,
 }
 
-/// What a key already has: a response, or another request holding it.
+/// A key's stored response.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeldKey {
-    Answered {
-        fingerprint: Vec<u8>,
-        status_code: i16,
-        response_body: String,
-    },
-    InFlight {
-        fingerprint: Vec<u8>,
-        locked_until: DateTime<Utc>,
-    },
+pub struct AnsweredKey {
+    pub fingerprint: Vec<u8>,
+    pub status_code: i16,
+    pub response_body: String,
 }
 
-/// What claiming a key found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The key is ours: go on with the request.
-    Claimed,
-    Held(HeldKey),
-    /// Neither a response nor a claim by the second statement (the holder failed and released it): claim again.
-    Vanished,
-}
-
-/// The response to remember for a claim, written with what the request created.
+/// The response to remember for a request, written with what the request created.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyCompletion<'a> {
-    pub claim: &'a IdempotencyClaim,
+    pub request: &'a IdempotentRequest,
     /// When the key was answered: it is remembered for [`RETENTION`] from then.
     pub created_at: DateTime<Utc>,
     pub status_code: i16,
@@ -75,22 +54,20 @@ pub struct KeyCompletion<'a> {
     pub resource_id: Option<Uuid>,
 }
 
-/// Step 3's `c` and `k` CTEs, the `k` one returning a row only if the response was stored. `$1`.. are taken by
-/// the caller's own parameters: these start at `$first`, in [`KeyCompletion::params`]'s order.
-pub(crate) fn complete_ctes(first: usize) -> String {
+/// Step 3's `k` CTE, returning a row only if the response was stored. `$1`.. are taken by the caller's own
+/// parameters: these start at `$first`, in [`KeyCompletion::params`]'s order.
+pub(crate) fn complete_cte(first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);
     format!(
-        "c AS (DELETE FROM idempotency_claims WHERE service_id = {svc} AND idempotency_key = {key} \
-           AND claim_id = {claim} RETURNING fingerprint), \
-         k AS (INSERT INTO idempotency_keys AS ik (service_id, idempotency_key, fingerprint, created_at, status_code, \
-           response_body, resource_id) SELECT {svc}, {key}, c.fingerprint, {at}, {status}, {body}, {resource} FROM c \
+        "k AS (INSERT INTO idempotency_keys AS ik (service_id, idempotency_key, fingerprint, created_at, status_code, \
+           response_body, resource_id) VALUES ({svc}, {key}, {fingerprint}, {at}, {status}, {body}, {resource}) \
            ON CONFLICT (service_id, idempotency_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
              created_at = EXCLUDED.created_at, status_code = EXCLUDED.status_code, \
              response_body = EXCLUDED.response_body, resource_id = EXCLUDED.resource_id \
            WHERE ik.created_at <= {forgotten} RETURNING 1)",
         svc = p(0),
         key = p(1),
-        claim = p(2),
+        fingerprint = p(2),
         at = p(3),
         status = p(4),
         body = p(5),
@@ -102,6 +79,7 @@ pub(crate) fn complete_ctes(first: usize) -> String {
 /// A completion's parameters, owned for as long as the statement borrows them.
 pub(crate) struct CompletionParams<'a> {
     completion: &'a KeyCompletion<'a>,
+    fingerprint: &'a [u8],
     forgotten_before: DateTime<Utc>,
 }
 
@@ -109,19 +87,20 @@ impl<'a> KeyCompletion<'a> {
     pub(crate) fn bind(&'a self) -> CompletionParams<'a> {
         CompletionParams {
             completion: self,
+            fingerprint: self.request.fingerprint.as_slice(),
             forgotten_before: self.created_at - RETENTION,
         }
     }
 }
 
 impl CompletionParams<'_> {
-    /// The parameters of [`complete_ctes`], in its order.
+    /// The parameters of [`complete_cte`], in its order.
     pub(crate) fn params(&self) -> [crate::Param<'_>; 8] {
         let c = self.completion;
         [
-            (&c.claim.service_id, Type::UUID),
-            (&c.claim.key, Type::TEXT),
-            (&c.claim.claim_id, Type::UUID),
+            (&c.request.service_id, Type::UUID),
+            (&c.request.key, Type::TEXT),
+            (&self.fingerprint, Type::BYTEA),
             (&c.created_at, Type::TIMESTAMPTZ),
             (&c.status_code, Type::INT2),
             (&c.response_body, Type::TEXT),
@@ -132,104 +111,42 @@ impl CompletionParams<'_> {
 }
 
 impl Db {
-    /// Step 1 above. A claim may be taken over when its lease ran out and it is for the same request (its request
-    /// died; the retry carries on for it). A response older than `retention` is forgotten.
-    pub async fn claim_idempotency_key(
+    /// The key's response, unless it is older than [`RETENTION`] at `now` (forgotten).
+    pub async fn answered_idempotency_key(
         &self,
-        claim: &IdempotencyClaim,
+        service_id: Uuid,
+        key: &str,
         now: DateTime<Utc>,
-        lease: std::time::Duration,
-        retention: chrono::TimeDelta,
-    ) -> DbResult<ClaimOutcome> {
-        let locked_until = now + chrono::TimeDelta::from_std(lease).unwrap_or_default();
-        let forgotten_before = now - retention;
-        let fingerprint = claim.fingerprint.as_slice();
-        let key_params: [crate::Param<'_>; 3] = [
-            (&claim.service_id, Type::UUID),
-            (&claim.key, Type::TEXT),
-            (&forgotten_before, Type::TIMESTAMPTZ),
-        ];
-        let mut params = key_params.to_vec();
-        params.extend_from_slice(&[
-            (&fingerprint, Type::BYTEA),
-            (&claim.claim_id, Type::UUID),
-            (&locked_until, Type::TIMESTAMPTZ),
-            (&now, Type::TIMESTAMPTZ),
-        ]);
+    ) -> DbResult<Option<AnsweredKey>> {
+        let forgotten_before = now - RETENTION;
         let row = self
             .query_opt(
-                "WITH answered AS (SELECT 1 FROM idempotency_keys WHERE service_id = $1 AND idempotency_key = $2 \
-                   AND created_at > $3), \
-                 claimed AS (INSERT INTO idempotency_claims AS c (service_id, idempotency_key, fingerprint, claim_id, \
-                   locked_until) SELECT $1, $2, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM answered) \
-                   ON CONFLICT (service_id, idempotency_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                     claim_id = EXCLUDED.claim_id, locked_until = EXCLUDED.locked_until \
-                   WHERE c.locked_until <= $7 AND c.fingerprint = EXCLUDED.fingerprint RETURNING 1) \
-                 SELECT count(*) FROM claimed",
-                &params,
+                "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
+                 WHERE service_id = $1 AND idempotency_key = $2 AND created_at > $3",
+                &[
+                    (&service_id, Type::UUID),
+                    (&key, Type::TEXT),
+                    (&forgotten_before, Type::TIMESTAMPTZ),
+                ],
             )
             .await?;
-        if row.is_some_and(|r| r.get::<_, i64>(0) == 1) {
-            return Ok(ClaimOutcome::Claimed);
-        }
-        // A new statement, so a new snapshot: it sees what the request holding the key committed.
-        let rows = self
-            .query(
-                "SELECT fingerprint, status_code, response_body, NULL::timestamptz AS locked_until \
-                   FROM idempotency_keys WHERE service_id = $1 AND idempotency_key = $2 AND created_at > $3 \
-                 UNION ALL \
-                 SELECT fingerprint, NULL, NULL, locked_until FROM idempotency_claims \
-                   WHERE service_id = $1 AND idempotency_key = $2",
-                &key_params,
-            )
-            .await?;
-        let mut in_flight = None;
-        for row in &rows {
-            let fingerprint: Vec<u8> = row.try_get("fingerprint")?;
-            let status_code: Option<i16> = row.try_get("status_code")?;
-            let response_body: Option<String> = row.try_get("response_body")?;
-            let locked_until: Option<DateTime<Utc>> = row.try_get("locked_until")?;
-            match (status_code, response_body, locked_until) {
-                (Some(status_code), Some(response_body), _) => {
-                    return Ok(ClaimOutcome::Held(HeldKey::Answered {
-                        fingerprint,
-                        status_code,
-                        response_body,
-                    }));
-                }
-                (_, _, Some(locked_until)) => {
-                    in_flight = Some(HeldKey::InFlight {
-                        fingerprint,
-                        locked_until,
-                    });
-                }
-                _ => {}
-            }
-        }
-        Ok(in_flight.map_or(ClaimOutcome::Vanished, ClaimOutcome::Held))
+        row.map(|row| {
+            Ok(AnsweredKey {
+                fingerprint: row.try_get("fingerprint")?,
+                status_code: row.try_get("status_code")?,
+                response_body: row.try_get("response_body")?,
+            })
+        })
+        .transpose()
     }
 
-    /// Completes a claim that created nothing stored (a simulated recipient's answer); false if the claim is gone
-    /// or the key was answered meanwhile.
+    /// Stores the response of a request that created nothing stored (a simulated recipient's answer); false if
+    /// the key was answered first.
     pub async fn complete_idempotency_key(&self, completion: &KeyCompletion<'_>) -> DbResult<bool> {
         let bound = completion.bind();
-        let sql = format!("WITH {} SELECT count(*) FROM k", complete_ctes(1));
+        let sql = format!("WITH {} SELECT count(*) FROM k", complete_cte(1));
         let row = self.query_opt(&sql, &bound.params()).await?;
         Ok(row.is_some_and(|r| r.get::<_, i64>(0) == 1))
-    }
-
-    /// Step 4: a refused request is not remembered.
-    pub async fn release_idempotency_key(&self, claim: &IdempotencyClaim) -> DbResult<()> {
-        self.execute(
-            "DELETE FROM idempotency_claims WHERE service_id = $1 AND idempotency_key = $2 AND claim_id = $3",
-            &[
-                (&claim.service_id, Type::UUID),
-                (&claim.key, Type::TEXT),
-                (&claim.claim_id, Type::UUID),
-            ],
-        )
-        .await?;
-        Ok(())
     }
 
     /// Up to `limit` responses stored before `before`, oldest first, deleted (`delete-expired-idempotency-keys`).
@@ -247,28 +164,13 @@ impl Db {
         .await
     }
 
-    /// Up to `limit` claims whose lease ended before `before` (their requests died), deleted.
-    pub async fn purge_stale_idempotency_claims(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> DbResult<u64> {
-        self.execute(
-            "DELETE FROM idempotency_claims WHERE (service_id, idempotency_key) IN ( \
-               SELECT service_id, idempotency_key FROM idempotency_claims WHERE locked_until < $1 \
-               ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[(&before, Type::TIMESTAMPTZ), (&limit, Type::INT8)],
-        )
-        .await
-    }
-
-    /// [`Db::insert_job`] for a claimed key: the job and the key's response in one transaction, the response made
+    /// [`Db::insert_job`] completing a key: the job and the key's response in one transaction, the response made
     /// from the stored job by `respond` (pure: nothing outbound runs while the transaction is open). `None` when
-    /// the claim is gone or the key was answered meanwhile: nothing is created.
+    /// the key was answered first: nothing is created.
     pub async fn insert_job_completing_key(
         &self,
         job: &NewJob,
-        claim: &IdempotencyClaim,
+        request: &IdempotentRequest,
         created_at: DateTime<Utc>,
         respond: impl FnOnce(&JobRecord) -> (i16, String),
     ) -> DbResult<Option<JobRecord>> {
@@ -294,7 +196,7 @@ impl Db {
         };
         let (status_code, body) = respond(&record);
         let completion = KeyCompletion {
-            claim,
+            request,
             created_at,
             status_code,
             response_body: &body,
@@ -303,7 +205,7 @@ impl Db {
         let bound = completion.bind();
         let completed = tx
             .query_typed(
-                &format!("WITH {} SELECT count(*) FROM k", complete_ctes(1)),
+                &format!("WITH {} SELECT count(*) FROM k", complete_cte(1)),
                 &bound.params(),
             )
             .await?;

@@ -151,8 +151,8 @@ impl Db {
     }
 
     /// The one insert of a send: the notification, its precompiled letter's upload or its schedule, and (with an
-    /// Idempotency-Key) the key row completed for `key`'s claim, all in one statement or one transaction, the
-    /// notification only if the claim still holds (see `idempotency`). False when it did not: nothing stored.
+    /// Idempotency-Key) the key's response, all in one statement or one transaction, the notification only if the
+    /// key's row was written (see `idempotency`). False when the key was answered first: nothing stored.
     pub async fn insert_notification_completing_key(
         &self,
         new: &NewNotification,
@@ -199,10 +199,10 @@ impl Db {
             (&new.reference, Type::TEXT),
             (&callback_url, Type::TEXT),
         ];
-        // Without a key: exactly the statement the send path has always run. With one: the key row's UPDATE as
-        // a CTE and the INSERT made conditional on it (data-modifying CTEs run once, to completion, whatever
-        // reads them), so the row and the key are one atomic statement and one round trip, as before.
-        let ctes = crate::idempotency::complete_ctes(26);
+        // Without a key: exactly the statement the send path has always run. With one: the key row's INSERT as
+        // a CTE and the notification's made conditional on it (data-modifying CTEs run once, to completion,
+        // whatever reads them), so the row and the key are one atomic statement and one round trip, as before.
+        let ctes = crate::idempotency::complete_cte(26);
         let insert = match key {
             None => format!("{COLUMNS} VALUES ({VALUES})"),
             Some(_) => {
@@ -222,7 +222,7 @@ impl Db {
                     "WITH n AS ({insert} RETURNING id) \
                      INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n"
                 ),
-                // A CTE cannot hold another WITH: the key's UPDATE joins the outer one.
+                // A CTE cannot hold another WITH: the key's INSERT joins the outer one.
                 Some(_) => format!(
                     "WITH {ctes}, n AS ({COLUMNS} SELECT {VALUES} WHERE EXISTS (SELECT 1 FROM k) RETURNING id) \
                      INSERT INTO scheduled_notifications (notification_id, scheduled_for) SELECT id, ${at_param} FROM n"
@@ -237,7 +237,7 @@ impl Db {
             Some(upload_key) => {
                 let tx = conn.transaction().await?;
                 if tx.execute_typed(&insert, &params).await? != 1 {
-                    // The claim is gone: rolled back as the transaction drops, nothing stored.
+                    // The key was answered first: rolled back as the transaction drops, nothing stored.
                     return Ok(false);
                 }
                 tx.execute_typed(

@@ -8,7 +8,7 @@ use crate::AppState;
 use notify_core::jobs::{JobMetadata, csv_upload_key};
 use notify_core::messages::Message;
 use notify_core::model::{JobStatus, NotificationType};
-use notify_db::{DbError, IdempotencyClaim, JobRecord, NewJob};
+use notify_db::{DbError, IdempotentRequest, JobRecord, NewJob};
 
 /// How far ahead a job may be scheduled (upstream's `JobSchema.validate_scheduled_for`).
 pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 7;
@@ -98,18 +98,17 @@ pub async fn create_job(state: &AppState, request: CreateJob) -> Result<JobRecor
 }
 
 /// [`create_job`] for a request with an `Idempotency-Key` (`POST /v2/notifications/bulk`): the job is inserted in
-/// the transaction that completes the key's claim with `respond`'s response. `None` when the claim was lost:
-/// no job.
+/// the transaction that stores the key's response, `respond`'s. `None` when the key was answered first: no job.
 pub async fn create_job_completing_key(
     state: &AppState,
     request: CreateJob,
-    claim: &IdempotencyClaim,
+    key: &IdempotentRequest,
     respond: impl FnOnce(&JobRecord) -> (i16, String),
 ) -> Result<Option<JobRecord>, JobRefused> {
     let new = prepare_job(state, &request).await?;
     let Some(job) = state
         .db
-        .insert_job_completing_key(&new, claim, state.now(), respond)
+        .insert_job_completing_key(&new, key, state.now(), respond)
         .await?
     else {
         return Ok(None);

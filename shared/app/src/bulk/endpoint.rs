@@ -24,7 +24,7 @@ use notify_core::recipients::PhoneNumber;
 use notify_core::schema::{self, Fields, RuleResult, not_of_type};
 use notify_core::templates::placeholders::python_repr;
 use notify_core::templates::{self, sms};
-use notify_db::{IdempotencyClaim, JobRecord, SenderKind};
+use notify_db::{IdempotentRequest, JobRecord, SenderKind};
 
 /// How far ahead a bulk job may be scheduled (GC Notify's `JOBS_MAX_SCHEDULE_HOURS_AHEAD`).
 pub const MAX_SCHEDULE_HOURS: i64 = 96;
@@ -525,7 +525,9 @@ pub async fn post_bulk(
     auth: &AuthenticatedKey,
     body: &[u8],
 ) -> Result<Value, V2Error> {
-    post_bulk_claimed(state, auth, body, None).await
+    post_bulk_keyed(state, auth, body, None)
+        .await?
+        .ok_or_else(|| V2Error::internal("a bulk job without an Idempotency-Key was not stored"))
 }
 
 /// [`post_bulk`] with an `Idempotency-Key`: claimed before anything is checked, the job stored with the key's
@@ -536,7 +538,7 @@ pub async fn post_bulk_with_key(
     body: &[u8],
     key: &IdempotencyKey,
 ) -> Result<Answer, V2Error> {
-    let claim = match idempotency::begin(
+    let keyed = match idempotency::begin(
         state,
         auth.service.id,
         key,
@@ -545,19 +547,20 @@ pub async fn post_bulk_with_key(
     )
     .await?
     {
-        Begun::Claimed(claim) => claim,
+        Begun::Go(keyed) => keyed,
         Begun::Replay { status, body } => return Ok(Answer::Replayed { status, body }),
     };
-    let outcome = post_bulk_claimed(state, auth, body, Some(&claim)).await;
-    idempotency::settle(state, &claim, outcome).await
+    let outcome = post_bulk_keyed(state, auth, body, Some(&keyed.request)).await;
+    idempotency::settle(state, &keyed, outcome).await
 }
 
-async fn post_bulk_claimed(
+/// `None` when, with a key, the key was answered first: no job.
+async fn post_bulk_keyed(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
-    claim: Option<&IdempotencyClaim>,
-) -> Result<Value, V2Error> {
+    key: Option<&IdempotentRequest>,
+) -> Result<Option<Value>, V2Error> {
     let now = state.now();
     let service = &auth.service;
     let request = BulkRequest::parse(&parse_body(body)?, now)?;
@@ -639,7 +642,7 @@ async fn post_bulk_claimed(
         scheduled_for: request.scheduled_for,
     };
     let respond = |job: &JobRecord| json!({ "data": job_json(job, auth, &key_name) });
-    let (job, body) = match claim {
+    let (job, body) = match key {
         None => {
             let job = create_job(state, request)
                 .await
@@ -647,20 +650,22 @@ async fn post_bulk_claimed(
             let body = respond(&job);
             (job, body)
         }
-        Some(claim) => {
+        Some(key) => {
             let mut body = Value::Null;
-            let job = create_job_completing_key(state, request, claim, |job| {
+            let Some(job) = create_job_completing_key(state, request, key, |job| {
                 body = respond(job);
                 (201, body.to_string())
             })
             .await
             .map_err(|e| refused(e, template.id))?
-            .ok_or_else(|| idempotency::claim_lost(claim))?;
+            else {
+                return Ok(None);
+            };
             (job, body)
         }
     };
     tracing::info!(job_id = %job.id, service_id = %service.id, rows = row_count, "bulk job created");
-    Ok(body)
+    Ok(Some(body))
 }
 
 /// A time as GC Notify's JobSchema writes it (Python's `isoformat()` of a UTC time: `+00:00`, the microseconds

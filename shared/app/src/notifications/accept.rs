@@ -21,7 +21,7 @@ use notify_core::model::{
 };
 use notify_core::recipients::PhoneNumber;
 use notify_core::templates::{self, Rendered};
-use notify_db::{IdempotencyClaim, KeyCompletion, NewNotification};
+use notify_db::{IdempotentRequest, KeyCompletion, NewNotification};
 
 /// One send being accepted: who sends it, and the time it is accepted at.
 pub(super) struct Ctx<'a> {
@@ -87,8 +87,8 @@ async fn accept<R: SendRequest>(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
-    claim: Option<&IdempotencyClaim>,
-) -> Result<Value, V2Error> {
+    key: Option<&IdempotentRequest>,
+) -> Result<Option<Value>, V2Error> {
     let ctx = Ctx {
         state,
         auth,
@@ -100,8 +100,8 @@ async fn accept<R: SendRequest>(
     let accepted = request.accept(&ctx).await?;
     // Made before it is stored: with an Idempotency-Key it is stored with the notification, to be replayed.
     let created = present::created(state, &accepted);
-    persist_and_queue(state, &accepted, claim.map(|c| (c, &created))).await?;
-    Ok(created)
+    let stored = persist_and_queue(state, &accepted, key.map(|k| (k, &created))).await?;
+    Ok(stored.then_some(created))
 }
 
 /// `POST /v2/notifications/{sms,email,letter}`: `channel`'s request through the one pipeline.
@@ -111,7 +111,9 @@ pub async fn send(
     auth: &AuthenticatedKey,
     body: &[u8],
 ) -> Result<Value, V2Error> {
-    accept_channel(channel, state, auth, body, None).await
+    accept_channel(channel, state, auth, body, None)
+        .await?
+        .ok_or_else(|| V2Error::internal("a send without an Idempotency-Key was not stored"))
 }
 
 async fn accept_channel(
@@ -119,12 +121,12 @@ async fn accept_channel(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
-    claim: Option<&IdempotencyClaim>,
-) -> Result<Value, V2Error> {
+    key: Option<&IdempotentRequest>,
+) -> Result<Option<Value>, V2Error> {
     match channel {
-        NotificationType::Sms => accept::<SmsRequest>(state, auth, body, claim).await,
-        NotificationType::Email => accept::<EmailRequest>(state, auth, body, claim).await,
-        NotificationType::Letter => accept::<LetterBody>(state, auth, body, claim).await,
+        NotificationType::Sms => accept::<SmsRequest>(state, auth, body, key).await,
+        NotificationType::Email => accept::<EmailRequest>(state, auth, body, key).await,
+        NotificationType::Letter => accept::<LetterBody>(state, auth, body, key).await,
     }
 }
 
@@ -138,12 +140,12 @@ pub async fn send_with_key(
     key: &IdempotencyKey,
 ) -> Result<Answer, V2Error> {
     let operation = format!("POST /v2/notifications/{}", channel.as_str());
-    let claim = match idempotency::begin(state, auth.service.id, key, &operation, body).await? {
-        Begun::Claimed(claim) => claim,
+    let keyed = match idempotency::begin(state, auth.service.id, key, &operation, body).await? {
+        Begun::Go(keyed) => keyed,
         Begun::Replay { status, body } => return Ok(Answer::Replayed { status, body }),
     };
-    let outcome = accept_channel(channel, state, auth, body, Some(&claim)).await;
-    idempotency::settle(state, &claim, outcome).await
+    let outcome = accept_channel(channel, state, auth, body, Some(&keyed.request)).await;
+    idempotency::settle(state, &keyed, outcome).await
 }
 
 /// The rate limit's token, then the channel's daily limit.
@@ -297,31 +299,29 @@ pub(super) fn new_notification(
 /// accepted notification is never lost. A precompiled letter's upload is in the file store before its row is
 /// written: there is never a row without its file.
 ///
-/// With an Idempotency-Key's claim, the `created` body is written with the row (or, for a simulated recipient,
-/// alone), and nothing is stored if the claim was lost.
+/// With an Idempotency-Key, the `created` body is written with the row (or, for a simulated recipient, alone) as
+/// the key's response; false when the key was answered first, and nothing was stored.
 async fn persist_and_queue(
     state: &AppState,
     accepted: &Accepted,
-    claim: Option<(&IdempotencyClaim, &Value)>,
-) -> Result<(), V2Error> {
+    key: Option<(&IdempotentRequest, &Value)>,
+) -> Result<bool, V2Error> {
     let new = &accepted.new;
-    let response_body = claim.map(|(_, created)| created.to_string());
-    let completion = claim
+    let response_body = key.map(|(_, created)| created.to_string());
+    let completion = key
         .zip(response_body.as_deref())
-        .map(|((claim, _), body)| KeyCompletion {
-            claim,
+        .map(|((request, _), body)| KeyCompletion {
+            request,
             created_at: new.created_at,
             status_code: 201,
             response_body: body,
             resource_id: Some(new.id),
         });
     if accepted.simulated {
-        if let Some(completion) = &completion
-            && !state.db.complete_idempotency_key(completion).await?
-        {
-            return Err(idempotency::claim_lost(completion.claim));
-        }
-        return Ok(());
+        return match &completion {
+            Some(completion) => Ok(state.db.complete_idempotency_key(completion).await?),
+            None => Ok(true),
+        };
     }
     let upload_key = match &accepted.letter_pdf {
         Some(pdf) => {
@@ -357,7 +357,7 @@ async fn persist_and_queue(
                 )
                 .await?
             {
-                return Err(idempotency::claim_lost(completion.claim));
+                return Ok(false);
             }
         }
     }
@@ -411,7 +411,7 @@ async fn persist_and_queue(
             );
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// clamd is asked as soon as the letter is stored; GuardDuty scans the upload by itself and its event arrives on
