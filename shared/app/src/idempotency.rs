@@ -163,7 +163,8 @@ pub(crate) async fn settle(
                         body: answer.response_body,
                     });
                 }
-                // Our claim says this body holds the key; the stored answer is another's: let the store say so.
+                // Our claim would name this body as the key's request; the stored answer is another's: released,
+                // so that a repeat of that one is not told 422 by the store.
                 Ok(Some(_)) => idempotency::reused(),
                 // Answered, then forgotten in between: the next retry finds out.
                 Ok(None) => idempotency::outstanding(),

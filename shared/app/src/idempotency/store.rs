@@ -113,7 +113,7 @@ pub struct ClaimStore(Store);
 
 enum Store {
     InProcess(quick_cache::sync::Cache<String, Entry>),
-    Redis(RedisClaims),
+    Redis(Box<RedisClaims>),
 }
 
 struct RedisClaims {
@@ -141,13 +141,13 @@ impl ClaimStore {
     }
 
     pub fn redis(url: &str) -> Result<Self, redis::RedisError> {
-        Ok(ClaimStore(Store::Redis(RedisClaims {
+        Ok(ClaimStore(Store::Redis(Box::new(RedisClaims {
             client: redis::Client::open(url)?,
             connection: tokio::sync::Mutex::new((None, None)),
             claim: redis::Script::new(CLAIM),
             take_over: redis::Script::new(TAKE_OVER),
             release: redis::Script::new(RELEASE),
-        })))
+        }))))
     }
 
     /// Claims `key` for `ours` unless another claim holds it (one that expired after [`RETENTION`] does not).
