@@ -515,6 +515,7 @@ async fn a_claim_that_was_taken_over_stores_no_notification() {
         job_row_number: None,
         reference: None,
         callback_url: None,
+        document_download_count: None,
     };
     for scheduled_for in [None, Some(Utc::now() + chrono::TimeDelta::hours(1))] {
         let completion = KeyCompletion {

@@ -289,6 +289,7 @@ pub(super) fn new_notification(
         job_row_number: None,
         reference: None,
         callback_url: None,
+        document_download_count: None,
     }
 }
 
