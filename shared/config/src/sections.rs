@@ -243,6 +243,9 @@ pub struct FilesConfig {
     /// `CSV_UPLOAD_BUCKET`: CSV jobs' files as uploaded (`service-{id}-notify/{upload_id}.csv`, upstream's
     /// `S3_BUCKET_CSV_UPLOAD`); when unset, under `local_dir` too.
     pub csv_upload_bucket: Option<String>,
+    /// `DOCUMENTS_BUCKET`: files sent by email, sealed (`documents/{service_id}/{document_id}`), kept up to 78
+    /// weeks; when unset, in the letters PDF bucket (or under `local_dir`).
+    pub documents_bucket: Option<String>,
     /// `FILES_DIR`: the local store's root (`notify dev`, tests).
     pub local_dir: PathBuf,
     /// `S3_ENDPOINT_URL`: moto in tests and `notify dev`; the regional endpoint when unset.
@@ -256,6 +259,7 @@ impl FilesConfig {
             letter_logos_bucket: vars.get("LETTER_LOGOS_BUCKET"),
             letters_scan_bucket: vars.get("LETTERS_SCAN_BUCKET"),
             csv_upload_bucket: vars.get("CSV_UPLOAD_BUCKET"),
+            documents_bucket: vars.get("DOCUMENTS_BUCKET"),
             local_dir: PathBuf::from(vars.text("FILES_DIR")),
             s3_endpoint_url: vars.get("S3_ENDPOINT_URL"),
         }

@@ -58,6 +58,7 @@ pub const VARIABLES: &[Variable] = &[
     var("LETTER_LOGOS_BUCKET", None),
     var("LETTERS_SCAN_BUCKET", None),
     var("CSV_UPLOAD_BUCKET", None),
+    var("DOCUMENTS_BUCKET", None),
     var("FILES_DIR", Some(".local/files")),
     var("S3_ENDPOINT_URL", None),
     var("DVLA_API_URL", None),
