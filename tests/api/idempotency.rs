@@ -626,6 +626,7 @@ async fn a_request_that_finds_its_key_answered_stores_nothing(store: Store) {
         job_row_number: None,
         reference: None,
         callback_url: None,
+        document_download_count: None,
     };
     let completion = KeyCompletion {
         created_at: Utc::now(),

@@ -7,6 +7,8 @@ mod bulk;
 mod callback_log;
 mod callbacks;
 mod delivery;
+// issue 16: files by email
+mod documents;
 mod firetext;
 // issue 15: idem
 mod idempotency;

@@ -156,6 +156,53 @@ async function main() {
   const older = (await inbound.getReceivedTexts(texts.received_text_messages[0].id)).data;
   ok(Array.isArray(older.received_text_messages), 'received texts older_than');
 
+  // Files by email, as the client's own integration suite sends them: a PDF and a CSV through prepareUpload, the
+  // link read from the notification's body, the page fetched, the address confirmed where asked, the file downloaded.
+  const LINK = /(https?:\/\/\S+\/d\/[0-9a-f-]{36}\/[0-9a-f-]{36}\?key=[A-Za-z0-9_-]+)/;
+  const PDF = Buffer.from('%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
+  const CSV = Buffer.from('name,reference\nNode,1\nClient,2\n');
+  for (const [client, data, filename, confirm, contentType] of [
+    [live, PDF, 'node.pdf', false, 'application/pdf'],
+    [test, CSV, 'node.csv', undefined, 'text/csv'],
+  ]) {
+    const options = confirm === undefined ? { filename } : { filename, confirmEmailBeforeDownload: confirm };
+    const sent = (await client.sendEmail(env.EMAIL_TEMPLATE_ID, env.FUNCTIONAL_TEST_EMAIL, {
+      personalisation: { name: client.prepareUpload(data, options) },
+    })).data;
+    const found = LINK.exec((await client.getNotificationById(sent.id)).data.body);
+    ok(found, `${filename}: a download link in the email`);
+    const link = found[1];
+    ok(sent.content.body.includes(link), `${filename}: the same link in the 201`);
+    const download = link.replace('?key=', '/download?key=');
+    const page = await fetch(link);
+    check(page.status, 200, `${filename}: the page`);
+    check(page.headers.get('referrer-policy'), 'no-referrer', `${filename}: no referrer`);
+    const html = await page.text();
+    let cookie;
+    if (confirm === false) {
+      ok(html.includes(filename), `${filename}: the page names the file`);
+    } else {
+      ok(html.includes('Confirm your email address') && !html.includes(filename), `${filename}: address asked first`);
+      const form = (address) => fetch(link, {
+        method: 'POST', body: new URLSearchParams({ email_address: address }),
+      });
+      const wrong = await form('someone.else@example.com');
+      check(wrong.status, 400, `${filename}: wrong address refused`);
+      ok((await wrong.text()).includes('This is not the email address the file was sent to.'), `${filename}: wrong address message`);
+      check((await fetch(download, { redirect: 'manual' })).status, 303, `${filename}: no download before the address`);
+      const right = await form(` ${env.FUNCTIONAL_TEST_EMAIL.toUpperCase()} `);
+      check(right.status, 200, `${filename}: right address`);
+      ok((await right.text()).includes(filename), `${filename}: the file shown after the address`);
+      cookie = right.headers.get('set-cookie').split(';')[0];
+    }
+    const got = await fetch(download, { headers: cookie ? { cookie } : {} });
+    check(got.status, 200, `${filename}: downloaded`);
+    check(Buffer.from(await got.arrayBuffer()).equals(data), true, `${filename}: the bytes sent`);
+    check(got.headers.get('content-type'), contentType, `${filename}: type`);
+    ok(got.headers.get('content-disposition').includes(`filename="${filename}"`), `${filename}: name`);
+    check((await fetch(`${link.split('?key=')[0]}?key=${'A'.repeat(43)}`)).status, 404, `${filename}: a wrong key gets 404`);
+  }
+
   console.log(`${checks} passed, 0 failed`);
 }
 

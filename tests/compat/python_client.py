@@ -10,7 +10,8 @@ import sys
 import time
 import uuid
 
-from notifications_python_client import NotificationsAPIClient
+import requests
+from notifications_python_client import NotificationsAPIClient, prepare_upload
 from notifications_python_client.errors import HTTPError
 
 env = os.environ
@@ -218,5 +219,40 @@ check(len(texts["received_text_messages"]) >= 3, "received texts")
 text = texts["received_text_messages"][0]
 check(set(text) == {"id", "created_at", "service_id", "notify_number", "user_number", "content"}, "received text keys")
 check(len(list(inbound.get_received_texts_iterator())) == len(texts["received_text_messages"]), "received texts iterator")
+
+# Files by email, as the client's own integration suite sends them: a PDF and a CSV through prepare_upload, the
+# link read from the notification's body, the page fetched, the address confirmed where asked, the file downloaded
+LINK = re.compile(r"(https?://\S+/d/[0-9a-f-]{36}/[0-9a-f-]{36}\?key=[A-Za-z0-9_-]+)")
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+CSV = b"name,reference\nPython,1\nClient,2\n"
+for client, data, filename, confirm, content_type in [
+    (live, PDF, "python.pdf", False, "application/pdf"),
+    (test, CSV, "python.csv", None, "text/csv"),
+]:
+    sent = client.send_email_notification(
+        env["FUNCTIONAL_TEST_EMAIL"], env["EMAIL_TEMPLATE_ID"],
+        {"name": prepare_upload(io.BytesIO(data), filename=filename, confirm_email_before_download=confirm)},
+    )
+    found = LINK.search(client.get_notification_by_id(sent["id"])["body"])
+    check(found is not None, f"{filename}: a download link in the email")
+    link = found.group(1)
+    check(link in sent["content"]["body"], f"{filename}: the same link in the 201")
+    browser = requests.Session()
+    page = browser.get(link)
+    check(page.status_code == 200 and page.headers["Referrer-Policy"] == "no-referrer", f"{filename}: the page")
+    download = link.replace("?key=", "/download?key=")
+    if confirm is False:
+        check(filename in page.text, f"{filename}: the page names the file")
+    else:
+        check("Confirm your email address" in page.text and filename not in page.text, f"{filename}: address asked first")
+        wrong = browser.post(link, data={"email_address": "someone.else@example.com"})
+        check(wrong.status_code == 400 and "This is not the email address the file was sent to." in wrong.text, f"{filename}: wrong address")
+        check(browser.get(download, allow_redirects=False).status_code == 303, f"{filename}: no download before the address")
+        right = browser.post(link, data={"email_address": " " + env["FUNCTIONAL_TEST_EMAIL"].upper() + " "})
+        check(right.status_code == 200 and filename in right.text, f"{filename}: right address")
+    got = browser.get(download)
+    check(got.status_code == 200 and got.content == data, f"{filename}: the bytes sent")
+    check(got.headers["Content-Type"] == content_type and f'filename="{filename}"' in got.headers["Content-Disposition"], f"{filename}: type and name")
+    check(requests.get(link.split("?key=")[0] + "?key=" + "A" * 43).status_code == 404, f"{filename}: a wrong key gets 404")
 
 print(f"{checks} passed, 0 failed")

@@ -201,6 +201,12 @@ impl TestApp {
         self.router = notify_http::router(self.state.clone());
     }
 
+    /// The API (and `state`) with a virus scanner for files sent by email (e.g. the project's clamd).
+    pub fn use_scanner(&mut self, scanner: Arc<dyn notify_outbound::scan::Scanner>) {
+        self.state.scanner = Some(scanner);
+        self.router = notify_http::router(self.state.clone());
+    }
+
     /// The API (and `state`) on a clock of the test's: `fn() -> DateTime<Utc>`, so each fixed time is a function.
     pub fn use_clock(&mut self, clock: fn() -> chrono::DateTime<chrono::Utc>) {
         self.state.clock = clock;

@@ -130,10 +130,12 @@ pub enum Job {
     SendScheduledNotifications,
     // issue 15: idem
     DeleteExpiredIdempotencyKeys,
+    // issue 16: files by email
+    DeleteExpiredDocuments,
 }
 
 impl Job {
-    pub const ALL: [Job; 17] = [
+    pub const ALL: [Job; 18] = [
         Job::TimeoutSendingNotifications,
         Job::ReplayCreatedNotifications,
         Job::DeleteNotificationsOlderThanRetention,
@@ -153,6 +155,8 @@ impl Job {
         Job::SendScheduledNotifications,
         // issue 15: idem
         Job::DeleteExpiredIdempotencyKeys,
+        // issue 16: files by email
+        Job::DeleteExpiredDocuments,
     ];
 
     pub fn name(self) -> &'static str {
@@ -180,6 +184,8 @@ impl Job {
             Job::SendScheduledNotifications => "send-scheduled-notifications",
             // issue 15: idem
             Job::DeleteExpiredIdempotencyKeys => "delete-expired-idempotency-keys",
+            // issue 16: files by email
+            Job::DeleteExpiredDocuments => "delete-expired-documents",
         }
     }
 
@@ -236,6 +242,8 @@ impl Job {
             // issue 15: idem. A key is forgotten after 24 hours whether or not its row is gone (reads and the
             // completing insert ignore older rows), so hourly keeps the table at about a day and an hour of keys.
             Job::DeleteExpiredIdempotencyKeys => Schedule::EveryMinutes(60),
+            // The page refuses an expired file at once; the purge only frees the storage.
+            Job::DeleteExpiredDocuments => Schedule::EveryMinutes(60),
         }
     }
 }
@@ -382,6 +390,11 @@ pub async fn run(state: &AppState, job: Job, budget: Duration) -> Result<Value, 
                 }
             }
             json!({"idempotency_keys_removed": removed})
+        }
+        // issue 16: files by email
+        Job::DeleteExpiredDocuments => {
+            let left = budget.saturating_sub(started.elapsed());
+            crate::documents::delete_expired(state, left).await?
         }
         Job::RelayCallbackOutbox => {
             let relayed = callbacks::relay_due(state, within_budget).await?;

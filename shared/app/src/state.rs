@@ -12,6 +12,7 @@ use notify_core::crypto::Encryptor;
 use notify_core::model::{Service, StoredApiKey, Template};
 use notify_db::{Db, DbResult, SenderKind, SenderRecord};
 use notify_files::{FileStore, LocalDirStore};
+use notify_outbound::scan::Scanner;
 use notify_queue::{InProcessQueue, Queue, SqsQueue};
 
 /// Everything a request needs, built once per process (per Lambda execution environment).
@@ -29,6 +30,9 @@ pub struct AppState {
     pub lookups: Arc<Lookups>,
     /// Letter PDFs and logos: S3 in AWS, `FILES_DIR` locally.
     pub files: Arc<dyn FileStore>,
+    /// Scans files sent by email before they are stored: clamd (`CLAMD_ADDRESS`); none when it did not answer at
+    /// start-up, and then such sends are refused (`notify_app::documents`).
+    pub scanner: Option<Arc<dyn Scanner>>,
 }
 
 /// What every send reads, through a short-lived cache: one INSERT is then the only round trip of a send.
@@ -111,6 +115,7 @@ impl AppState {
             claims: Arc::new(claims),
             queue,
             clock: Utc::now,
+            scanner: None,
         }
     }
 
@@ -130,8 +135,12 @@ impl AppState {
             Arc::new(InProcessQueue::default())
         };
         let files = notify_files::from_config(&config.files).await;
+        // clamd whatever VIRUS_SCANNER says: GuardDuty scans stored objects, a minute later, and a document is
+        // stored only sealed, so the send itself must have the verdict.
+        let scanner = notify_outbound::scan::clamd::from_config(&config.scan).await;
         let state = AppState {
             files,
+            scanner,
             ..AppState::new(config, db, queue)
         };
         state.check_secret_key().await?;

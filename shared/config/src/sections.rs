@@ -181,8 +181,9 @@ pub struct ApiConfig {
     /// How long a service, its keys, current templates and senders are reused before being read again.
     pub lookup_cache_ttl: Duration,
     pub notify_email_domain: String,
-    /// Base of the test document URL that simulated recipients get for a file.
-    pub document_download_api_host: String,
+    /// Base of the links to files sent by email (`{base}/d/{service_id}/{document_id}?key=…`), the public address
+    /// the API's download page is reached at; `None`: `host_name`.
+    pub document_download_api_host: Option<String>,
     /// Rate and daily limits shared between processes; in-process without it.
     pub redis_url: Option<String>,
 }
@@ -196,7 +197,9 @@ impl ApiConfig {
             provider_callback_credentials: vars.secrets("PROVIDER_CALLBACK_CREDENTIALS"),
             lookup_cache_ttl: vars.milliseconds("LOOKUP_CACHE_MS")?,
             notify_email_domain: vars.text("NOTIFY_EMAIL_DOMAIN"),
-            document_download_api_host: vars.text("DOCUMENT_DOWNLOAD_API_HOST"),
+            document_download_api_host: vars
+                .get("DOCUMENT_DOWNLOAD_API_HOST")
+                .map(|host| host.trim_end_matches('/').to_string()),
             redis_url: vars.get("REDIS_URL"),
         })
     }
@@ -240,6 +243,9 @@ pub struct FilesConfig {
     /// `CSV_UPLOAD_BUCKET`: CSV jobs' files as uploaded (`service-{id}-notify/{upload_id}.csv`, upstream's
     /// `S3_BUCKET_CSV_UPLOAD`); when unset, under `local_dir` too.
     pub csv_upload_bucket: Option<String>,
+    /// `DOCUMENTS_BUCKET`: files sent by email, sealed (`documents/{service_id}/{document_id}`), kept up to 78
+    /// weeks; when unset, in the letters PDF bucket (or under `local_dir`).
+    pub documents_bucket: Option<String>,
     /// `FILES_DIR`: the local store's root (`notify dev`, tests).
     pub local_dir: PathBuf,
     /// `S3_ENDPOINT_URL`: moto in tests and `notify dev`; the regional endpoint when unset.
@@ -253,6 +259,7 @@ impl FilesConfig {
             letter_logos_bucket: vars.get("LETTER_LOGOS_BUCKET"),
             letters_scan_bucket: vars.get("LETTERS_SCAN_BUCKET"),
             csv_upload_bucket: vars.get("CSV_UPLOAD_BUCKET"),
+            documents_bucket: vars.get("DOCUMENTS_BUCKET"),
             local_dir: PathBuf::from(vars.text("FILES_DIR")),
             s3_endpoint_url: vars.get("S3_ENDPOINT_URL"),
         }

@@ -45,10 +45,7 @@ pub const VARIABLES: &[Variable] = &[
     secret("ADMIN_CLIENT_SECRET"),
     var("API_HOST_NAME", Some("http://127.0.0.1:6011")),
     var("NOTIFY_EMAIL_DOMAIN", Some("notifications.service.gov.uk")),
-    var(
-        "DOCUMENT_DOWNLOAD_API_HOST",
-        Some("https://download.notifications.service.gov.uk"),
-    ),
+    var("DOCUMENT_DOWNLOAD_API_HOST", None),
     // Two seconds: a revoked key or edited template is seen within that, as with upstream's cached lookups.
     var("LOOKUP_CACHE_MS", Some("2000")),
     var("SQS_ENDPOINT_URL", None),
@@ -61,6 +58,7 @@ pub const VARIABLES: &[Variable] = &[
     var("LETTER_LOGOS_BUCKET", None),
     var("LETTERS_SCAN_BUCKET", None),
     var("CSV_UPLOAD_BUCKET", None),
+    var("DOCUMENTS_BUCKET", None),
     var("FILES_DIR", Some(".local/files")),
     var("S3_ENDPOINT_URL", None),
     var("DVLA_API_URL", None),

@@ -37,6 +37,8 @@ pub struct NewNotification {
     pub reference: Option<String>,
     /// Where this notification's delivery-status callbacks go instead of the service's callback URL.
     pub callback_url: Option<notify_core::callbacks::CallbackUrl>,
+    /// How many files sent by email the notification links to (upstream's column); `None` without any.
+    pub document_download_count: Option<i32>,
 }
 
 /// A stored notification joined with what reading it needs: its template version, prices and creator.
@@ -164,9 +166,9 @@ impl Db {
                  template_version, api_key_id, key_type, notification_type, created_at, notification_status, \
                  client_reference, personalisation, international, phone_prefix, rate_multiplier, reply_to_text, \
                  postage, unsubscribe_link, billable_units, created_by_id, job_id, job_row_number, reference, \
-                 callback_url)";
+                 callback_url, document_download_count)";
         const VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                 $19, $20, $21, $22, $23, $24, $25";
+                 $19, $20, $21, $22, $23, $24, $25, $26";
         let key_type = new.key_type.as_str();
         let notification_type = new.notification_type.as_str();
         let status = new.status.as_str();
@@ -198,11 +200,12 @@ impl Db {
             (&new.job_row_number, Type::INT4),
             (&new.reference, Type::TEXT),
             (&callback_url, Type::TEXT),
+            (&new.document_download_count, Type::INT4),
         ];
         // Without a key: exactly the statement the send path has always run. With one: the key row's INSERT as
         // a CTE and the notification's made conditional on it (data-modifying CTEs run once, to completion,
         // whatever reads them), so the row and the key are one atomic statement and one round trip, as before.
-        let ctes = crate::idempotency::complete_cte(26);
+        let ctes = crate::idempotency::complete_cte(27);
         let insert = match key {
             None => format!("{COLUMNS} VALUES ({VALUES})"),
             Some(_) => {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use notify_config::FilesConfig;
 
-pub use s3::{CSV_UPLOAD_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store};
+pub use s3::{
+    CSV_UPLOAD_PREFIX, DOCUMENTS_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store,
+};
 
 /// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`,
 /// precompiled uploads in `LETTERS_SCAN_BUCKET`), else a local directory at `FILES_DIR`.
@@ -33,6 +35,13 @@ pub async fn from_config(config: &FilesConfig) -> Arc<dyn FileStore> {
             }
             if let Some(csv) = &config.csv_upload_bucket {
                 store = store.with_csv_bucket(csv.clone());
+            }
+            match &config.documents_bucket {
+                Some(documents) => store = store.with_documents_bucket(documents.clone()),
+                None => tracing::warn!(
+                    "DOCUMENTS_BUCKET is unset: files sent by email are kept in LETTERS_PDF_BUCKET, whose retention \
+                     rule may remove them before their own retention period ends"
+                ),
             }
             Arc::new(store)
         }
@@ -247,6 +256,7 @@ mod tests {
             letter_logos_bucket: Some("ignored-without-the-pdf-bucket".into()),
             letters_scan_bucket: None,
             csv_upload_bucket: None,
+            documents_bucket: None,
             local_dir: dir.path().to_path_buf(),
             s3_endpoint_url: None,
         };

@@ -18,6 +18,9 @@ pub const LETTER_LOGOS_PREFIX: &str = "letter-logos/";
 /// Keys under this prefix are CSV jobs' uploads (`notify_core::jobs::csv_upload_key`: `service-{id}-notify/…`).
 pub const CSV_UPLOAD_PREFIX: &str = "service-";
 
+/// Keys under this prefix are files sent by email, sealed (`notify_app::documents::file_key`).
+pub const DOCUMENTS_PREFIX: &str = "documents/";
+
 /// Keys under this prefix are precompiled letters as uploaded (`notify_core::letters::precompiled_upload_key`).
 pub const PRECOMPILED_PREFIX: &str = "precompiled/";
 
@@ -28,6 +31,7 @@ pub struct S3Store {
     letter_logos_bucket: String,
     letters_scan_bucket: Option<String>,
     csv_upload_bucket: Option<String>,
+    documents_bucket: Option<String>,
 }
 
 impl S3Store {
@@ -42,6 +46,7 @@ impl S3Store {
             letter_logos_bucket: letter_logos_bucket.into(),
             letters_scan_bucket: None,
             csv_upload_bucket: None,
+            documents_bucket: None,
         }
     }
 
@@ -54,6 +59,13 @@ impl S3Store {
     /// CSV uploads (`service-…`) in `bucket` rather than the letters PDF bucket, whose retention is letters'.
     pub fn with_csv_bucket(mut self, bucket: impl Into<String>) -> Self {
         self.csv_upload_bucket = Some(bucket.into());
+        self
+    }
+
+    /// Files sent by email (`documents/…`) in `bucket`: they are kept up to 78 weeks, past the letters PDF bucket's
+    /// retention rule.
+    pub fn with_documents_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.documents_bucket = Some(bucket.into());
         self
     }
 
@@ -91,6 +103,12 @@ impl S3Store {
             .filter(|_| key.starts_with(CSV_UPLOAD_PREFIX))
         {
             csv
+        } else if let Some(documents) = self
+            .documents_bucket
+            .as_deref()
+            .filter(|_| key.starts_with(DOCUMENTS_PREFIX))
+        {
+            documents
         } else {
             &self.letters_pdf_bucket
         }
@@ -293,6 +311,22 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn files_sent_by_email_go_to_the_documents_bucket() {
+        let client = moto_client();
+        let store = S3Store::new(client, "pdfs", "logos");
+        let key =
+            "documents/6f4c2bd6-4bde-4f5b-9a7e-4c8f0d1f1a2b/0b0d7c62-1a59-4b46-9e0f-2f6d9c1c1e55";
+        assert_eq!(
+            store.bucket_for(key),
+            "pdfs",
+            "without the bucket, with the letters"
+        );
+        let store = store.with_documents_bucket("documents");
+        assert_eq!(store.bucket_for(key), "documents");
+        assert_eq!(store.bucket_for("2026-12-01/NOTIFY.X.PDF"), "pdfs");
     }
 
     #[tokio::test]

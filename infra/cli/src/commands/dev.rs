@@ -461,7 +461,11 @@ async fn start_dev(
             )
             .await?;
         }
-        AppState::new(config.clone(), db, queue)
+        AppState {
+            // Files sent by email are scanned by the API as it accepts them (as `AppState::from_config` does).
+            scanner: notify_outbound::scan::clamd::from_config(&config.scan).await,
+            ..AppState::new(config.clone(), db, queue)
+        }
     };
     if !args.no_workers {
         // The scheduled jobs, on their EventBridge schedules, on short-lived connections of their own.

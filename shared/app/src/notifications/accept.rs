@@ -291,6 +291,7 @@ pub(super) fn new_notification(
         job_row_number: None,
         reference: None,
         callback_url: None,
+        document_download_count: None,
     }
 }
 

@@ -8,7 +8,7 @@ use super::accept::{
     Accepted, Content, Ctx, SendRequest, check_daily_limit, check_recipient_allowed,
     new_notification, render, usable_template,
 };
-use super::files::{files_only_by_email, has_file, prepare_files};
+use super::files::{files_only_by_email, prepare_files};
 use super::present::uri;
 use super::requests::{
     EmailRequest, LetterBody, LetterRequest, PrecompiledLetterRequest, SmsRequest,
@@ -163,9 +163,16 @@ impl SendRequest for EmailRequest {
         let email = &self.email_address;
         check_recipient_allowed(ctx, RecipientKind::Email, &email.normalised()).await?;
         let simulated = SIMULATED_EMAIL.contains(&email.as_submitted());
-        let rendered = if has_file(&self.personalisation) {
-            prepare_files(state, service, &mut self.personalisation, simulated)?;
-            // Lengths are checked on what the recipient gets: the download link, not the file.
+        let document_download_count = prepare_files(
+            state,
+            service,
+            &mut self.personalisation,
+            &email.normalised(),
+            ctx.now,
+        )
+        .await?;
+        // Lengths are checked on what the recipient gets: the download link, not the file.
+        let rendered = if document_download_count.is_some() {
             render(&template, &self.personalisation)?
         } else {
             rendered
@@ -187,6 +194,7 @@ impl SendRequest for EmailRequest {
         );
         new.reply_to_text = reply_to.map(|r| r.value);
         new.callback_url = self.callback_url;
+        new.document_download_count = document_download_count;
         // A template with an unsubscribe link gets a Notify-made one when the service gave none.
         new.unsubscribe_link = unsubscribe_url.clone().or_else(|| {
             template.has_unsubscribe_link.then(|| {

@@ -6,6 +6,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::AppState;
+use crate::documents::{self, FileToSend};
 use notify_core::errors::V2Error;
 use notify_core::model::{NotificationType, Service};
 use notify_core::templates;
@@ -106,17 +107,20 @@ fn file_errors(file: &Map<String, Value>) -> Vec<String> {
     errors
 }
 
-/// Files sent by email (contract §3.2.1): validated, then, for simulated recipients, replaced by the test
-/// document's URL as upstream does. Real uploads need a document download service this platform does not have
-/// yet, so they are refused with a clear 400 and nothing is stored or sent.
-pub(super) fn prepare_files(
+/// Files sent by email (contract §3.2.1): validated with Notify's messages, then each file checked, scanned,
+/// sealed and stored by this platform's document download service (`crate::documents`), and its value replaced
+/// by the recipient's link. Simulated recipients and test keys get real links too (upstream gives simulated
+/// ones a fixed test-document URL), so a service can try the whole journey without a real send. Returns how
+/// many files the email links to (`notifications.document_download_count`), `None` without any.
+pub(super) async fn prepare_files(
     state: &AppState,
     service: &Service,
     personalisation: &mut Map<String, Value>,
-    simulated: bool,
-) -> Result<(), V2Error> {
+    recipient: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<i32>, V2Error> {
     if !has_file(personalisation) {
-        return Ok(());
+        return Ok(None);
     }
     let errors: Vec<String> = personalisation
         .values()
@@ -134,19 +138,38 @@ pub(super) fn prepare_files(
             service.id
         )));
     }
-    if !simulated {
-        return Err(V2Error::bad_request(
-            "Sending files by email is not available yet: this platform has no document download service",
-        ));
+    let keys: Vec<String> = personalisation
+        .iter()
+        .filter(|(_, v)| v.as_object().is_some_and(|o| o.contains_key("file")))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let files: Vec<FileToSend> = keys
+        .iter()
+        .filter_map(|k| personalisation.get(k)?.as_object())
+        .map(|o| FileToSend {
+            file: o
+                .get("file")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            filename: o
+                .get("filename")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            is_csv: o.get("is_csv").and_then(Value::as_bool).unwrap_or(false),
+            confirm_email_before_download: o
+                .get("confirm_email_before_download")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            retention_period: o
+                .get("retention_period")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+        .collect();
+    let links = documents::upload(state, service, recipient, &files, now).await?;
+    for (key, link) in keys.iter().zip(links) {
+        personalisation.insert(key.clone(), Value::String(link));
     }
-    let test_document = format!(
-        "{}/services/{}/documents/test-document",
-        state.config.api.document_download_api_host, service.id
-    );
-    for value in personalisation.values_mut() {
-        if value.as_object().is_some_and(|o| o.contains_key("file")) {
-            *value = Value::String(test_document.clone());
-        }
-    }
-    Ok(())
+    Ok(Some(i32::try_from(keys.len()).unwrap_or(i32::MAX)))
 }
