@@ -205,7 +205,8 @@ impl Db {
         // Without a key: exactly the statement the send path has always run. With one: the key row's INSERT as
         // a CTE and the notification's made conditional on it (data-modifying CTEs run once, to completion,
         // whatever reads them), so the row and the key are one atomic statement and one round trip, as before.
-        let ctes = crate::idempotency::complete_cte(27);
+        // The key's parameters follow the notification's, whatever their number.
+        let ctes = crate::idempotency::complete_cte(params.len() + 1);
         let insert = match key {
             None => format!("{COLUMNS} VALUES ({VALUES})"),
             Some(_) => {
