@@ -7,6 +7,7 @@ mod bulk;
 mod callback_log;
 mod callbacks;
 mod delivery;
+mod email_branding;
 mod firetext;
 // issue 15: idem
 mod idempotency;

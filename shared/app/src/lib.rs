@@ -10,6 +10,7 @@ pub mod callback_log;
 pub mod callback_signing;
 pub mod callbacks;
 pub mod delivery;
+pub mod email_branding;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;

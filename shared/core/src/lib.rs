@@ -5,6 +5,7 @@ pub mod callback_log;
 pub mod callbacks;
 pub mod crypto;
 pub mod delivery;
+pub mod email_branding;
 pub mod errors;
 pub mod idempotency;
 pub mod jobs;
