@@ -396,9 +396,14 @@ impl EmailProvider for RecordingEmail {
     }
 }
 
-/// Sends the service's email template to `to` with a live key and delivers it through a recording provider:
+/// Sends `template` to anne@example.com with `key` and delivers it through a recording provider:
 /// the message as the provider got it.
-pub async fn deliver_email(app: &TestApp, key: &str, template: Uuid, name: &str) -> EmailMessage {
+pub async fn deliver_email(
+    app: &TestApp,
+    key: &str,
+    template: Uuid,
+    personalisation: Value,
+) -> EmailMessage {
     let r = app
         .call(
             "POST",
@@ -407,7 +412,7 @@ pub async fn deliver_email(app: &TestApp, key: &str, template: Uuid, name: &str)
             Some(json!({
                 "email_address": "anne@example.com",
                 "template_id": template,
-                "personalisation": {"name": name, "items": ["a form", "a guide"]},
+                "personalisation": personalisation,
             })),
         )
         .await;
@@ -429,13 +434,17 @@ pub async fn deliver_email(app: &TestApp, key: &str, template: Uuid, name: &str)
     recording.0.lock().unwrap().pop().expect("one email sent")
 }
 
+fn anne() -> Value {
+    json!({"name": "Anne", "items": ["a form", "a guide"]})
+}
+
 async fn preview(app: &TestApp, s: &notify_tests::TestService) -> String {
     let r = app
         .call(
             "POST",
             &format!("/v2/template/{}/preview", s.email_template),
             &s.live_key,
-            Some(json!({"personalisation": {"name": "Anne", "items": ["a form", "a guide"]}})),
+            Some(json!({"personalisation": anne()})),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
@@ -450,7 +459,7 @@ async fn the_preview_and_the_delivered_email_carry_the_services_branding() {
     let html = preview(&app, &s).await;
     assert!(html.contains("class=\"notify-govuk-banner\""), "{html}");
     assert!(!html.contains("<img"), "{html}");
-    let sent = deliver_email(&app, &s.live_key, s.email_template, "Anne").await;
+    let sent = deliver_email(&app, &s.live_key, s.email_template, anne()).await;
     assert_eq!(sent.html_body, html, "the preview is the email as sent");
     assert!(
         sent.text_body.starts_with("Dear Anne,"),
@@ -486,7 +495,7 @@ async fn the_preview_and_the_delivered_email_carry_the_services_branding() {
         "brand text is escaped: {html}"
     );
     assert!(!html.contains("class=\"notify-govuk-banner\""));
-    let sent = deliver_email(&app, &s.live_key, s.email_template, "Anne").await;
+    let sent = deliver_email(&app, &s.live_key, s.email_template, anne()).await;
     assert_eq!(
         sent.html_body, html,
         "the delivered email carries the branding"

@@ -8,6 +8,7 @@ mod callback_log;
 mod callbacks;
 mod delivery;
 mod email_branding;
+mod email_branding_browser;
 mod firetext;
 // issue 15: idem
 mod idempotency;
