@@ -9,6 +9,8 @@ mod callbacks;
 mod delivery;
 // issue 16: files by email
 mod documents;
+mod email_branding;
+mod email_branding_browser;
 mod firetext;
 // issue 15: idem
 mod idempotency;

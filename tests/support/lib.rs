@@ -504,6 +504,7 @@ fn is_datetime(s: &str) -> bool {
     s.len() == 27 && s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
+pub mod browser;
 pub mod fake_dvla;
 mod local_tls;
 pub use local_tls::https_server;

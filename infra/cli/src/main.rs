@@ -67,6 +67,9 @@ enum Command {
     /// Letter brandings (the logo letters print with): create from a file, list.
     #[command(subcommand)]
     LetterBranding(commands::letter::LetterBrandingCommand),
+    /// Email brandings (the banner, logo and colour above an email's body): create, update, list.
+    #[command(subcommand)]
+    EmailBranding(commands::email_branding::EmailBrandingCommand),
     // issue 14: job
     /// CSV jobs: send a file (checked here first), list, show, cancel.
     #[command(subcommand)]
@@ -104,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbound(command) => commands::inbound::run(command, j).await,
         Command::Letter(command) => commands::letter::run(command, j).await,
         Command::LetterBranding(command) => commands::letter::branding(command, j).await,
+        Command::EmailBranding(command) => commands::email_branding::run(command, j).await,
         Command::Job(command) => commands::job::run(command, j).await, // issue 14: job
         Command::Fixtures(command) => commands::fixtures::run(command, j).await,
         Command::Purge(command) => commands::purge::run(command, j).await,

@@ -296,6 +296,7 @@ pub fn service_json(service: &Service, callbacks: &[CallbackApiRecord]) -> Value
         "created_at": notify_core::time::format(service.created_at),
         "service_callback_api": callbacks.iter().map(|c| c.id).collect::<Vec<_>>(),
         "letter_branding": service.letter_branding_id,
+        "email_branding": service.email_branding_id,
     })
 }
 

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use notify_core::delivery::{SendOutcome, SentRecord};
+use notify_core::email_branding::Banner;
 use notify_core::model::{KeyType, NotificationStatus, NotificationType, Template};
 use notify_core::templates;
-use notify_core::templates::{Values, sms};
+use notify_core::templates::{Values, email_layout, sms};
 use notify_db::{DbError, DeliveryJob};
 use notify_outbound::providers::failover::{self, Outgoing};
 use notify_outbound::providers::{
@@ -105,15 +106,17 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
             }
         }
         _ => {
-            let mut html = rendered.html.unwrap_or_default();
+            let mut body_html = rendered.html.unwrap_or_default();
             // The API returns the body as the template has it; the text part is made from it here.
             let mut text = templates::email::plain_text_body(&rendered.body);
             if let Some(url) = &job.unsubscribe_link {
-                html.push_str(&format!(
-                    "\n<hr />\n<p><a href=\"{url}\">Unsubscribe from these emails</a></p>"
-                ));
+                body_html.push_str(&templates::email::unsubscribe_footer_html(url));
                 text.push_str(&format!("\n\n---\n\nUnsubscribe from these emails: {url}"));
             }
+            let subject = rendered.subject.unwrap_or_default();
+            let banner =
+                Banner::for_branding(job.email_branding.as_ref(), &state.config.api.host_name);
+            let html = email_layout::html_document(&subject, &rendered.body, &body_html, &banner);
             Prepared {
                 message: Outgoing::Email(EmailMessage {
                     notification_id: job.id,
@@ -123,7 +126,7 @@ fn prepare(state: &AppState, job: &DeliveryJob) -> Result<Prepared, DbError> {
                         job.email_sender_local_part, state.config.api.notify_email_domain
                     ),
                     reply_to: job.reply_to_text.clone(),
-                    subject: rendered.subject.unwrap_or_default(),
+                    subject,
                     text_body: text,
                     html_body: html,
                     unsubscribe_url: job.unsubscribe_link.clone(),

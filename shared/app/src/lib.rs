@@ -11,6 +11,7 @@ pub mod callback_signing;
 pub mod callbacks;
 pub mod delivery;
 pub mod documents;
+pub mod email_branding;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;

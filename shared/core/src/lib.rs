@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod crypto;
 pub mod delivery;
 pub mod documents;
+pub mod email_branding;
 pub mod errors;
 pub mod idempotency;
 pub mod jobs;

@@ -52,6 +52,13 @@ text_enum!(
 );
 
 text_enum!(
+    /// What an email branding puts above the body (upstream's `branding_type`): the GOV.UK banner (`govuk`, what a
+    /// service without an email branding gets), the organisation's logo, colour and text (`org`), both of those
+    /// (`both`), or the logo on a banner in the organisation's colour (`org_banner`).
+    BrandType { Govuk => "govuk", Org => "org", Both => "both", OrgBanner => "org_banner" }
+);
+
+text_enum!(
     /// live ("normal"), team-and-guest-list, and test keys.
     KeyType { Normal => "normal", Team => "team", Test => "test" }
 );
@@ -227,6 +234,8 @@ pub struct Service {
     pub created_at: DateTime<Utc>,
     /// The logo its letters carry (`letter_branding`); none: letters go without one.
     pub letter_branding_id: Option<Uuid>,
+    /// What its emails carry above the body (`email_branding`); none: the GOV.UK banner.
+    pub email_branding_id: Option<Uuid>,
 }
 
 impl Service {

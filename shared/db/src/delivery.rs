@@ -3,10 +3,12 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::email_branding::{CLAIM_COLUMNS_SQL, branding_from_claim};
 use crate::outbox::{DELIVERY_CALLBACK_WANTED_SQL, DUE_STATUSES_SQL};
 use crate::{Db, DbResult, text_enum};
 use notify_core::callbacks::{CallbackTarget, DeliveryStatusData, delivery_callback_due};
 use notify_core::delivery::{ProviderWeight, SendOutcome, SentRecord};
+use notify_core::email_branding::EmailBranding;
 use notify_core::model::{KeyType, NotificationStatus, NotificationType};
 
 /// Everything a provider send needs, read in the claim transaction so the send itself needs no database.
@@ -31,6 +33,8 @@ pub struct DeliveryJob {
     pub service_active: bool,
     pub prefix_sms: bool,
     pub email_sender_local_part: String,
+    /// The service's email branding, read in the claim; `None`: the GOV.UK banner.
+    pub email_branding: Option<EmailBranding>,
     pub created_at: DateTime<Utc>,
     /// `provider_details` for the channel, read in the same statement: the weights the send is chosen by.
     pub provider_weights: Vec<ProviderWeight>,
@@ -57,6 +61,7 @@ fn job_from_row(row: &Row) -> DbResult<DeliveryJob> {
         service_active: row.try_get("active")?,
         prefix_sms: row.try_get("prefix_sms")?,
         email_sender_local_part: row.try_get("email_sender_local_part")?,
+        email_branding: branding_from_claim(row)?,
         created_at: row.try_get("created_at")?,
         provider_weights: {
             let ids: Option<Vec<String>> = row.try_get("provider_ids")?;
@@ -90,25 +95,27 @@ impl Db {
     /// [`claim_for_delivery`](Self::claim_for_delivery) for a whole batch in one statement: only the ones still
     /// `created` come back.
     pub async fn claim_many_for_delivery(&self, ids: &[Uuid]) -> DbResult<Vec<DeliveryJob>> {
-        self.query(
+        let sql = format!(
             "WITH claimed AS ( \
                  UPDATE notifications SET notification_status = 'sending', updated_at = now() \
                  WHERE id = ANY($1) AND notification_status = 'created' RETURNING * ) \
              SELECT c.id, c.service_id, c.notification_type, c.\"to\", c.normalised_to, c.key_type, c.personalisation, \
                  c.reply_to_text, c.international, c.rate_multiplier, c.unsubscribe_link, c.template_id, \
                  c.template_version, c.created_at, h.content, h.subject, s.name AS service_name, s.active, \
-                 s.prefix_sms, s.email_sender_local_part, p.provider_ids, p.provider_priorities, p.provider_active \
+                 s.prefix_sms, s.email_sender_local_part, {CLAIM_COLUMNS_SQL}, \
+                 p.provider_ids, p.provider_priorities, p.provider_active \
              FROM claimed c JOIN templates_history h ON h.id = c.template_id AND h.version = c.template_version \
              JOIN services s ON s.id = c.service_id \
+             LEFT JOIN email_branding eb ON eb.id = s.email_branding_id AND c.notification_type = 'email' \
              LEFT JOIN LATERAL (SELECT array_agg(d.identifier) AS provider_ids, \
                  array_agg(d.priority) AS provider_priorities, array_agg(d.active) AS provider_active \
-                 FROM provider_details d WHERE d.notification_type = c.notification_type) p ON true",
-            &[(&ids, Type::UUID_ARRAY)],
-        )
-        .await?
-        .iter()
-        .map(job_from_row)
-        .collect()
+                 FROM provider_details d WHERE d.notification_type = c.notification_type) p ON true"
+        );
+        self.query(&sql, &[(&ids, Type::UUID_ARRAY)])
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
     }
 
     /// Records the provider's answer, only over `sending` or later (a receipt may already have moved it on).

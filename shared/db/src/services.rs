@@ -10,7 +10,7 @@ use notify_core::model::{KeyType, Service, ServicePermission, StoredApiKey};
 
 const SERVICE_COLUMNS: &str = "s.id, s.name, s.active, s.restricted, s.prefix_sms, s.rate_limit, \
     s.email_sender_local_part, s.contact_link, s.email_message_limit, s.sms_message_limit, s.letter_message_limit, \
-    s.international_sms_message_limit, s.crown, s.created_at, s.letter_branding_id, \
+    s.international_sms_message_limit, s.crown, s.created_at, s.letter_branding_id, s.email_branding_id, \
     ARRAY(SELECT permission FROM service_permissions p WHERE p.service_id = s.id ORDER BY permission) AS permissions";
 
 fn service_from_row(row: &Row) -> DbResult<Service> {
@@ -31,6 +31,7 @@ fn service_from_row(row: &Row) -> DbResult<Service> {
         crown: row.try_get("crown")?,
         created_at: row.try_get("created_at")?,
         letter_branding_id: row.try_get("letter_branding_id")?,
+        email_branding_id: row.try_get("email_branding_id")?,
         permissions: permissions
             .iter()
             .filter_map(|p| ServicePermission::parse(p))
@@ -79,6 +80,8 @@ pub struct ServiceUpdate {
     pub permissions: Option<Vec<ServicePermission>>,
     /// `Some(None)` takes the service's letter branding away.
     pub letter_branding_id: Option<Option<Uuid>>,
+    /// `Some(None)` takes the service's email branding away (back to the GOV.UK banner).
+    pub email_branding_id: Option<Option<Uuid>>,
 }
 
 impl Db {
@@ -223,6 +226,8 @@ impl Db {
         let contact_link = update.contact_link.clone().flatten();
         let letter_branding_given = update.letter_branding_id.is_some();
         let letter_branding_id = update.letter_branding_id.flatten();
+        let email_branding_given = update.email_branding_id.is_some();
+        let email_branding_id = update.email_branding_id.flatten();
         let changed = tx
             .execute_typed(
                 "UPDATE services SET name = COALESCE($2, name), active = COALESCE($3, active), \
@@ -235,6 +240,7 @@ impl Db {
                      letter_message_limit = COALESCE($12, letter_message_limit), \
                      international_sms_message_limit = COALESCE($13, international_sms_message_limit), \
                      letter_branding_id = CASE WHEN $14 THEN $15 ELSE letter_branding_id END, \
+                     email_branding_id = CASE WHEN $16 THEN $17 ELSE email_branding_id END, \
                      normalised_service_name = CASE WHEN $2 IS NULL THEN normalised_service_name \
                          ELSE lower(regexp_replace($2, '\\s+', '.', 'g')) END, \
                      updated_at = now(), version = version + 1 \
@@ -255,6 +261,8 @@ impl Db {
                     (&update.international_sms_message_limit, Type::INT8),
                     (&letter_branding_given, Type::BOOL),
                     (&letter_branding_id, Type::UUID),
+                    (&email_branding_given, Type::BOOL),
+                    (&email_branding_id, Type::UUID),
                 ],
             )
             .await?;

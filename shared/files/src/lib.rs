@@ -1,4 +1,4 @@
-//! The file store: letter PDFs, letter logos (and later CSV uploads and documents) by key. S3 in AWS, a local
+//! The file store: letter PDFs, letter and email logos (and later CSV uploads and documents) by key. S3 in AWS, a local
 //! directory for `notify dev` and tests. No database types here: a file is read or written with no connection
 //! held.
 
@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use notify_config::FilesConfig;
 
 pub use s3::{
-    CSV_UPLOAD_PREFIX, DOCUMENTS_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX, S3Store,
+    CSV_UPLOAD_PREFIX, DOCUMENTS_PREFIX, EMAIL_LOGOS_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX,
+    S3Store,
 };
 
 /// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`,

@@ -15,6 +15,10 @@ use crate::{FileError, FileStore, check_key};
 /// Keys under this prefix are letter logos (`letter_branding.filename`); every other key is a letter PDF.
 pub const LETTER_LOGOS_PREFIX: &str = "letter-logos/";
 
+/// Keys under this prefix are email logos (`email_branding.logo`): kept with the letter logos, for as long as a
+/// branding shows them.
+pub const EMAIL_LOGOS_PREFIX: &str = "email-logos/";
+
 /// Keys under this prefix are CSV jobs' uploads (`notify_core::jobs::csv_upload_key`: `service-{id}-notify/…`).
 pub const CSV_UPLOAD_PREFIX: &str = "service-";
 
@@ -89,7 +93,7 @@ impl S3Store {
 
     /// The bucket `key` lives in.
     pub fn bucket_for(&self, key: &str) -> &str {
-        if key.starts_with(LETTER_LOGOS_PREFIX) {
+        if key.starts_with(LETTER_LOGOS_PREFIX) || key.starts_with(EMAIL_LOGOS_PREFIX) {
             &self.letter_logos_bucket
         } else if let Some(scan) = self
             .letters_scan_bucket

@@ -47,10 +47,12 @@ async fn security_headers(mut response: Response) -> Response {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache, private, must-revalidate"),
-    );
+    // A response that says how it may be cached (the static logos) keeps that.
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(
+            "no-store, no-cache, private, must-revalidate",
+        ));
     headers.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
@@ -208,6 +210,15 @@ pub fn router(state: AppState) -> Router {
             "/letter-branding/{branding_id}",
             get(admin::get_letter_branding).post(admin::update_letter_branding),
         )
+        .route(
+            "/email-branding",
+            get(admin::list_email_branding).post(admin::create_email_branding),
+        )
+        .route("/email-branding/logo", post(admin::upload_email_logo))
+        .route(
+            "/email-branding/{branding_id}",
+            get(admin::get_email_branding).post(admin::update_email_branding),
+        )
         // issue 14: admin (CSV jobs on upstream's paths)
         .route(
             "/service/{service_id}/job",
@@ -248,6 +259,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .merge(admin)
         .route("/_status", get(status))
+        .route("/static/email-logos/{file}", get(admin::email_logo))
         // issue 15: OpenAPI
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))

@@ -559,13 +559,31 @@ pub async fn preview_template(
         .ok_or_else(V2Error::not_found)?;
     let rendered = templates::render(&template, &personalisation)
         .map_err(|e| V2Error::bad_request(e.to_string()))?;
+    // The whole email as its recipient gets it, in the service's branding.
+    let html = match &rendered.html {
+        Some(body_html) => {
+            let banner = notify_app::email_branding::service_banner(&state, &auth.service)
+                .await
+                .map_err(|e| match e {
+                    notify_app::email_branding::BrandingError::Db(e) => ApiError::from(e),
+                    other => ApiError(V2Error::internal(other)),
+                })?;
+            Some(templates::email_layout::html_document(
+                rendered.subject.as_deref().unwrap_or_default(),
+                &rendered.body,
+                body_html,
+                &banner,
+            ))
+        }
+        None => None,
+    };
     Ok(Json(TemplatePreview {
         id: template.id,
         template_type: template.template_type,
         version: template.version,
         body: rendered.body,
         subject: rendered.subject,
-        html: rendered.html,
+        html,
         postage: if template.template_type == NotificationType::Letter {
             template.postage
         } else {

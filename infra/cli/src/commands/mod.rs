@@ -7,6 +7,7 @@ pub mod callback;
 pub mod callbacks;
 pub mod check_template;
 pub mod dev;
+pub mod email_branding;
 pub mod fixtures;
 pub mod inbound;
 pub mod job; // issue 14: job

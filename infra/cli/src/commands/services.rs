@@ -83,6 +83,15 @@ pub enum ServiceCommand {
         #[arg(long, conflicts_with = "branding")]
         none: bool,
     },
+    /// Give a service an email branding; --none takes it away (its emails get the GOV.UK banner).
+    SetEmailBranding {
+        #[arg(long = "service-id", visible_alias = "service")]
+        service_id: Uuid,
+        #[arg(long, required_unless_present = "none")]
+        branding: Option<Uuid>,
+        #[arg(long, conflicts_with = "branding")]
+        none: bool,
+    },
     /// Add a letter contact block.
     LetterContact {
         #[arg(long)]
@@ -237,6 +246,13 @@ pub async fn run(command: ServiceCommand, j: bool) -> anyhow::Result<()> {
             none: _,
         } => {
             super::letter::set_service_branding(service_id, branding, j).await?;
+        }
+        ServiceCommand::SetEmailBranding {
+            service_id,
+            branding,
+            none: _,
+        } => {
+            super::email_branding::set_service_branding(service_id, branding, j).await?;
         }
         ServiceCommand::LetterContact {
             service_id,

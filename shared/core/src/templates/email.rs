@@ -147,6 +147,32 @@ pub fn html_body(markdown: &str) -> String {
         .to_string()
 }
 
+/// The words of the body without markdown's markup, each block ending in a space: links keep their text (not
+/// their address), rules and raw HTML's tags as typed stay (the layout escapes them). What the preheader is cut from.
+pub fn plain_words(markdown: &str) -> String {
+    let source = preprocess(markdown);
+    let mut out = String::new();
+    for event in Parser::new_ext(&source, Options::empty()) {
+        match event {
+            Event::Text(text) | Event::Code(text) | Event::Html(text) | Event::InlineHtml(text) => {
+                out.push_str(&text)
+            }
+            Event::End(TagEnd::Link) => {}
+            Event::SoftBreak | Event::HardBreak | Event::End(_) => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The unsubscribe link under an email's body (upstream's "Unsubscribe from these emails" after a rule).
+pub fn unsubscribe_footer_html(url: &str) -> String {
+    format!(
+        "\n<hr />\n<p><a href=\"{}\">Unsubscribe from these emails</a></p>",
+        escape_html(url).replace('"', "&quot;")
+    )
+}
+
 /// The text part of an email: the markdown source itself, which reads well as plain text.
 pub fn plain_text_body(markdown: &str) -> String {
     let mut text = markdown.replace("\r\n", "\n");

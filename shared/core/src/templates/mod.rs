@@ -1,6 +1,7 @@
 //! Rendering templates with personalisation, for every channel.
 
 pub mod email;
+pub mod email_layout;
 pub mod placeholders;
 mod sanitise;
 pub mod sms;
@@ -20,7 +21,7 @@ pub struct Rendered {
     /// API returns. Delivery makes the email's text part from it.
     pub body: String,
     pub subject: Option<String>,
-    /// Email only.
+    /// Email only: the body as HTML, which [`email_layout::html_document`] puts into the email's layout.
     pub html: Option<String>,
 }
 

@@ -113,6 +113,9 @@ pub struct UpdateServiceBody {
     /// A letter branding's id; `null` takes the service's away.
     #[serde(default)]
     pub letter_branding: UuidField,
+    /// An email branding's id; `null` takes the service's away (its emails get the GOV.UK banner).
+    #[serde(default)]
+    pub email_branding: UuidField,
 }
 
 /// `POST /user`.

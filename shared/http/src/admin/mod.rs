@@ -3,7 +3,8 @@
 //! Request bodies are typed ([`bodies`]) and read by one extractor, [`AdminJson`]; handlers by what they
 //! manage: [`services`] (services, users, API keys), [`templates`], [`senders`] (senders and the guest list),
 //! [`settings`] (callbacks, data retention, inbound numbers, statistics), [`letters`] (a notification with its
-//! validation result, a letter's PDF status, cancelling, returned letters, letter branding).
+//! validation result, a letter's PDF status, cancelling, returned letters, letter branding), [`email_branding`]
+//! (email brandings, their logos and the static path that serves them).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -23,6 +24,7 @@ use notify_core::model::ServicePermission;
 
 pub mod bodies;
 pub mod callback_log;
+pub mod email_branding;
 // issue 14: admin (CSV jobs)
 pub mod jobs;
 pub mod letters;
@@ -32,6 +34,7 @@ pub mod settings;
 pub mod signing;
 pub mod templates;
 
+pub use email_branding::*;
 pub use letters::*;
 pub use senders::*;
 pub use services::*;

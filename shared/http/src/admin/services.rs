@@ -83,9 +83,17 @@ pub async fn update_service(
             .is_present()
             .then(|| body.letter_branding.get("letter_branding"))
             .transpose()?,
+        email_branding_id: body
+            .email_branding
+            .is_present()
+            .then(|| body.email_branding.get("email_branding"))
+            .transpose()?,
     };
     if let Some(branding) = update.letter_branding_id {
         notify_app::letter_admin::check_letter_branding(&state, branding).await?;
+    }
+    if let Some(branding) = update.email_branding_id {
+        notify_app::email_branding::check_email_branding(&state, branding).await?;
     }
     state
         .db
