@@ -597,7 +597,7 @@ pub async fn preview_template(
 #[derive(Serialize, ToSchema)]
 pub struct TemplatePreview {
     pub body: String,
-    /// Emails only.
+    /// Emails only: the whole email as its recipient gets it, in the service's branding.
     pub html: Option<String>,
     pub id: Uuid,
     /// Letters only.
