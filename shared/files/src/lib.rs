@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use notify_config::FilesConfig;
 
 pub use s3::{
-    CSV_UPLOAD_PREFIX, DOCUMENTS_PREFIX, EMAIL_LOGOS_PREFIX, LETTER_LOGOS_PREFIX, PRECOMPILED_PREFIX,
-    S3Store,
+    CSV_UPLOAD_PREFIX, DOCUMENTS_PREFIX, EMAIL_LOGOS_PREFIX, LETTER_LOGOS_PREFIX,
+    PRECOMPILED_PREFIX, S3Store,
 };
 
 /// The store the configuration asks for: S3 when `LETTERS_PDF_BUCKET` is set (logos in `LETTER_LOGOS_BUCKET`,
