@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::{error_types, messages};
 
-const PDF: &[u8] =
+pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
-const CSV: &[u8] = b"name,amount\nAmala,12.50\nBen,3.00\n";
+pub(crate) const CSV: &[u8] = b"name,amount\nAmala,12.50\nBen,3.00\n";
 
 async fn app_with_scanner() -> TestApp {
     let mut app = TestApp::new().await;
@@ -23,7 +23,7 @@ async fn app_with_scanner() -> TestApp {
     app
 }
 
-async fn service_with_contact(app: &TestApp) -> TestService {
+pub(crate) async fn service_with_contact(app: &TestApp) -> TestService {
     let s = app.service(false).await;
     let r = app
         .admin(
@@ -36,7 +36,7 @@ async fn service_with_contact(app: &TestApp) -> TestService {
     s
 }
 
-fn file(bytes: &[u8], filename: Option<&str>, confirm: Option<bool>) -> Value {
+pub(crate) fn file(bytes: &[u8], filename: Option<&str>, confirm: Option<bool>) -> Value {
     json!({
         "file": STANDARD.encode(bytes),
         "filename": filename,
@@ -45,7 +45,7 @@ fn file(bytes: &[u8], filename: Option<&str>, confirm: Option<bool>) -> Value {
     })
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     key: &str,
     s: &TestService,

@@ -9,6 +9,7 @@ mod callbacks;
 mod delivery;
 // issue 16: files by email
 mod documents;
+mod documents_browser;
 mod email_branding;
 mod email_branding_browser;
 mod firetext;
