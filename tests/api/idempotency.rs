@@ -78,9 +78,10 @@ async fn notifications(app: &TestApp, s: &TestService) -> i64 {
     .await
 }
 
-/// The service's stored responses (not its claims).
+/// The service's stored responses (not its claims): on its notifications and in `idempotency_keys`.
 async fn keys(app: &TestApp, s: &TestService) -> i64 {
-    let sql = "SELECT count(*) FROM idempotency_keys WHERE service_id = $1";
+    let sql = "SELECT (SELECT count(*) FROM idempotency_keys WHERE service_id = $1) \
+               + (SELECT count(*) FROM notifications WHERE service_id = $1 AND idempotency_key IS NOT NULL)";
     count(app, sql, s.service.id).await
 }
 
@@ -842,7 +843,8 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
                 .unwrap()
         );
     }
-    assert_eq!(keys(&app, &s).await, 4);
+    // The stale row of "yesterday", its fresh answer on the notification, "a", "b", "c".
+    assert_eq!(keys(&app, &s).await, 5);
     let report = jobs::run(
         &app.state,
         Job::DeleteExpiredIdempotencyKeys,
@@ -850,7 +852,7 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
     )
     .await
     .unwrap();
-    assert_eq!(report, json!({"idempotency_keys_removed": 3}));
+    assert_eq!(report, json!({"idempotency_keys_removed": 4}));
     assert_eq!(keys(&app, &s).await, 1);
     let again = post(&app, SMS, &s.live_key, Some("yesterday"), &body).await;
     assert!(replayed(&again), "the fresh key is kept");
@@ -859,6 +861,70 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
         Job::DeleteExpiredIdempotencyKeys.schedule().expression(),
         "rate(60 minutes)"
     );
+
+    // A key kept on a notification past its 24 hours, the purge not yet run: forgotten, so it sends again, and
+    // the purge then clears what is left on the old notification.
+    let sent = post(&app, SMS, &s.live_key, Some("day-old"), &body).await;
+    assert_eq!(sent.status, 201);
+    let first_id = sent.json()["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    age_notification(&app, first_id, RETENTION + chrono::TimeDelta::minutes(5)).await;
+    // Its claim would have expired with it.
+    lose_claim(&app, &s, "day-old").await;
+    let before = notifications(&app, &s).await;
+    let resent = post(&app, SMS, &s.live_key, Some("day-old"), &body).await;
+    assert_eq!(resent.status, 201);
+    assert!(!replayed(&resent));
+    assert_ne!(resent.json()["id"], sent.json()["id"]);
+    assert_eq!(notifications(&app, &s).await, before + 1);
+    let again = post(&app, SMS, &s.live_key, Some("day-old"), &body).await;
+    assert!(replayed(&again));
+    assert_eq!(
+        again.bytes, resent.bytes,
+        "the new notification is the key's answer now"
+    );
+
+    let stale = post(&app, SMS, &s.live_key, Some("stale-on-row"), &body).await;
+    let stale_id = stale.json()["id"]
+        .as_str()
+        .unwrap()
+        .parse::<Uuid>()
+        .unwrap();
+    age_notification(&app, stale_id, RETENTION + chrono::TimeDelta::minutes(5)).await;
+    let report = jobs::run(
+        &app.state,
+        Job::DeleteExpiredIdempotencyKeys,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report, json!({"idempotency_keys_removed": 1}));
+    let held = "SELECT count(*) FROM notifications WHERE id = $1 AND idempotency_key IS NOT NULL";
+    assert_eq!(count(&app, held, stale_id).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            held,
+            resent.json()["id"].as_str().unwrap().parse().unwrap()
+        )
+        .await,
+        1
+    );
+}
+
+/// Moves a notification's `created_at` back by `age`, as if it had been sent then.
+async fn age_notification(app: &TestApp, id: Uuid, age: chrono::TimeDelta) {
+    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let at = Utc::now() - age;
+    client
+        .execute(
+            "UPDATE notifications SET created_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )
+        .await
+        .unwrap();
 }
 
 /// Redis down (or a value in it unreadable): every request goes on without a claim, and the key still makes one

@@ -6,17 +6,23 @@
 //! 1. **Claim**, outside Postgres: `notify_app::idempotency` sets the key in its claim store (Redis, or in-process
 //!    without `REDIS_URL`) only if it is not there, in one round trip. That decides which of many concurrent
 //!    requests runs the pipeline and which are told 409 (in flight) or 422 (another body) at once; only a repeat
-//!    reads this table ([`Db::answered_idempotency_key`]) to be replayed. The claim is an optimisation, never the
+//!    reads Postgres ([`Db::answered_idempotency_key`]) to be replayed. The claim is an optimisation, never the
 //!    guarantee: the store may lose it (Redis down, restarted, evicted, another Lambda's in-process store).
 //! 2. **Check** the request with no transaction open (the accept pipeline as without a key).
-//! 3. **Complete**, one statement (for a precompiled letter or a job, one transaction): `INSERT` the response into
-//!    `idempotency_keys` (`ON CONFLICT (service_id, idempotency_key) DO UPDATE` only over a response past
-//!    retention) and `INSERT` the notification only if that wrote the row. The primary key is the guarantee: a
-//!    concurrent insert of the same key waits for the first to commit and then finds it, so two notifications for
-//!    one key are impossible whatever the claim store said. A request that finds the key answered stores nothing
-//!    and is answered from the stored row (replayed, or 422 for another body), in a second statement only then.
+//! 3. **Complete**, one statement: a send's key, fingerprint and response are three columns of the notification's
+//!    own INSERT (V18), and the partial unique index [`NOTIFICATION_KEY_INDEX`] on `(service_id,
+//!    idempotency_key)` is the guarantee: a concurrent insert of the same key waits for the first to commit and
+//!    then fails on it, so two notifications for one key are impossible whatever the claim store said. The
+//!    request that fails stores nothing and is answered from the stored row (replayed, or 422 for another body).
+//!    An answer that creates no notification (a simulated recipient, a bulk job) is a row of `idempotency_keys`
+//!    instead, written only if no notification holds the key ([`complete_cte`]).
 //! 4. A request refused (any 4xx or 5xx) **releases** its claim in the store, so it is not remembered; nothing of
 //!    it was written here.
+//!
+//! One gap, only when the claim store has lost a claim: a key first answered by a simulated send or a bulk job,
+//! then sent again with a send that stores a notification (another body, by definition), creates that
+//! notification instead of a 422: the notification's insert does not read `idempotency_keys`, since that read
+//! (an `INSERT … SELECT … WHERE NOT EXISTS`) measured as costly as the second row it replaced.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
@@ -54,13 +60,19 @@ pub struct KeyCompletion<'a> {
     pub resource_id: Option<Uuid>,
 }
 
-/// Step 3's `k` CTE, returning a row only if the response was stored. `$1`.. are taken by the caller's own
+/// The index that keeps a key to one notification; an insert that fails on it found the key taken.
+pub(crate) const NOTIFICATION_KEY_INDEX: &str = "ix_notifications_idempotency_key";
+
+/// Step 3's `k` CTE for an answer that creates no notification, returning a row only if the response was stored
+/// (not if a notification holds the key). `$1`.. are taken by the caller's own
 /// parameters: these start at `$first`, in [`KeyCompletion::params`]'s order.
 pub(crate) fn complete_cte(first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);
     format!(
         "k AS (INSERT INTO idempotency_keys AS ik (service_id, idempotency_key, fingerprint, created_at, status_code, \
-           response_body, resource_id) VALUES ({svc}, {key}, {fingerprint}, {at}, {status}, {body}, {resource}) \
+           response_body, resource_id) SELECT {svc}, {key}, {fingerprint}, {at}, {status}, {body}, {resource} \
+           WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.service_id = {svc} \
+             AND n.idempotency_key = {key} AND n.created_at > {forgotten}) \
            ON CONFLICT (service_id, idempotency_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
              created_at = EXCLUDED.created_at, status_code = EXCLUDED.status_code, \
              response_body = EXCLUDED.response_body, resource_id = EXCLUDED.resource_id \
@@ -108,6 +120,18 @@ impl CompletionParams<'_> {
             (&self.forgotten_before, Type::TIMESTAMPTZ),
         ]
     }
+
+    /// The key's columns on the notification that answers it, as `$27..$29` of its INSERT. The answer of a
+    /// request that stores a notification is always its 201, so no status is kept there.
+    pub(crate) fn on_notification(&self) -> [crate::Param<'_>; 3] {
+        let c = self.completion;
+        debug_assert_eq!(c.status_code, 201);
+        [
+            (&c.request.key, Type::TEXT),
+            (&self.fingerprint, Type::BYTEA),
+            (&c.response_body, Type::TEXT),
+        ]
+    }
 }
 
 impl Db {
@@ -121,8 +145,11 @@ impl Db {
         let forgotten_before = now - RETENTION;
         let row = self
             .query_opt(
-                "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
-                 WHERE service_id = $1 AND idempotency_key = $2 AND created_at > $3",
+                "SELECT idempotency_fingerprint AS fingerprint, 201::int2 AS status_code, \
+                   idempotency_response AS response_body FROM notifications \
+                 WHERE service_id = $1 AND idempotency_key = $2 AND created_at > $3 \
+                 UNION ALL SELECT fingerprint, status_code, response_body FROM idempotency_keys \
+                 WHERE service_id = $1 AND idempotency_key = $2 AND created_at > $3 LIMIT 1",
                 &[
                     (&service_id, Type::UUID),
                     (&key, Type::TEXT),
@@ -149,19 +176,54 @@ impl Db {
         Ok(row.is_some_and(|r| r.get::<_, i64>(0) == 1))
     }
 
-    /// Up to `limit` responses stored before `before`, oldest first, deleted (`delete-expired-idempotency-keys`).
+    /// Up to `limit` responses stored before `before` deleted, and up to `limit` keys answered by a notification
+    /// before `before` cleared from it (`delete-expired-idempotency-keys`): how many, together.
     pub async fn purge_expired_idempotency_keys(
         &self,
         before: DateTime<Utc>,
         limit: i64,
     ) -> DbResult<u64> {
-        self.execute(
-            "DELETE FROM idempotency_keys WHERE (service_id, idempotency_key) IN ( \
-               SELECT service_id, idempotency_key FROM idempotency_keys WHERE created_at < $1 \
-               ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[(&before, Type::TIMESTAMPTZ), (&limit, Type::INT8)],
-        )
-        .await
+        let params: [crate::Param<'_>; 2] = [(&before, Type::TIMESTAMPTZ), (&limit, Type::INT8)];
+        let rows = self
+            .execute(
+                "DELETE FROM idempotency_keys WHERE (service_id, idempotency_key) IN ( \
+                   SELECT service_id, idempotency_key FROM idempotency_keys WHERE created_at < $1 \
+                   ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &params,
+            )
+            .await?;
+        let on_notifications = self
+            .execute(
+                "UPDATE notifications SET idempotency_key = NULL, idempotency_fingerprint = NULL, \
+                   idempotency_response = NULL WHERE id IN ( \
+                   SELECT id FROM notifications WHERE idempotency_key IS NOT NULL AND created_at < $1 \
+                   LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &params,
+            )
+            .await?;
+        Ok(rows + on_notifications)
+    }
+
+    /// Clears the key of `bound`'s request from a notification that answered it before its retention ended;
+    /// true if one did (the key may be used again).
+    pub(crate) async fn forget_stale_key_on_notification(
+        &self,
+        bound: &CompletionParams<'_>,
+    ) -> DbResult<bool> {
+        let c = bound.completion;
+        Ok(self
+            .execute(
+                "UPDATE notifications SET idempotency_key = NULL, idempotency_fingerprint = NULL, \
+                   idempotency_response = NULL \
+                 WHERE service_id = $1 AND idempotency_key = $2 AND created_at <= $3",
+                &[
+                    (&c.request.service_id, Type::UUID),
+                    (&c.request.key, Type::TEXT),
+                    (&bound.forgotten_before, Type::TIMESTAMPTZ),
+                ],
+            )
+            .await?
+            > 0)
     }
 
     /// [`Db::insert_job`] completing a key: the job and the key's response in one transaction, the response made
