@@ -845,13 +845,7 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
     }
     // The stale row of "yesterday", its fresh answer on the notification, "a", "b", "c".
     assert_eq!(keys(&app, &s).await, 5);
-    let report = jobs::run(
-        &app.state,
-        Job::DeleteExpiredIdempotencyKeys,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let report = purge(&app).await;
     assert_eq!(report, json!({"idempotency_keys_removed": 4}));
     assert_eq!(keys(&app, &s).await, 1);
     let again = post(&app, SMS, &s.live_key, Some("yesterday"), &body).await;
@@ -890,13 +884,7 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
         .parse::<Uuid>()
         .unwrap();
     age_notification(&app, stale_id, RETENTION + chrono::TimeDelta::minutes(5)).await;
-    let report = jobs::run(
-        &app.state,
-        Job::DeleteExpiredIdempotencyKeys,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let report = purge(&app).await;
     assert_eq!(report, json!({"idempotency_keys_removed": 1}));
     let held = "SELECT count(*) FROM notifications WHERE id = $1 AND idempotency_key IS NOT NULL";
     assert_eq!(count(&app, held, stale_id).await, 0);
@@ -909,6 +897,17 @@ async fn keys_are_forgotten_after_24_hours_and_purged(store: Store) {
         .await,
         1
     );
+}
+
+/// One run of `delete-expired-idempotency-keys`: its report.
+async fn purge(app: &TestApp) -> Value {
+    jobs::run(
+        &app.state,
+        Job::DeleteExpiredIdempotencyKeys,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap()
 }
 
 /// Moves a notification's `created_at` back by `age`, as if it had been sent then.
@@ -928,7 +927,7 @@ async fn age_notification(app: &TestApp, id: Uuid, age: chrono::TimeDelta) {
 }
 
 /// Redis down (or a value in it unreadable): every request goes on without a claim, and the key still makes one
-/// notification, by `idempotency_keys`' primary key. A repeat of an answered request is answered from Postgres; a
+/// notification, by the notifications' unique key index. A repeat of an answered request is answered from Postgres; a
 /// concurrent one, with no claim to say it is in flight, runs and is answered the first response (no 409).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_the_claim_store_down_a_key_still_makes_one_notification() {

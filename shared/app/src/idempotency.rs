@@ -26,7 +26,7 @@ pub enum Answer {
 /// A request with a key that goes on to the pipeline.
 pub(crate) struct Keyed {
     pub(crate) request: IdempotentRequest,
-    /// Its claim in the store; `None` when the store could not be reached (the primary key still keeps the key
+    /// Its claim in the store; `None` when the store could not be reached (the unique key index still keeps the key
     /// to one notification).
     claim: Option<Claim>,
 }

@@ -3,7 +3,7 @@
 //! round trip (a script: set the key unless it is there, else answer what is there), not a Postgres statement.
 //!
 //! The store only decides who runs a request and who is told 409 or 422 at once; what makes a key create at
-//! most one notification is `idempotency_keys`' primary key (`notify_db::idempotency`). So losing a claim is
+//! most one notification is the notifications' unique key index (`notify_db::idempotency`). So losing a claim is
 //! safe (Redis restarted, an entry evicted, another Lambda's in-process store), and a store that cannot be
 //! reached is answered [`Unavailable`](ClaimResult::Unavailable) for the caller to go on without one.
 
