@@ -1,6 +1,6 @@
 //! `notify bench sms`: the send path against a running stack, beside pgbench driving the same single-row INSERT
 //! at the same concurrency on the same machine, in the same run. With `--idempotency-key`, the same path with a
-//! fresh `Idempotency-Key` on every request beside the path without, in alternating rounds of the same run.
+//! fresh `Idempotency-Key` on every request beside the path without, in mirrored pairs of rounds of the same run.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub struct Options {
     pub database_url: String,
     /// Also measure every send with a fresh `Idempotency-Key`, side by side with the sends without.
     pub idempotency_key: bool,
+    /// With `idempotency_key`: how many pairs of rounds (one without a key, one with).
+    pub pairs: usize,
 }
 
 /// A live benchmark service with limits out of the way, an SMS and an email template, and a live key.
@@ -150,6 +152,21 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
         return Duration::ZERO;
     }
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Which rounds run with a key, in order. Side by side, the pairs mirrored (without, with, with, without, …): the
+/// table grows and the database slows as a run goes on, and with plain alternation the path with a key would
+/// always run second in each pair and take all of that drift; mirrored pairs give both the same mean position.
+fn round_order(idempotency_key: bool, pairs: usize) -> Vec<bool> {
+    if !idempotency_key {
+        return vec![false];
+    }
+    (0..pairs.max(1))
+        .flat_map(|pair| {
+            let keyed_first = pair % 2 == 1;
+            [keyed_first, !keyed_first]
+        })
+        .collect()
 }
 
 /// Closed loop: `concurrency` workers send back to back for `seconds`.
@@ -322,15 +339,10 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
             send_keyed(&client, &url, &target.key, &json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "1"}}), true).await?;
         }
     }
-    // Side by side: rounds alternate without and with a key, so the table's growth and the machine's other load
-    // fall on both alike.
-    let rounds = if o.idempotency_key { 2 } else { 1 };
     let (mut plain, mut keyed) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        plain.push(throughput(&client, &url, &target, &o, false).await?);
-        if o.idempotency_key {
-            keyed.push(throughput(&client, &url, &target, &o, true).await?);
-        }
+    for keyed_round in round_order(o.idempotency_key, o.pairs) {
+        let rps = throughput(&client, &url, &target, &o, keyed_round).await?;
+        if keyed_round { &mut keyed } else { &mut plain }.push(rps);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let rps = mean(&plain);
@@ -379,4 +391,29 @@ pub async fn sms(state: &AppState, o: Options) -> anyhow::Result<Value> {
         "pgbench_half_load_p99_ms": percentile(&db_latencies, 0.99).as_secs_f64() * 1000.0,
         "with_idempotency_key": keyed_report,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn keyed_and_plain_rounds_share_the_same_mean_position() {
+        assert_eq!(round_order(false, 4), [false]);
+        assert_eq!(round_order(true, 1), [false, true]);
+        assert_eq!(round_order(true, 2), [false, true, true, false]);
+        for pairs in [2, 4, 6] {
+            let order = round_order(true, pairs);
+            let position = |keyed: bool| -> usize {
+                order
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, k)| **k == keyed)
+                    .map(|(i, _)| i)
+                    .sum()
+            };
+            assert_eq!(order.len(), 2 * pairs);
+            assert_eq!(position(true), position(false), "{order:?}");
+        }
+    }
 }

@@ -29,9 +29,12 @@ pub enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Also send with a fresh Idempotency-Key per request, in rounds alternating with the sends without.
+        /// Also send with a fresh Idempotency-Key per request, in rounds beside the sends without.
         #[arg(long)]
         idempotency_key: bool,
+        /// With --idempotency-key: pairs of rounds (without, with), mirrored pair by pair.
+        #[arg(long, default_value_t = 2)]
+        pairs: usize,
     },
     /// Sends end to end on an in-process local stack with fake providers answering in min..max ms.
     Pipeline(notify_bench::pipeline::PipelineOptions),
@@ -197,6 +200,7 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
             concurrency,
             seconds,
             idempotency_key,
+            pairs,
         } => {
             let state = state(false).await?;
             let database_url = state.config.database.url.clone();
@@ -208,6 +212,7 @@ pub async fn run(command: BenchCommand, j: bool) -> anyhow::Result<()> {
                     seconds,
                     database_url,
                     idempotency_key,
+                    pairs,
                 },
             )
             .await?;
