@@ -21,7 +21,7 @@ use notify_app::AppState;
 use notify_config::Config;
 use serde_json::{Value, json};
 
-use crate::sms::{bench_service, send_one};
+use crate::sms::{bench_service, send_keyed};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -59,6 +59,10 @@ pub struct Options {
     /// Functions listed in the profile.
     #[arg(long, default_value_t = 30)]
     pub top: usize,
+    /// Every measured send with a fresh `Idempotency-Key` (compare with a run without: the key's cost in the API
+    /// process, apart from the database's and Redis's).
+    #[arg(long)]
+    pub idempotency_key: bool,
 }
 
 struct Measured {
@@ -211,7 +215,7 @@ async fn measure_on(
         let url = format!("{api}/v2/notifications/sms");
         let body = json!({"phone_number": "07700900123", "template_id": target.template_id, "personalisation": {"name": "Bench", "code": "123456"}});
         for i in 0..sends {
-            send_one(&client, &url, &target.key, &body)
+            send_keyed(&client, &url, &target.key, &body, o.idempotency_key)
                 .await
                 .with_context(|| format!("send {} of {sends}", i + 1))?;
         }
@@ -584,6 +588,7 @@ pub async fn run(base: Config, o: Options) -> anyhow::Result<Value> {
     let long_sends = o.sends * 4;
     let extra = long_sends - o.sends;
     let mut report = serde_json::Map::new();
+    report.insert("idempotency_key".into(), json!(o.idempotency_key));
     for (label, binary) in &binaries {
         report.insert(
             (*label).into(),
@@ -669,8 +674,13 @@ pub fn text(v: &Value) -> String {
         .into_iter()
         .filter(|l| v.get(*l).is_some())
         .collect();
-    let mut out = String::from(
-        "Instructions per accepted POST /v2/notifications/sms in the API process (callgrind)\n",
+    let mut out = format!(
+        "Instructions per accepted POST /v2/notifications/sms{} in the API process (callgrind)\n",
+        if v["idempotency_key"].as_bool() == Some(true) {
+            " with a fresh Idempotency-Key"
+        } else {
+            ""
+        }
     );
     for label in &labels {
         out.push_str(&format!(

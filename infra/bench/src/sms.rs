@@ -104,7 +104,7 @@ pub(crate) async fn send_one(
 }
 
 /// [`send_one`], with a fresh `Idempotency-Key` (a UUID, as a client would make one per send) when `keyed`.
-async fn send_keyed(
+pub(crate) async fn send_keyed(
     client: &reqwest::Client,
     url: &str,
     key: &str,

@@ -153,8 +153,9 @@ impl Db {
     }
 
     /// The one insert of a send: the notification, its precompiled letter's upload or its schedule, and (with an
-    /// Idempotency-Key) the key's response, all in one statement or one transaction, the notification only if the
-    /// key's row was written (see `idempotency`). False when the key was answered first: nothing stored.
+    /// Idempotency-Key) the key, fingerprint and response on the notification's own row, all in one statement or
+    /// one transaction (see `idempotency`). False when another notification of the service holds the key within
+    /// its retention: nothing stored.
     pub async fn insert_notification_completing_key(
         &self,
         new: &NewNotification,
