@@ -186,6 +186,7 @@ fn request(s: &TestService, key: &str, body: &Value) -> IdempotentRequest {
         fingerprint: fingerprint(
             "POST /v2/notifications/sms",
             &serde_json::to_vec(body).unwrap(),
+            Some(body),
         ),
     }
 }

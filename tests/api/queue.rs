@@ -104,6 +104,7 @@ async fn an_unreachable_queue_keeps_the_notification_for_replay() {
     )
     .await
     .unwrap();
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
     let id = created["id"].as_str().unwrap().parse().unwrap();
     let stored = app.stored(s.service.id, id).await;
     assert_eq!(

@@ -5,10 +5,10 @@
 
 mod store;
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::notifications::requests::JsonBody;
 use notify_core::errors::V2Error;
 use notify_core::idempotency::{self, IdempotencyKey, LEASE};
 use notify_db::{AnsweredKey, IdempotentRequest};
@@ -17,8 +17,8 @@ pub use store::{Claim, ClaimResult, ClaimStore};
 /// What a POST that creates answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
-    /// Made by this request: 201 with this body.
-    Created(Value),
+    /// Made by this request: 201 with this body (serialised once: it is also what a replay answers).
+    Created(String),
     /// The first response again, as it was sent.
     Replayed { status: u16, body: String },
 }
@@ -52,12 +52,12 @@ pub(crate) async fn begin(
     service_id: Uuid,
     key: &IdempotencyKey,
     operation: &str,
-    body: &[u8],
+    body: &JsonBody<'_>,
 ) -> Result<Begun, V2Error> {
     let request = IdempotentRequest {
         service_id,
         key: key.as_str().to_string(),
-        fingerprint: idempotency::fingerprint(operation, body),
+        fingerprint: idempotency::fingerprint(operation, body.raw(), body.value()),
     };
     let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
     for _ in 0..CLAIM_TRIES {
@@ -149,7 +149,7 @@ async fn release(state: &AppState, keyed: &Keyed) {
 pub(crate) async fn settle(
     state: &AppState,
     keyed: &Keyed,
-    outcome: Result<Option<Value>, V2Error>,
+    outcome: Result<Option<String>, V2Error>,
 ) -> Result<Answer, V2Error> {
     let refused = match outcome {
         Ok(Some(body)) => return Ok(Answer::Created(body)),

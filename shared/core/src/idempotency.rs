@@ -79,51 +79,67 @@ impl IdempotencyKey {
 }
 
 /// What a repeat is compared by: SHA-256 of the operation (`POST /v2/notifications/sms`) and the body. A JSON
-/// body is taken canonically (keys sorted, no insignificant whitespace), so a client that re-serialises the same
-/// request is not told it sent another; anything else (which the pipeline refuses anyway) by its bytes.
-pub fn fingerprint(operation: &str, body: &[u8]) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    hash.update(operation.as_bytes());
-    hash.update([0]);
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => {
-            let mut canonical = String::with_capacity(body.len());
-            write_canonical(&value, &mut canonical);
-            hash.update(canonical.as_bytes());
-        }
-        Err(_) => hash.update(body),
+/// body (`json`: the body as the endpoint read it, so it is parsed once) is taken canonically (keys sorted, no
+/// insignificant whitespace), so a client that re-serialises the same request is not told it sent another;
+/// anything else (which the pipeline refuses anyway) by its `raw` bytes. The canonical form is written straight
+/// into the hash: a stored fingerprint must stay what it was, and building the text first cost as much as the
+/// hash.
+pub fn fingerprint(operation: &str, raw: &[u8], json: Option<&Value>) -> [u8; 32] {
+    let mut hash = HashWriter(Sha256::new());
+    hash.0.update(operation.as_bytes());
+    hash.0.update([0]);
+    match json {
+        Some(value) => write_canonical(value, &mut hash),
+        None => hash.0.update(raw),
     }
-    hash.finalize().into()
+    hash.0.finalize().into()
 }
 
-/// JSON with object keys in sorted order, whatever order serde_json's map keeps.
-fn write_canonical(value: &Value, out: &mut String) {
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON with object keys in sorted order, whatever order serde_json's map keeps; strings and numbers as
+/// serde_json writes them.
+fn write_canonical(value: &Value, out: &mut HashWriter) {
+    // Writing into a hash cannot fail, nor can serialising a `Value` (its keys are strings).
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.0.update(b"{");
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.0.update(b":");
                 write_canonical(v, out);
             }
-            out.push('}');
+            out.0.update(b"}");
         }
         Value::Array(items) => {
-            out.push('[');
+            out.0.update(b"[");
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.0.update(b"]");
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            let _ = serde_json::to_writer(out, other);
+        }
     }
 }
 
@@ -191,41 +207,65 @@ mod tests {
         }
     }
 
+    /// The fingerprint of a body as the endpoints read it.
+    fn fingerprint_of(operation: &str, body: &[u8]) -> [u8; 32] {
+        let json = serde_json::from_slice::<Value>(body).ok();
+        fingerprint(operation, body, json.as_ref())
+    }
+
+    /// Fingerprints are stored for a day, so a new release must compute the ones an older one stored: SHA-256 of
+    /// `operation NUL canonical-json`, here for a body whose keys come out of order and with a non-ASCII string
+    /// (the digest from Python: `hashlib.sha256(b"POST /v2/notifications/sms\0" + json.dumps(body,
+    /// sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())`).
+    #[test]
+    fn fingerprint_is_the_hash_of_the_canonical_body() {
+        let body = r#"{"template_id": "f33517ff", "phone_number": "07700900123",
+            "personalisation": {"name": "Zoë \"Z\"", "code": 123456, "list": [true, null, 1.5]}}"#;
+        let hex: String = fingerprint_of("POST /v2/notifications/sms", body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "283d074a25ef863a6bb2c010fbd19edea58b6db82cd2723006ab666433ab6b28"
+        );
+    }
+
     #[test]
     fn fingerprint_ignores_serialisation_not_content() {
-        let a = fingerprint(
+        let a = fingerprint_of(
             "POST /v2/notifications/sms",
             br#"{"a": 1, "b": {"y": [1, 2], "x": null}}"#,
         );
-        let b = fingerprint(
+        let b = fingerprint_of(
             "POST /v2/notifications/sms",
             br#"{"b":{"x":null,"y":[1,2]},"a":1}"#,
         );
         assert_eq!(a, b);
         assert_ne!(
             a,
-            fingerprint(
+            fingerprint_of(
                 "POST /v2/notifications/email",
                 br#"{"a":1,"b":{"x":null,"y":[1,2]}}"#
             )
         );
         assert_ne!(
             a,
-            fingerprint(
+            fingerprint_of(
                 "POST /v2/notifications/sms",
                 br#"{"a":1,"b":{"x":null,"y":[2,1]}}"#
             )
         );
         assert_ne!(
             a,
-            fingerprint(
+            fingerprint_of(
                 "POST /v2/notifications/sms",
                 br#"{"a":"1","b":{"x":null,"y":[1,2]}}"#
             )
         );
         assert_ne!(
-            fingerprint("p", b"not json"),
-            fingerprint("p", b"not  json")
+            fingerprint_of("p", b"not json"),
+            fingerprint_of("p", b"not  json")
         );
     }
 }

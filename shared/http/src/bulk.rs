@@ -1,15 +1,13 @@
 //! `POST /v2/notifications/bulk` (GC Notify's public bulk endpoint): authenticated as every v2 call, the body
 //! handed to the one use case, errors in the v2 envelope.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::errors::ApiError;
 use crate::openapi::schemas;
-use crate::v2::{IdempotencyKeyHeader, V2Auth, answered};
+use crate::v2::{IdempotencyKeyHeader, V2Auth, answered, created};
 use notify_app::AppState;
 use notify_app::bulk::endpoint;
 
@@ -40,10 +38,7 @@ pub async fn post_bulk(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     match key {
-        None => {
-            let job = endpoint::post_bulk(&state, &auth, &body).await?;
-            Ok((StatusCode::CREATED, Json(job)).into_response())
-        }
+        None => Ok(created(endpoint::post_bulk(&state, &auth, &body).await?)),
         Some(key) => Ok(answered(
             endpoint::post_bulk_with_key(&state, &auth, &body, &key).await?,
         )),

@@ -43,8 +43,14 @@ impl FromRequestParts<AppState> for V2Auth {
     }
 }
 
-fn created(body: Value) -> Response {
-    (StatusCode::CREATED, Json(body)).into_response()
+/// A 201 with a body already serialised (as `Json` would write it, and as a replay answers it).
+pub fn created(body: String) -> Response {
+    (
+        StatusCode::CREATED,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
 }
 
 /// The optional `Idempotency-Key` of a POST that creates, read after authentication (a caller not authenticated

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::auth::AuthenticatedKey;
 use crate::idempotency::{self, Answer, Begun};
 use crate::limits::limit_for;
-use crate::notifications::requests::parse_body;
+use crate::notifications::requests::JsonBody;
 use notify_core::errors::V2Error;
 use notify_core::idempotency::IdempotencyKey;
 use notify_core::jobs::{JobMetadata, csv_upload_key};
@@ -524,8 +524,8 @@ pub async fn post_bulk(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
-) -> Result<Value, V2Error> {
-    post_bulk_keyed(state, auth, body, None)
+) -> Result<String, V2Error> {
+    post_bulk_keyed(state, auth, JsonBody::read(body), None)
         .await?
         .ok_or_else(|| V2Error::internal("a bulk job without an Idempotency-Key was not stored"))
 }
@@ -538,12 +538,13 @@ pub async fn post_bulk_with_key(
     body: &[u8],
     key: &IdempotencyKey,
 ) -> Result<Answer, V2Error> {
+    let body = JsonBody::read(body);
     let keyed = match idempotency::begin(
         state,
         auth.service.id,
         key,
         "POST /v2/notifications/bulk",
-        body,
+        &body,
     )
     .await?
     {
@@ -558,12 +559,12 @@ pub async fn post_bulk_with_key(
 async fn post_bulk_keyed(
     state: &AppState,
     auth: &AuthenticatedKey,
-    body: &[u8],
+    body: JsonBody<'_>,
     key: Option<&IdempotentRequest>,
-) -> Result<Option<Value>, V2Error> {
+) -> Result<Option<String>, V2Error> {
     let now = state.now();
     let service = &auth.service;
-    let request = BulkRequest::parse(&parse_body(body)?, now)?;
+    let request = BulkRequest::parse(&body.into_object()?, now)?;
     let template = state
         .lookups
         .template(&state.db, service.id, request.template_id)
@@ -641,7 +642,8 @@ async fn post_bulk_keyed(
         api_key_id: Some(auth.api_key_id),
         scheduled_for: request.scheduled_for,
     };
-    let respond = |job: &JobRecord| json!({ "data": job_json(job, auth, &key_name) });
+    // Serialised once: with a key it is also the stored response.
+    let respond = |job: &JobRecord| json!({ "data": job_json(job, auth, &key_name) }).to_string();
     let (job, body) = match key {
         None => {
             let job = create_job(state, request)
@@ -651,10 +653,10 @@ async fn post_bulk_keyed(
             (job, body)
         }
         Some(key) => {
-            let mut body = Value::Null;
+            let mut body = String::new();
             let Some(job) = create_job_completing_key(state, request, key, |job| {
                 body = respond(job);
-                (201, body.to_string())
+                (201, body.clone())
             })
             .await
             .map_err(|e| refused(e, template.id))?

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::present;
-use super::requests::{EmailRequest, LetterBody, SmsRequest, parse_body};
+use super::requests::{EmailRequest, JsonBody, LetterBody, SmsRequest};
 use crate::AppState;
 use crate::auth::AuthenticatedKey;
 use crate::idempotency::{self, Answer, Begun};
@@ -83,24 +83,26 @@ pub(super) struct Accepted {
     pub content: Content,
 }
 
+/// The 201 body, serialised once (with a key it is stored as the key's response), or `None` when, with a key, the
+/// key was held by another notification when this one came to be stored (nothing stored).
 async fn accept<R: SendRequest>(
     state: &AppState,
     auth: &AuthenticatedKey,
-    body: &[u8],
+    body: JsonBody<'_>,
     key: Option<&IdempotentRequest>,
-) -> Result<Option<Value>, V2Error> {
+) -> Result<Option<String>, V2Error> {
     let ctx = Ctx {
         state,
         auth,
         now: state.now(),
     };
     check_limits(&ctx, LimitName::of(R::CHANNEL)).await?;
-    let request = R::parse(&ctx, parse_body(body)?).await?;
+    let request = R::parse(&ctx, body.into_object()?).await?;
     check_permission(ctx.service(), R::CHANNEL)?;
     let accepted = request.accept(&ctx).await?;
     // Made before it is stored: with an Idempotency-Key it is stored with the notification, to be replayed.
-    let created = present::created(state, &accepted);
-    let stored = persist_and_queue(state, &accepted, key.map(|k| (k, &created))).await?;
+    let created = present::created(state, &accepted).to_string();
+    let stored = persist_and_queue(state, &accepted, key.map(|k| (k, created.as_str()))).await?;
     Ok(stored.then_some(created))
 }
 
@@ -110,8 +112,8 @@ pub async fn send(
     state: &AppState,
     auth: &AuthenticatedKey,
     body: &[u8],
-) -> Result<Value, V2Error> {
-    accept_channel(channel, state, auth, body, None)
+) -> Result<String, V2Error> {
+    accept_channel(channel, state, auth, JsonBody::read(body), None)
         .await?
         .ok_or_else(|| V2Error::internal("a send without an Idempotency-Key was not stored"))
 }
@@ -120,9 +122,9 @@ async fn accept_channel(
     channel: NotificationType,
     state: &AppState,
     auth: &AuthenticatedKey,
-    body: &[u8],
+    body: JsonBody<'_>,
     key: Option<&IdempotentRequest>,
-) -> Result<Option<Value>, V2Error> {
+) -> Result<Option<String>, V2Error> {
     match channel {
         NotificationType::Sms => accept::<SmsRequest>(state, auth, body, key).await,
         NotificationType::Email => accept::<EmailRequest>(state, auth, body, key).await,
@@ -140,7 +142,8 @@ pub async fn send_with_key(
     key: &IdempotencyKey,
 ) -> Result<Answer, V2Error> {
     let operation = format!("POST /v2/notifications/{}", channel.as_str());
-    let keyed = match idempotency::begin(state, auth.service.id, key, &operation, body).await? {
+    let body = JsonBody::read(body);
+    let keyed = match idempotency::begin(state, auth.service.id, key, &operation, &body).await? {
         Begun::Go(keyed) => keyed,
         Begun::Replay { status, body } => return Ok(Answer::Replayed { status, body }),
     };
@@ -305,19 +308,16 @@ pub(super) fn new_notification(
 async fn persist_and_queue(
     state: &AppState,
     accepted: &Accepted,
-    key: Option<(&IdempotentRequest, &Value)>,
+    key: Option<(&IdempotentRequest, &str)>,
 ) -> Result<bool, V2Error> {
     let new = &accepted.new;
-    let response_body = key.map(|(_, created)| created.to_string());
-    let completion = key
-        .zip(response_body.as_deref())
-        .map(|((request, _), body)| KeyCompletion {
-            request,
-            created_at: new.created_at,
-            status_code: 201,
-            response_body: body,
-            resource_id: Some(new.id),
-        });
+    let completion = key.map(|(request, body)| KeyCompletion {
+        request,
+        created_at: new.created_at,
+        status_code: 201,
+        response_body: body,
+        resource_id: Some(new.id),
+    });
     if accepted.simulated {
         return match &completion {
             Some(completion) => Ok(state.db.complete_idempotency_key(completion).await?),

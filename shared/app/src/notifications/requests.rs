@@ -13,15 +13,39 @@ use notify_core::templates;
 use notify_core::templates::Values;
 use notify_core::templates::placeholders::python_str;
 
-/// A send body is a JSON object; anything else is refused before its properties are looked at.
-pub fn parse_body(body: &[u8]) -> Result<Map<String, Value>, V2Error> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(V2Error::validation(vec![format!(
-            "{} is not of type object",
-            templates::placeholders::python_repr(&other).replace('\'', "")
-        )])),
-        Err(_) => Err(V2Error::bad_request("Invalid JSON supplied in POST data")),
+/// A POST's body read as JSON once: an Idempotency-Key's fingerprint and the endpoint's request both take it.
+pub struct JsonBody<'a> {
+    raw: &'a [u8],
+    json: Option<Value>,
+}
+
+impl<'a> JsonBody<'a> {
+    pub fn read(raw: &'a [u8]) -> Self {
+        JsonBody {
+            raw,
+            json: serde_json::from_slice(raw).ok(),
+        }
+    }
+
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// `None` when the body is not JSON.
+    pub fn value(&self) -> Option<&Value> {
+        self.json.as_ref()
+    }
+
+    /// A send body is a JSON object; anything else is refused before its properties are looked at.
+    pub fn into_object(self) -> Result<Map<String, Value>, V2Error> {
+        match self.json {
+            Some(Value::Object(map)) => Ok(map),
+            Some(other) => Err(V2Error::validation(vec![format!(
+                "{} is not of type object",
+                templates::placeholders::python_repr(&other).replace('\'', "")
+            )])),
+            None => Err(V2Error::bad_request("Invalid JSON supplied in POST data")),
+        }
     }
 }
 
