@@ -643,7 +643,10 @@ async fn post_bulk_keyed(
         scheduled_for: request.scheduled_for,
     };
     // Serialised once: with a key it is also the stored response.
-    let respond = |job: &JobRecord| json!({ "data": job_json(job, auth, &key_name) }).to_string();
+    let respond = |job: &JobRecord| {
+        serde_json::to_string(&json!({ "data": job_json(job, auth, &key_name) }))
+            .expect("a JSON value serialises")
+    };
     let (job, body) = match key {
         None => {
             let job = create_job(state, request)
